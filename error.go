@@ -1,0 +1,56 @@
+package callvault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The HTTP layer maps each to a Graph status and error code in
+// one table (graph/errors.go); nothing else decides statuses.
+const (
+	EINVALID        = "invalid"         // bad input: 400
+	EUNAUTHORIZED   = "unauthorized"    // no or bad credentials: 401
+	EFORBIDDEN      = "forbidden"       // valid credentials, not allowed: 403
+	ENOTFOUND       = "not_found"       // no such resource (for this tenant): 404
+	ENOTIMPLEMENTED = "not_implemented" // a Graph feature callvault does not serve yet: 501
+	EINTERNAL       = "internal"        // a bug or a failing dependency: 500
+)
+
+// Error is an application error whose message is safe to show to the caller.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("callvault error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the caller-safe message of err; internal errors get a
+// generic text so that no detail of the server leaks.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal server error occurred."
+}
