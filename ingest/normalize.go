@@ -1,0 +1,599 @@
+// Package ingest validates call records in Graph's wire shape against the
+// schema and turns them into callvault's stored form (see callvault.Record).
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/edm"
+	"github.com/callvault/callvault/internal/jsonx"
+	"github.com/callvault/callvault/schema"
+)
+
+// Limits that keep one bad record from costing the server too much.
+const (
+	MaxIDLength = 1024
+	maxDepth    = 32
+)
+
+// Error is a validation failure at a JSON path of one record.
+type Error struct {
+	Path   string // e.g. $.sessions[3].segments[0].media[0].streams[1].averageJitter
+	Reason string
+
+	segs []string // path segments, innermost first, while the error travels up
+}
+
+func (e *Error) Error() string { return e.Path + ": " + e.Reason }
+
+func invalid(format string, args ...any) *Error {
+	return &Error{Reason: fmt.Sprintf(format, args...)}
+}
+
+// at prepends a path segment as the error travels up the value tree, so
+// paths cost nothing when the record is valid.
+func (e *Error) at(seg string) *Error {
+	e.segs = append(e.segs, seg)
+	return e
+}
+
+func (e *Error) finish() *Error {
+	var b strings.Builder
+	b.WriteString("$")
+	for i := len(e.segs) - 1; i >= 0; i-- {
+		b.WriteString(e.segs[i])
+	}
+	e.Path, e.segs = b.String(), nil
+	return e
+}
+
+func key(name string) string { return "." + name }
+func index(i int) string     { return "[" + strconv.Itoa(i) + "]" }
+
+// Normalizer validates records against the beta model (the superset of
+// v1.0) and writes their canonical form. It keeps scratch space between
+// records, so one Normalizer serves one goroutine.
+type Normalizer struct {
+	model                                       *schema.Model
+	record, session, segment, participant, orgz *schema.Type
+	slots                                       [maxDepth][][]byte
+	seen                                        map[string]struct{}
+}
+
+// NewNormalizer returns a Normalizer for the beta model.
+func NewNormalizer() *Normalizer {
+	m := schema.MustLoad(schema.Beta)
+	t := func(n string) *schema.Type { return m.Type(schema.CallRecordsNamespace + "." + n) }
+	return &Normalizer{
+		model: m, record: t("callRecord"), session: t("session"), segment: t("segment"),
+		participant: t("participant"), orgz: t("organizer"), seen: map[string]struct{}{},
+	}
+}
+
+// Record validates one call record and returns it in stored form for tenant.
+// A record is valid or not as a whole; the error is an *Error naming the
+// JSON path and the reason.
+func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error) {
+	if !utf8.Valid(raw) {
+		return nil, (&Error{Reason: "the record is not valid UTF-8"}).finish()
+	}
+	if !json.Valid(raw) {
+		var v json.RawMessage
+		err := json.Unmarshal(raw, &v)
+		return nil, (&Error{Reason: "invalid JSON: " + strings.TrimPrefix(fmt.Sprint(err), "json: ")}).finish()
+	}
+	r := &callvault.Record{Tenant: tenant}
+	// One buffer holds every body of the record; each body is a capped
+	// sub-slice, so later appends never touch it.
+	buf := make([]byte, 0, len(raw))
+	nav := func(p *schema.Property, v []byte) *Error {
+		if jsonx.IsNull(v) {
+			return nil
+		}
+		switch p.Name {
+		case "sessions":
+			return n.sessions(r, v, &buf)
+		case "participants_v2":
+			return n.participants(r, v, &buf)
+		case "organizer_v2":
+			body, err := n.entity(n.orgz, v, &buf, 1, nil)
+			if err != nil {
+				return err.at(key(p.Name))
+			}
+			r.Organizer = body
+			return nil
+		}
+		return invalid("navigation property '%s' cannot be imported", p.Name).at(key(p.Name))
+	}
+	body, err := n.entity(n.record, raw, &buf, 0, nav)
+	if err != nil {
+		return nil, err.finish()
+	}
+	r.Body = body
+	if err := n.recordHeader(r); err != nil {
+		return nil, err.finish()
+	}
+	return r, nil
+}
+
+// recordHeader copies the properties the store indexes out of the body.
+func (n *Normalizer) recordHeader(r *callvault.Record) *Error {
+	o, _ := jsonx.NewObject(r.Body)
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		switch string(m.Key) {
+		case "id":
+			r.ID = unquote(m.Value)
+		case "version":
+			r.Version, _ = strconv.ParseInt(string(m.Value), 10, 64)
+		case "startDateTime":
+			r.StartDateTime, _ = time.Parse(time.RFC3339Nano, unquote(m.Value))
+		case "endDateTime":
+			r.EndDateTime, _ = time.Parse(time.RFC3339Nano, unquote(m.Value))
+		}
+	}
+	if r.Version < 0 {
+		return invalid("must not be negative").at(key("version"))
+	}
+	return nil
+}
+
+func (n *Normalizer) sessions(r *callvault.Record, v []byte, buf *[]byte) *Error {
+	if jsonx.IsNull(v) {
+		return nil
+	}
+	arr, ok := jsonx.NewArray(v)
+	if !ok {
+		return invalid("expected an array of microsoft.graph.callRecords.session").at(key("sessions"))
+	}
+	clear(n.seen)
+	i := 0
+	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+		r.Sessions = append(r.Sessions, callvault.Session{})
+		s := &r.Sessions[len(r.Sessions)-1]
+		segNav := func(p *schema.Property, v []byte) *Error { return n.segments(s, v, buf) }
+		body, err := n.entity(n.session, el, buf, 1, segNav)
+		if err != nil {
+			return err.at(index(i)).at(key("sessions"))
+		}
+		s.Body = body
+		s.ID = entityID(s.Body)
+		if _, dup := n.seen[s.ID]; dup {
+			return invalid("duplicate session id %q", s.ID).at(key("id")).at(index(i)).at(key("sessions"))
+		}
+		n.seen[s.ID] = struct{}{}
+		i++
+	}
+	return nil
+}
+
+func (n *Normalizer) segments(s *callvault.Session, v []byte, buf *[]byte) *Error {
+	if jsonx.IsNull(v) {
+		return nil
+	}
+	arr, ok := jsonx.NewArray(v)
+	if !ok {
+		return invalid("expected an array of microsoft.graph.callRecords.segment").at(key("segments"))
+	}
+	i := 0
+	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+		body, err := n.entity(n.segment, el, buf, 2, nil)
+		if err != nil {
+			return err.at(index(i)).at(key("segments"))
+		}
+		id := entityID(body)
+		for _, other := range s.Segments {
+			if other.ID == id {
+				return invalid("duplicate segment id %q in this session", id).at(key("id")).at(index(i)).at(key("segments"))
+			}
+		}
+		s.Segments = append(s.Segments, callvault.Segment{ID: id, Body: body})
+		i++
+	}
+	return nil
+}
+
+func (n *Normalizer) participants(r *callvault.Record, v []byte, buf *[]byte) *Error {
+	if jsonx.IsNull(v) {
+		return nil
+	}
+	arr, ok := jsonx.NewArray(v)
+	if !ok {
+		return invalid("expected an array of microsoft.graph.callRecords.participant").at(key("participants_v2"))
+	}
+	i := 0
+	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+		body, err := n.entity(n.participant, el, buf, 1, nil)
+		if err != nil {
+			return err.at(index(i)).at(key("participants_v2"))
+		}
+		r.Participants = append(r.Participants, callvault.Participant{ID: entityID(body), Body: body})
+		i++
+	}
+	return nil
+}
+
+// navFunc takes the value of a navigation property of an entity.
+type navFunc func(*schema.Property, []byte) *Error
+
+type navValue struct {
+	p *schema.Property
+	v []byte
+}
+
+// entity appends the canonical body of an entity to buf and returns it.
+// Navigation properties are not part of a body: once the body is complete
+// they go to nav (nil: none are allowed).
+func (n *Normalizer) entity(t *schema.Type, v []byte, buf *[]byte, depth int, nav navFunc) ([]byte, *Error) {
+	start := len(*buf)
+	navs, err := n.object(t, v, buf, depth, nav != nil)
+	if err != nil {
+		return nil, err
+	}
+	body := (*buf)[start:len(*buf):len(*buf)]
+	for _, x := range navs {
+		if err := nav(x.p, x.v); err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// object writes the canonical form of a structured value of declared type t
+// and returns the values of its navigation properties when withNav allows
+// them.
+func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, withNav bool) ([]navValue, *Error) {
+	if depth >= maxDepth {
+		return nil, invalid("nested more than %d levels deep", maxDepth)
+	}
+	o, ok := jsonx.NewObject(v)
+	if !ok {
+		return nil, invalid("expected an object of type %s", t.Name)
+	}
+	rt, err := n.runtimeType(t, v)
+	if err != nil {
+		return nil, err
+	}
+	slots := n.slots[depth][:0]
+	slots = slices.Grow(slots, len(rt.Properties))[:len(rt.Properties)]
+	clear(slots)
+	n.slots[depth] = slots
+	var dynamic []jsonx.Member
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		name := string(m.Key)
+		if strings.IndexByte(name, '@') >= 0 {
+			continue // @odata.type is read above; other annotations are the server's to write
+		}
+		if strings.IndexByte(name, '\\') >= 0 {
+			name = unquote(append(append([]byte{'"'}, m.Key...), '"'))
+		}
+		p := rt.Property(name)
+		if p == nil {
+			if !rt.Open {
+				return nil, invalid("unknown property '%s' on type %s", name, rt.Name).at(key(name))
+			}
+			for _, d := range dynamic {
+				if bytes.Equal(d.Key, m.Key) {
+					return nil, invalid("duplicate property '%s'", name).at(key(name))
+				}
+			}
+			dynamic = append(dynamic, m)
+			continue
+		}
+		if slots[p.Index] != nil {
+			return nil, invalid("duplicate property '%s'", name).at(key(name))
+		}
+		slots[p.Index] = m.Value
+	}
+	if id := rt.Property("id"); id != nil && t.Kind == schema.Entity {
+		if v := slots[id.Index]; v == nil || jsonx.IsNull(v) || len(v) < 3 || v[0] != '"' {
+			return nil, invalid("missing id: every %s needs a non-empty string id", rt.ShortName()).at(key("id"))
+		} else if len(v) > MaxIDLength {
+			return nil, invalid("id is longer than %d bytes", MaxIDLength).at(key("id"))
+		}
+	}
+
+	*buf = append(*buf, '{')
+	first := true
+	var navs []navValue
+	if rt != t {
+		*buf = append(*buf, `"@odata.type":"`...)
+		*buf = append(*buf, rt.TypeName()...)
+		*buf = append(*buf, '"')
+		first = false
+	}
+	for i, p := range rt.Properties {
+		val := n.slots[depth][i]
+		if val == nil {
+			continue
+		}
+		if p.Navigation {
+			if !withNav {
+				return nil, invalid("navigation property '%s' cannot be imported here", p.Name).at(key(p.Name))
+			}
+			navs = append(navs, navValue{p, val})
+			continue
+		}
+		if jsonx.IsNull(val) {
+			if p.Nullable || p.Collection {
+				continue // absent and null are one thing in stored form
+			}
+			return nil, invalid("must not be null (%s is not nullable)", p.Name).at(key(p.Name))
+		}
+		if !first {
+			*buf = append(*buf, ',')
+		}
+		first = false
+		*buf = append(*buf, '"')
+		*buf = append(*buf, p.Name...)
+		*buf = append(*buf, '"', ':')
+		if err := n.property(p, val, buf, depth+1); err != nil {
+			return nil, err.at(key(p.Name))
+		}
+	}
+	for _, d := range dynamic {
+		if !first {
+			*buf = append(*buf, ',')
+		}
+		first = false
+		*buf = append(*buf, '"')
+		*buf = append(*buf, d.Key...)
+		*buf = append(*buf, '"', ':')
+		*buf = appendCompact(*buf, d.Value)
+	}
+	*buf = append(*buf, '}')
+	return navs, nil
+}
+
+// runtimeType is the type named by @odata.type, or, when there is none, the
+// declared type or the one subtype whose properties the object uses.
+func (n *Normalizer) runtimeType(t *schema.Type, v []byte) (*schema.Type, *Error) {
+	o, _ := jsonx.NewObject(v)
+	var keys [][]byte
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		if string(m.Key) == "@odata.type" {
+			name := strings.TrimPrefix(unquote(m.Value), "#")
+			rt := n.model.Type(name)
+			if rt == nil || !rt.IsStructured() {
+				return nil, invalid("unknown type '%s'", unquote(m.Value)).at(key("@odata.type"))
+			}
+			if !rt.DerivesFrom(t) {
+				return nil, invalid("type %s is not %s or derived from it", rt.Name, t.Name).at(key("@odata.type"))
+			}
+			if rt.Abstract {
+				return nil, invalid("type %s is abstract", rt.Name).at(key("@odata.type"))
+			}
+			return rt, nil
+		}
+		if bytes.IndexByte(m.Key, '@') < 0 {
+			keys = append(keys, m.Key)
+		}
+	}
+	if len(t.Derived) == 0 {
+		if t.Abstract {
+			return nil, invalid("type %s is abstract and has no subtypes", t.Name)
+		}
+		return t, nil
+	}
+	var fits []*schema.Type
+	var walk func(c *schema.Type)
+	walk = func(c *schema.Type) {
+		if !c.Abstract && usesOnly(c, keys) {
+			fits = append(fits, c)
+		}
+		for _, d := range c.Derived {
+			walk(d)
+		}
+	}
+	walk(t)
+	switch {
+	case len(fits) > 0 && fits[0] == t:
+		return t, nil
+	case len(fits) == 1:
+		return fits[0], nil
+	}
+	var names []string
+	for _, d := range t.Derived {
+		names = append(names, d.TypeName())
+	}
+	if len(fits) == 0 {
+		return nil, invalid("the properties fit no type derived from %s; set @odata.type to one of %s", t.Name, strings.Join(names, ", "))
+	}
+	return nil, invalid("%s is abstract: set @odata.type to one of %s", t.Name, strings.Join(names, ", "))
+}
+
+func usesOnly(t *schema.Type, keys [][]byte) bool {
+	if t.Open {
+		return true
+	}
+	for _, k := range keys {
+		if t.Property(string(k)) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// property writes the canonical form of a non-null property value.
+func (n *Normalizer) property(p *schema.Property, v []byte, buf *[]byte, depth int) *Error {
+	if !p.Collection {
+		return n.value(p.Type, v, buf, depth)
+	}
+	arr, ok := jsonx.NewArray(v)
+	if !ok {
+		return invalid("expected an array of %s", p.Type.Name)
+	}
+	*buf = append(*buf, '[')
+	i := 0
+	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+		if i > 0 {
+			*buf = append(*buf, ',')
+		}
+		if jsonx.IsNull(el) {
+			if !p.Nullable || p.Type.IsStructured() {
+				return invalid("null is not allowed in this collection").at(index(i))
+			}
+			*buf = append(*buf, "null"...)
+		} else if err := n.value(p.Type, el, buf, depth); err != nil {
+			return err.at(index(i))
+		}
+		i++
+	}
+	*buf = append(*buf, ']')
+	return nil
+}
+
+// value writes the canonical form of one non-null value of type t.
+func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Error {
+	switch t.Kind {
+	case schema.Complex, schema.Entity:
+		_, err := n.object(t, v, buf, depth, false)
+		return err
+	case schema.Enum:
+		if v[0] != '"' {
+			return invalid("expected a member of enum %s as a string", t.ShortName())
+		}
+		name := unquote(v)
+		if t.Member(name) < 0 {
+			return invalid("'%s' is not a member of enum %s (%s)", name, t.ShortName(), memberList(t))
+		}
+		*buf = strconv.AppendQuote(*buf, name)
+		return nil
+	}
+	switch t.Name {
+	case schema.EdmString:
+		if v[0] != '"' {
+			return invalid("expected a string")
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmBoolean:
+		if string(v) != "true" && string(v) != "false" {
+			return invalid("expected true or false")
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmInt32, schema.EdmInt64:
+		bits := 32
+		if t.Name == schema.EdmInt64 {
+			bits = 64
+		}
+		if _, err := edm.ParseInt(v, bits); err != nil {
+			return invalid("expected an integer that fits %s, got %s", t.Name, clip(v))
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmSingle, schema.EdmDouble, schema.EdmDecimal:
+		if v[0] == '"' {
+			if s := unquote(v); t.Name != schema.EdmDecimal && (s == "NaN" || s == "INF" || s == "-INF") {
+				*buf = append(*buf, v...)
+				return nil
+			}
+			return invalid("expected a number, got a string")
+		}
+		if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+			return invalid("expected a number, got %s", clip(v))
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmDateTimeOffset:
+		tm, err := edm.ParseDateTimeOffset(stringValue(v))
+		if v[0] != '"' || err != nil {
+			return invalid("expected an RFC 3339 date-time such as 2020-02-25T18:52:21.2169889Z, got %s", clip(v))
+		}
+		*buf = append(*buf, '"')
+		*buf = edm.AppendDateTimeOffset(*buf, tm)
+		*buf = append(*buf, '"')
+	case schema.EdmDuration:
+		if v[0] != '"' || !edm.ValidDuration(unquote(v)) {
+			return invalid("expected an ISO 8601 duration such as PT0.016S, got %s", clip(v))
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmDate:
+		if _, err := time.Parse("2006-01-02", stringValue(v)); v[0] != '"' || err != nil {
+			return invalid("expected a date such as 2020-02-25, got %s", clip(v))
+		}
+		*buf = append(*buf, v...)
+	case schema.EdmGuid:
+		if s := stringValue(v); v[0] != '"' || !isGUID(s) {
+			return invalid("expected a GUID, got %s", clip(v))
+		}
+		*buf = append(*buf, v...)
+	default:
+		return invalid("values of type %s cannot be imported", t.Name)
+	}
+	return nil
+}
+
+func memberList(t *schema.Type) string {
+	names := make([]string, len(t.Members))
+	for i, m := range t.Members {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// unquote decodes a JSON string value; it returns "" for anything else.
+func unquote(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
+	return s
+}
+
+func stringValue(v []byte) string { return unquote(v) }
+
+// entityID reads the id of a canonical entity body (id comes first: it is
+// the first property of graph.entity).
+func entityID(body []byte) string {
+	o, _ := jsonx.NewObject(body)
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		if string(m.Key) == "id" {
+			return unquote(m.Value)
+		}
+	}
+	return ""
+}
+
+// appendCompact appends a raw JSON value without insignificant space.
+func appendCompact(b, v []byte) []byte {
+	var out bytes.Buffer
+	if err := json.Compact(&out, v); err != nil {
+		return append(b, v...)
+	}
+	return append(b, out.Bytes()...)
+}
+
+func clip(v []byte) string {
+	if len(v) > 40 {
+		return string(v[:40]) + "…"
+	}
+	return string(v)
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
+		default:
+			return false
+		}
+	}
+	return true
+}
