@@ -1,0 +1,75 @@
+package odata
+
+import (
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/callvault/callvault/schema"
+)
+
+// ContentType is the Content-Type of Graph's JSON responses.
+const ContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+// Nav is the value of an expanded navigation collection of one entity.
+type Nav struct {
+	Property *schema.Property
+	Select   *Selection
+	Bodies   [][]byte
+}
+
+// Entity appends an entity of type t from its stored body, with its
+// expanded navigation collections after its own properties.
+func (c *Codec) Entity(buf []byte, t *schema.Type, body []byte, sel *Selection, o Options, navs ...Nav) []byte {
+	buf = c.Object(buf, t, body, sel, o, true)
+	for _, n := range navs {
+		if buf[len(buf)-1] != '{' {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, n.Property.Name...)
+		buf = append(buf, `":[`...)
+		for i, b := range n.Bodies {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = c.Object(buf, n.Property.Type, b, n.Select, o, false)
+		}
+		buf = append(buf, ']')
+	}
+	return append(buf, '}')
+}
+
+// KeySegment writes an entity key as a URL segment of a context URL:
+// ('id'), with quotes doubled and the characters a path cannot hold escaped.
+func KeySegment(id string) string {
+	return "('" + url.PathEscape(strings.ReplaceAll(id, "'", "''")) + "')"
+}
+
+// AppendString appends s as a JSON string.
+func AppendString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				buf = append(buf, `\ufffd`...)
+			} else {
+				buf = append(buf, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+	}
+	return append(buf, '"')
+}

@@ -1,0 +1,321 @@
+package odata
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/schema"
+)
+
+// systemOptions are the OData system query options. An option that starts
+// with '$' and is not among them is a client error.
+var systemOptions = map[string]bool{
+	"$select": true, "$expand": true, "$filter": true, "$orderby": true, "$top": true, "$skip": true,
+	"$count": true, "$search": true, "$format": true, "$skiptoken": true, "$deltatoken": true,
+	"$apply": true, "$compute": true, "$index": true, "$levels": true, "$id": true, "$schemaversion": true,
+}
+
+// Rules say which query options a resource takes.
+type Rules struct {
+	Resource  string          // how messages name the resource, e.g. "the sessions of a callRecord"
+	Select    bool            // $select of the resource's own properties
+	Expand    map[string]bool // navigation properties $expand may name
+	SkipToken bool
+}
+
+// Query holds the parsed query options of one request.
+type Query struct {
+	Select    *Selection // nil: every property
+	Expand    []Expand
+	SkipToken string
+
+	// Raw holds the options in request order as name=value pairs, still
+	// escaped, for next links.
+	Raw []RawOption
+}
+
+// RawOption is one name=value pair of a query string, as it was sent.
+type RawOption struct {
+	Name    string // the canonical name, e.g. "$select"
+	RawPair string // the pair exactly as sent
+}
+
+// Selection is a parsed $select.
+type Selection struct {
+	Props []*schema.Property // in request order
+	Star  bool
+	index map[*schema.Property]bool
+}
+
+// Has reports whether p is selected.
+func (s *Selection) Has(p *schema.Property) bool { return s == nil || s.Star || s.index[p] }
+
+// Expand is one item of $expand, with its nested $select.
+type Expand struct {
+	Property *schema.Property
+	Select   *Selection
+}
+
+// ParseQuery parses a raw query string for a resource of entity type t.
+// Every problem is a 400 *Error that names it. On beta the '$' prefix of
+// system query options is optional, as on Graph.
+func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, error) {
+	q := &Query{}
+	seen := map[string]bool{}
+	for _, pair := range strings.Split(rawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		rawName, rawValue, _ := strings.Cut(pair, "=")
+		name, err1 := url.QueryUnescape(rawName)
+		value, err2 := url.QueryUnescape(rawValue)
+		if err1 != nil || err2 != nil {
+			return nil, callvault.Errorf(callvault.EINVALID, "The query string is not properly percent-encoded near '%s'.", clip(pair))
+		}
+		lower := strings.ToLower(strings.TrimSpace(name))
+		if !strings.HasPrefix(lower, "$") {
+			if version == schema.Beta && systemOptions["$"+lower] {
+				lower = "$" + lower
+			} else {
+				q.Raw = append(q.Raw, RawOption{Name: name, RawPair: pair})
+				continue // not an OData option: Graph ignores it
+			}
+		}
+		if !systemOptions[lower] {
+			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options this resource takes are: %s.", name, rules.list())
+		}
+		if seen[lower] {
+			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' was specified more than once, but it must be specified at most once.", lower)
+		}
+		seen[lower] = true
+		q.Raw = append(q.Raw, RawOption{Name: lower, RawPair: pair})
+		switch {
+		case lower == "$select" && rules.Select:
+			if q.Select, err1 = parseSelect(value, t); err1 != nil {
+				return nil, err1
+			}
+		case lower == "$expand" && len(rules.Expand) > 0:
+			if q.Expand, err1 = parseExpand(value, t, rules); err1 != nil {
+				return nil, err1
+			}
+		case lower == "$skiptoken" && rules.SkipToken:
+			if value == "" {
+				return nil, callvault.Errorf(callvault.EINVALID, "The $skiptoken query option is empty. Follow the @odata.nextLink exactly as it was returned.")
+			}
+			q.SkipToken = value
+		default:
+			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. The options it takes are: %s.", lower, rules.Resource, rules.list())
+		}
+	}
+	return q, nil
+}
+
+func (r Rules) list() string {
+	var opts []string
+	if r.Select {
+		opts = append(opts, "$select")
+	}
+	if len(r.Expand) > 0 {
+		opts = append(opts, "$expand")
+	}
+	if r.SkipToken {
+		opts = append(opts, "$skiptoken (from @odata.nextLink)")
+	}
+	if len(opts) == 0 {
+		return "none"
+	}
+	return strings.Join(opts, ", ")
+}
+
+func parseSelect(value string, t *schema.Type) (*Selection, error) {
+	s := &Selection{index: map[*schema.Property]bool{}}
+	if strings.TrimSpace(value) == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "The $select query option is empty; name one or more properties of %s, separated by commas.", t.Name)
+	}
+	for _, item := range strings.Split(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "*" {
+			s.Star = true
+			continue
+		}
+		p := lookup(t, item)
+		if p == nil {
+			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", item, t.Name)
+		}
+		if p.Navigation {
+			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is a navigation property of '%s' and cannot be selected; use $expand=%s to include it.", p.Name, t.Name, p.Name)
+		}
+		if !s.index[p] {
+			s.index[p] = true
+			s.Props = append(s.Props, p)
+		}
+	}
+	return s, nil
+}
+
+func parseExpand(value string, t *schema.Type, rules Rules) ([]Expand, error) {
+	if strings.TrimSpace(value) == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "The $expand query option is empty; name a navigation property to expand.")
+	}
+	var out []Expand
+	items, ok := splitTopLevel(value)
+	if !ok {
+		return nil, callvault.Errorf(callvault.EINVALID, "The $expand value '%s' has unbalanced parentheses.", clip(value))
+	}
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		name, nested, hasNested := strings.Cut(item, "(")
+		name = strings.TrimSpace(name)
+		if name == "*" {
+			for _, p := range t.Properties {
+				if p.Navigation && rules.Expand[p.Name] {
+					out = append(out, Expand{Property: p})
+				}
+			}
+			continue
+		}
+		p := lookup(t, name)
+		switch {
+		case p == nil:
+			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", name, t.Name)
+		case !p.Navigation:
+			return nil, callvault.Errorf(callvault.EINVALID, "Property '%s' on type '%s' is not a navigation property. Only navigation properties can be expanded.", p.Name, t.Name)
+		case !rules.Expand[p.Name]:
+			return nil, callvault.Errorf(callvault.EINVALID, "Expanding '%s' is not supported on %s.", p.Name, rules.Resource)
+		}
+		e := Expand{Property: p}
+		if hasNested {
+			inner := strings.TrimSuffix(strings.TrimSpace(nested), ")")
+			for _, opt := range strings.Split(inner, ";") {
+				if strings.TrimSpace(opt) == "" {
+					continue
+				}
+				oname, ovalue, _ := strings.Cut(opt, "=")
+				switch strings.ToLower(strings.TrimSpace(oname)) {
+				case "$select":
+					sel, err := parseSelect(ovalue, p.Type)
+					if err != nil {
+						return nil, err
+					}
+					e.Select = sel
+				default:
+					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported inside $expand=%s(...); only $select is.", strings.TrimSpace(oname), p.Name)
+				}
+			}
+		}
+		dup := false
+		for _, x := range out {
+			dup = dup || x.Property == p
+		}
+		if dup {
+			return nil, callvault.Errorf(callvault.EINVALID, "'%s' appears more than once in $expand.", p.Name)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// lookup finds a property by name, exactly or, failing that, ignoring case
+// as Graph does.
+func lookup(t *schema.Type, name string) *schema.Property {
+	if p := t.Property(name); p != nil {
+		return p
+	}
+	for _, p := range t.Properties {
+		if strings.EqualFold(p.Name, name) {
+			return p
+		}
+	}
+	return nil
+}
+
+// splitTopLevel splits at commas outside parentheses.
+func splitTopLevel(s string) ([]string, bool) {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return nil, false
+			}
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:]), depth == 0
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// Clause is the select-and-expand part of a context URL, as in
+// "(id,startDateTime,segments())", or "" when the query has neither. It
+// also serves as the query shape a cursor is bound to.
+func (q *Query) Clause() string {
+	var items []string
+	if q.Select != nil {
+		if q.Select.Star {
+			items = append(items, "*")
+		}
+		for _, p := range q.Select.Props {
+			items = append(items, p.Name)
+		}
+	}
+	for _, e := range q.Expand {
+		inner := ""
+		if e.Select != nil {
+			var names []string
+			if e.Select.Star {
+				names = append(names, "*")
+			}
+			for _, p := range e.Select.Props {
+				names = append(names, p.Name)
+			}
+			inner = strings.Join(names, ",")
+		}
+		items = append(items, e.Property.Name+"("+inner+")")
+	}
+	if len(items) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(items, ",") + ")"
+}
+
+// Expanded returns the expansion of the navigation property of that name,
+// or nil.
+func (q *Query) Expanded(name string) *Expand {
+	for i := range q.Expand {
+		if q.Expand[i].Property.Name == name {
+			return &q.Expand[i]
+		}
+	}
+	return nil
+}
+
+// NextQuery is the query string of a next link: every option as it was
+// sent, but $skiptoken, which is replaced by token.
+func (q *Query) NextQuery(token string) string {
+	var b strings.Builder
+	for _, o := range q.Raw {
+		if o.Name == "$skiptoken" {
+			continue
+		}
+		b.WriteString(o.RawPair)
+		b.WriteByte('&')
+	}
+	b.WriteString("$skiptoken=")
+	b.WriteString(token)
+	return b.String()
+}
