@@ -1,0 +1,131 @@
+// Package auth turns a bearer token into a Principal and decides whether that
+// principal may call the callRecords API, as Microsoft Graph does: RS256
+// access tokens shaped like Entra ID's, application permissions (roles) only,
+// delegated tokens refused.
+//
+// It also holds callvault's development issuer: a Signer whose key lives in
+// the data directory and which mints tokens that look like real Graph v1
+// access tokens.
+//
+// Every failure is a *callvault.Error: EUNAUTHORIZED (401) for a missing or
+// bad token, EFORBIDDEN (403) for a good token without the permission.
+package auth
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/callvault/callvault"
+)
+
+// Well-known identifiers of Microsoft Graph and of this API's permissions.
+const (
+	// GraphResource is Graph's resource URI, the audience of v1 tokens.
+	GraphResource = "https://graph.microsoft.com"
+	// GraphAppID is Graph's well-known application id, the audience of v2
+	// tokens (and of some v1 tokens).
+	GraphAppID = "00000003-0000-0000-c000-000000000000"
+
+	// RoleCallRecordsReadAll is the application permission for every
+	// callRecords endpoint.
+	RoleCallRecordsReadAll = "CallRecords.Read.All"
+	// RolePstnCallsReadAll also suffices for the PSTN and direct routing
+	// report functions.
+	RolePstnCallsReadAll = "CallRecord-PstnCalls.Read.All"
+)
+
+// Principal is the caller a verified token speaks for.
+type Principal struct {
+	Tenant    string   // tid
+	AppID     string   // appid (v1) or azp (v2)
+	ObjectID  string   // oid
+	Roles     []string // application permissions (roles claim)
+	Scopes    []string // delegated permissions (scp claim, split on spaces)
+	Delegated bool     // the token acts for a user: it has scp, or idtyp is "user"
+}
+
+// Require returns nil if p is an application (not a user) holding at least
+// one of the roles anyOf. Otherwise it returns an EFORBIDDEN error that says
+// what is missing, because this API, like Graph's, supports application
+// permissions only.
+//
+// Require with no roles is a programming error and admits no one.
+func (p *Principal) Require(anyOf ...string) error {
+	if p == nil {
+		return callvault.Errorf(callvault.EUNAUTHORIZED, "Access token is empty.")
+	}
+	if len(anyOf) == 0 {
+		// A plain error, not a callvault.Error: the HTTP layer reports it as
+		// an internal error, which is what a missing permission table is.
+		return fmt.Errorf("auth: Require called without any role")
+	}
+	if p.Delegated {
+		return callvault.Errorf(callvault.EFORBIDDEN,
+			"This API supports only application permissions (%s); delegated (user) tokens are refused. "+
+				"Use an app-only token from the client credentials flow.",
+			strings.Join(anyOf, " or "))
+	}
+	for _, role := range anyOf {
+		if slices.Contains(p.Roles, role) {
+			return nil
+		}
+	}
+	if len(anyOf) == 1 {
+		return callvault.Errorf(callvault.EFORBIDDEN,
+			"Insufficient privileges to complete the operation. The token lacks the application permission %s; "+
+				"grant it to the app, have an administrator consent, and get a new token.",
+			anyOf[0])
+	}
+	return callvault.Errorf(callvault.EFORBIDDEN,
+		"Insufficient privileges to complete the operation. The token has none of the application permissions %s; "+
+			"grant one to the app, have an administrator consent, and get a new token.",
+		strings.Join(anyOf, ", "))
+}
+
+// BearerToken returns the access token of an Authorization header value of
+// the form "Bearer <token>" (the scheme is case-insensitive). The token
+// itself is not checked; see Verifier.Verify.
+func BearerToken(header string) (string, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return "", callvault.Errorf(callvault.EUNAUTHORIZED, "Access token is empty.")
+	}
+	scheme, credentials, found := header, "", false
+	if i := strings.IndexFunc(header, unicode.IsSpace); i >= 0 {
+		scheme, credentials, found = header[:i], strings.TrimSpace(header[i:]), true
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		// Name the scheme only when it is one: a bare token pasted without
+		// "Bearer " is a credential and must not be echoed into logs.
+		if found && isSchemeName(scheme) {
+			return "", callvault.Errorf(callvault.EUNAUTHORIZED,
+				"The Authorization header uses the '%s' scheme; this API accepts only 'Bearer' access tokens.", scheme)
+		}
+		return "", callvault.Errorf(callvault.EUNAUTHORIZED,
+			"The Authorization header must have the form 'Bearer <access token>'.")
+	}
+	if credentials == "" {
+		return "", callvault.Errorf(callvault.EUNAUTHORIZED, "Access token is empty.")
+	}
+	if strings.ContainsFunc(credentials, unicode.IsSpace) {
+		return "", callvault.Errorf(callvault.EUNAUTHORIZED,
+			"The Authorization header must have the form 'Bearer <access token>', with no spaces in the token.")
+	}
+	return credentials, nil
+}
+
+// isSchemeName reports whether s looks like an HTTP authentication scheme
+// name such as Basic, Digest or Negotiate.
+func isSchemeName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,325 @@
+package auth
+
+import (
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/callvault/callvault"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// maxTokenBytes caps the token before any decoding. Real Graph tokens are
+// 1.5–3 KiB; 16 KiB leaves room for large roles claims.
+const maxTokenBytes = 16 << 10
+
+const defaultSkew = 2 * time.Minute
+
+// VerifierOptions configure a Verifier. The zero value is ready to use.
+type VerifierOptions struct {
+	// Now returns the current time; time.Now if nil.
+	Now func() time.Time
+	// Skew is the clock skew allowed on exp and nbf; 0 means two minutes,
+	// a negative value none.
+	Skew time.Duration
+	// Audiences are the accepted aud values; empty means GraphResource and
+	// GraphAppID.
+	Audiences []string
+}
+
+// Verifier checks access tokens against a fixed set of RSA keys. It is
+// immutable and safe for concurrent use.
+type Verifier struct {
+	keys      map[string]*rsa.PublicKey // by kid
+	audiences []string
+	now       func() time.Time
+	skew      time.Duration
+}
+
+// NewVerifier returns a Verifier that accepts RS256 tokens signed by one of
+// keys, looked up by the token's kid.
+func NewVerifier(keys map[string]*rsa.PublicKey, opts VerifierOptions) *Verifier {
+	v := &Verifier{
+		keys:      maps.Clone(keys), // the caller's map may change; ours must not
+		audiences: slices.Clone(opts.Audiences),
+		now:       opts.Now,
+		skew:      opts.Skew,
+	}
+	maps.DeleteFunc(v.keys, func(_ string, k *rsa.PublicKey) bool { return k == nil })
+	if len(v.audiences) == 0 {
+		v.audiences = []string{GraphResource, GraphAppID}
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.skew == 0 {
+		v.skew = defaultSkew
+	} else if v.skew < 0 {
+		v.skew = 0
+	}
+	return v
+}
+
+// header holds the JOSE header parameters Verify looks at.
+type header struct {
+	Algorithm string
+	KeyID     string
+}
+
+// claims holds the claims Verify looks at, from v1 and v2 tokens alike.
+type claims struct {
+	jwt.RegisteredClaims
+	TenantID        string   `json:"tid"`
+	AppID           string   `json:"appid"` // v1
+	AuthorizedParty string   `json:"azp"`   // v2
+	ObjectID        string   `json:"oid"`
+	Roles           []string `json:"roles"`
+	Scope           *string  `json:"scp"` // a pointer, so that even an empty scp marks a user token
+	IdentityType    string   `json:"idtyp"`
+}
+
+// member is one JSON member of a token segment, decoded on its own so that a
+// wrong type can be reported by name.
+type member struct {
+	name string
+	dst  any
+	want string
+}
+
+// Verify checks token and returns the principal it speaks for. Any failure
+// is an EUNAUTHORIZED error whose message says what is wrong with the token.
+// Verify does not check permissions; see Principal.Require.
+func (v *Verifier) Verify(token string) (*Principal, error) {
+	if token == "" {
+		return nil, unauthorized("Access token is empty.")
+	}
+	if len(token) > maxTokenBytes {
+		return nil, unauthorized("Access token is too large: it has %d bytes and the limit is %d.", len(token), maxTokenBytes)
+	}
+	h, err := inspect(token)
+	if err != nil {
+		return nil, err
+	}
+	switch h.Algorithm {
+	case "RS256":
+	case "":
+		return nil, malformed("the header has no 'alg' parameter.")
+	default:
+		return nil, unauthorized("The token's signing algorithm '%s' is not accepted; tokens must be signed with RS256.", clip(h.Algorithm))
+	}
+	if h.KeyID == "" {
+		return nil, unauthorized("Signature validation failed: the token header has no 'kid', so no signing key can be chosen.")
+	}
+	key := v.keys[h.KeyID]
+	if key == nil {
+		return nil, unauthorized("Signature validation failed: no signing key with kid '%s' is known; "+
+			"the token comes from an issuer this server does not trust, or its key was rotated.", clip(h.KeyID))
+	}
+
+	var c claims
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{"RS256"}), // again, so the library enforces it too
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(v.skew),
+		jwt.WithTimeFunc(v.now),
+	)
+	_, err = parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
+	if err != nil {
+		return nil, parseError(err, h.KeyID)
+	}
+
+	if c.TenantID == "" {
+		return nil, unauthorized("Access token validation failure. The token has no tenant id (tid claim).")
+	}
+	if err := checkIssuer(c.Issuer, c.TenantID); err != nil {
+		return nil, err
+	}
+	if err := v.checkAudience(c.Audience); err != nil {
+		return nil, err
+	}
+
+	p := &Principal{
+		Tenant:    c.TenantID,
+		AppID:     c.AppID,
+		ObjectID:  c.ObjectID,
+		Roles:     c.Roles,
+		Delegated: c.Scope != nil || c.IdentityType == "user",
+	}
+	if p.AppID == "" {
+		p.AppID = c.AuthorizedParty
+	}
+	if c.Scope != nil {
+		p.Scopes = strings.Fields(*c.Scope)
+	}
+	return p, nil
+}
+
+// inspect decodes the three parts of a compact JWS and the members Verify
+// uses, so that a malformed token gets a precise message before any key is
+// chosen. The parser decodes the token again; at 16 KiB at most that is cheap.
+func inspect(token string) (header, error) {
+	var h header
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return h, malformed("a JWT has 3 parts separated by dots, this token has %d.", len(parts))
+	}
+	err := decodeSegment(parts[0], "the header", "header parameter", []member{
+		{"alg", &h.Algorithm, "a string"},
+		{"kid", &h.KeyID, "a string"},
+	})
+	if err != nil {
+		return h, err
+	}
+	var c claims
+	err = decodeSegment(parts[1], "the payload", "claim", []member{
+		{"iss", &c.Issuer, "a string"},
+		{"sub", &c.Subject, "a string"},
+		{"aud", &c.Audience, "a string or an array of strings"},
+		{"exp", &c.ExpiresAt, "a number of seconds since 1970"},
+		{"nbf", &c.NotBefore, "a number of seconds since 1970"},
+		{"iat", &c.IssuedAt, "a number of seconds since 1970"},
+		{"jti", &c.ID, "a string"},
+		{"tid", &c.TenantID, "a string"},
+		{"appid", &c.AppID, "a string"},
+		{"azp", &c.AuthorizedParty, "a string"},
+		{"oid", &c.ObjectID, "a string"},
+		{"roles", &c.Roles, "an array of strings"},
+		{"scp", &c.Scope, "a string"},
+		{"idtyp", &c.IdentityType, "a string"},
+	})
+	if err != nil {
+		return h, err
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
+		return h, malformed("the signature is not base64url-encoded.")
+	}
+	return h, nil
+}
+
+// decodeSegment decodes one base64url JSON object and the given members of it.
+func decodeSegment(segment, what, kind string, members []member) error {
+	data, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return malformed("%s is not base64url-encoded.", what)
+	}
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(data, &object); err != nil || object == nil {
+		return malformed("%s is not a JSON object.", what)
+	}
+	for _, m := range members {
+		raw, ok := object[m.name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, m.dst); err != nil {
+			return malformed("%s '%s' must be %s.", kind, m.name, m.want)
+		}
+	}
+	return nil
+}
+
+// parseError turns an error of the jwt parser into the message for the
+// caller. Signature errors come first: the parser checks the signature before
+// any claim.
+func parseError(err error, kid string) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return unauthorized("Signature validation failed: the signature does not match signing key '%s'; "+
+			"the token was altered or signed with another key.", clip(kid))
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return unauthorized("Lifetime validation failed, the token is expired.")
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return unauthorized("Lifetime validation failed, the token is not yet valid.")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return unauthorized("Lifetime validation failed, the token has no expiry (exp claim).")
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		// inspect has already caught what this could be; keep the detail.
+		return malformed("%s.", clip(strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": ")))
+	default:
+		return unauthorized("Access token validation failure: %s.", clip(err.Error()))
+	}
+}
+
+// checkIssuer accepts Entra ID's v1 and v2 issuers of the token's own tenant.
+func checkIssuer(iss, tid string) error {
+	if iss == "" {
+		return unauthorized("Access token validation failure. Invalid issuer. The token has no issuer (iss claim).")
+	}
+	tenant, ok := issuerTenant(iss)
+	if !ok {
+		return unauthorized("Access token validation failure. Invalid issuer. "+
+			"The issuer is '%s'; this server accepts 'https://sts.windows.net/%s/' and 'https://login.microsoftonline.com/%s/v2.0'.",
+			clip(iss), clip(tid), clip(tid))
+	}
+	if tenant != tid {
+		return unauthorized("Access token validation failure. Invalid issuer. "+
+			"The issuer's tenant '%s' is not the token's tenant (tid claim) '%s'.", clip(tenant), clip(tid))
+	}
+	return nil
+}
+
+// issuerTenant returns the tenant of an Entra ID v1 or v2 issuer URL.
+func issuerTenant(iss string) (string, bool) {
+	for _, form := range [][2]string{
+		{"https://sts.windows.net/", "/"},
+		{"https://login.microsoftonline.com/", "/v2.0"},
+	} {
+		rest, ok := strings.CutPrefix(iss, form[0])
+		if !ok {
+			continue
+		}
+		tenant, ok := strings.CutSuffix(rest, form[1])
+		if ok && tenant != "" && !strings.Contains(tenant, "/") {
+			return tenant, true
+		}
+	}
+	return "", false
+}
+
+func (v *Verifier) checkAudience(aud jwt.ClaimStrings) error {
+	if len(aud) == 0 {
+		return unauthorized("Access token validation failure. Invalid audience. The token has no audience (aud claim).")
+	}
+	for _, a := range aud {
+		if slices.Contains(v.audiences, a) {
+			return nil
+		}
+	}
+	return unauthorized("Access token validation failure. Invalid audience. "+
+		"The token's audience is '%s'; this server accepts '%s'.",
+		clip(strings.Join(aud, "', '")), strings.Join(v.audiences, "' or '"))
+}
+
+func unauthorized(format string, args ...any) error {
+	return callvault.Errorf(callvault.EUNAUTHORIZED, format, args...)
+}
+
+func malformed(format string, args ...any) error {
+	return callvault.Errorf(callvault.EUNAUTHORIZED, "Access token is malformed: "+format, args...)
+}
+
+// clip makes a value taken from the token fit to quote in a message: at most
+// 64 characters, nothing unprintable.
+func clip(s string) string {
+	const limit = 64
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == limit {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
