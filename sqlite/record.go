@@ -1,0 +1,373 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// SQL of the store, one statement each, prepared once at Open.
+const (
+	// Writer.
+	sqlSelectVersion = `SELECT version FROM call_records WHERE tenant = ? AND id = ?`
+	sqlInsertRecord  = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlUpdateRecord = `UPDATE call_records
+		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?
+		WHERE tenant = ? AND id = ?`
+	// Children go before their parents so that no ON DELETE CASCADE has
+	// anything left to do.
+	sqlDeleteSegments     = `DELETE FROM segments WHERE tenant = ? AND record_id = ?`
+	sqlDeleteSessions     = `DELETE FROM sessions WHERE tenant = ? AND record_id = ?`
+	sqlDeleteParticipants = `DELETE FROM participants WHERE tenant = ? AND record_id = ?`
+	sqlInsertSession      = `INSERT INTO sessions (tenant, record_id, seq, id, body) VALUES (?, ?, ?, ?, ?)`
+	sqlInsertSegment      = `INSERT INTO segments (tenant, record_id, session_seq, seq, id, body) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlInsertParticipant  = `INSERT INTO participants (tenant, record_id, seq, id, body) VALUES (?, ?, ?, ?, ?)`
+
+	// Readers.
+	sqlSelectHeader = `SELECT version, start_time, body, session_count FROM call_records WHERE tenant = ? AND id = ?`
+	sqlRecordExists = `SELECT 1 FROM call_records WHERE tenant = ? AND id = ?`
+	// A keyset range on the primary key: the cost of a page does not depend
+	// on how deep it is.
+	sqlSelectSessions = `SELECT seq, id, body FROM sessions
+		WHERE tenant = ? AND record_id = ? AND seq > ?
+		ORDER BY seq LIMIT ?`
+	// The segments of a page of sessions, whose seqs are consecutive, in one
+	// range of the primary key.
+	sqlSelectSegments = `SELECT session_seq, id, body FROM segments
+		WHERE tenant = ? AND record_id = ? AND session_seq BETWEEN ? AND ?
+		ORDER BY session_seq, seq`
+)
+
+// statements are the prepared statements of a DB.
+type statements struct {
+	selectVersion, insertRecord, updateRecord                  *sql.Stmt
+	deleteSegments, deleteSessions, deleteParticipants         *sql.Stmt
+	insertSession, insertSegment, insertParticipant            *sql.Stmt
+	selectHeader, recordExists, selectSessions, selectSegments *sql.Stmt
+}
+
+func (s *statements) prepare(ctx context.Context, write, read *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		db   *sql.DB
+		sql  string
+	}{
+		{&s.selectVersion, write, sqlSelectVersion},
+		{&s.insertRecord, write, sqlInsertRecord},
+		{&s.updateRecord, write, sqlUpdateRecord},
+		{&s.deleteSegments, write, sqlDeleteSegments},
+		{&s.deleteSessions, write, sqlDeleteSessions},
+		{&s.deleteParticipants, write, sqlDeleteParticipants},
+		{&s.insertSession, write, sqlInsertSession},
+		{&s.insertSegment, write, sqlInsertSegment},
+		{&s.insertParticipant, write, sqlInsertParticipant},
+		{&s.selectHeader, read, sqlSelectHeader},
+		{&s.recordExists, read, sqlRecordExists},
+		{&s.selectSessions, read, sqlSelectSessions},
+		{&s.selectSegments, read, sqlSelectSegments},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return err
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+func (s *statements) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{
+		s.selectVersion, s.insertRecord, s.updateRecord,
+		s.deleteSegments, s.deleteSessions, s.deleteParticipants,
+		s.insertSession, s.insertSegment, s.insertParticipant,
+		s.selectHeader, s.recordExists, s.selectSessions, s.selectSegments,
+	} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PutRecord stores r whole, in one transaction, unless the store has the
+// record with a higher version.
+func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.PutOutcome, err error) {
+	if r == nil {
+		return 0, callvault.Errorf(callvault.EINVALID, "A call record is required.")
+	} else if err := validateKey(r.Tenant, r.ID); err != nil {
+		return 0, err
+	}
+	start, err := unixNano(r.StartDateTime)
+	if err != nil {
+		return 0, err
+	}
+	end, err := unixNano(r.EndDateTime)
+	if err != nil {
+		return 0, err
+	}
+	defer wrap(&err, "sqlite: put record %s", r.ID)
+
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	var version int64
+	outcome := callvault.Replaced
+	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&version); {
+	case errors.Is(err, sql.ErrNoRows):
+		outcome = callvault.Inserted
+	case err != nil:
+		return 0, err
+	case version > r.Version:
+		return callvault.Stale, nil
+	}
+
+	if outcome == callvault.Inserted {
+		err = insertHeader(ctx, tx, &db.stmts, r, start, end)
+	} else {
+		err = replaceHeader(ctx, tx, &db.stmts, r, start, end)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := insertRows(ctx, tx, &db.stmts, r); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return outcome, nil
+}
+
+// insertHeader writes the call_records row of r, whose times are already
+// converted to columns.
+func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end sql.NullInt64) error {
+	_, err := tx.StmtContext(ctx, s.insertRecord).ExecContext(ctx,
+		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions))
+	return err
+}
+
+// replaceHeader overwrites the record's row and deletes all its rows below,
+// which insertRows then writes anew.
+func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end sql.NullInt64) error {
+	if _, err := tx.StmtContext(ctx, s.updateRecord).ExecContext(ctx,
+		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), r.Tenant, r.ID); err != nil {
+		return err
+	}
+	for _, stmt := range []*sql.Stmt{s.deleteSegments, s.deleteSessions, s.deleteParticipants} {
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, r.Tenant, r.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRows writes the sessions, segments and participants of r, numbering
+// each from 1 in the order r has them.
+func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record) error {
+	insertSession := tx.StmtContext(ctx, s.insertSession)
+	insertSegment := tx.StmtContext(ctx, s.insertSegment)
+	for i, ses := range r.Sessions {
+		seq := i + 1
+		if _, err := insertSession.ExecContext(ctx, r.Tenant, r.ID, seq, ses.ID, blob(ses.Body)); err != nil {
+			return err
+		}
+		for j, seg := range ses.Segments {
+			if _, err := insertSegment.ExecContext(ctx, r.Tenant, r.ID, seq, j+1, seg.ID, blob(seg.Body)); err != nil {
+				return err
+			}
+		}
+	}
+	insertParticipant := tx.StmtContext(ctx, s.insertParticipant)
+	for i, p := range r.Participants {
+		if _, err := insertParticipant.ExecContext(ctx, r.Tenant, r.ID, i+1, p.ID, blob(p.Body)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetRecord returns the header of a record.
+func (db *DB) GetRecord(ctx context.Context, tenant, id string) (_ *callvault.RecordHeader, err error) {
+	if err := validateKey(tenant, id); err != nil {
+		return nil, err
+	}
+	defer wrap(&err, "sqlite: get record %s", id)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return findHeader(ctx, tx, &db.stmts, tenant, id)
+}
+
+func findHeader(ctx context.Context, tx *sql.Tx, s *statements, tenant, id string) (*callvault.RecordHeader, error) {
+	h := callvault.RecordHeader{ID: id}
+	var start sql.NullInt64
+	err := tx.StmtContext(ctx, s.selectHeader).QueryRowContext(ctx, tenant, id).Scan(&h.Version, &start, &h.Body, &h.Sessions)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(id)
+	} else if err != nil {
+		return nil, err
+	}
+	h.StartDateTime = fromUnixNano(start)
+	return &h, nil
+}
+
+// ListSessions returns one page of a record's sessions. The record check,
+// the sessions and their segments are read in one transaction, so the page
+// is one version of the record even while it is being replaced.
+func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
+	if err := validateKey(q.Tenant, q.RecordID); err != nil {
+		return nil, err
+	} else if q.Limit < 1 {
+		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
+	} else if q.After < 0 {
+		return nil, callvault.Errorf(callvault.EINVALID, "The cursor position must not be negative.")
+	}
+	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	if err := checkRecord(ctx, tx, &db.stmts, q.Tenant, q.RecordID); err != nil {
+		return nil, err
+	}
+	page, err := findSessions(ctx, tx, &db.stmts, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Segments && len(page.Sessions) > 0 {
+		if err := attachSegments(ctx, tx, &db.stmts, q, page.Sessions); err != nil {
+			return nil, err
+		}
+	}
+	return page, nil
+}
+
+// checkRecord returns an ENOTFOUND error unless the tenant has the record.
+func checkRecord(ctx context.Context, tx *sql.Tx, s *statements, tenant, id string) error {
+	var one int
+	err := tx.StmtContext(ctx, s.recordExists).QueryRowContext(ctx, tenant, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(id)
+	}
+	return err
+}
+
+// findSessions reads at most q.Limit sessions after q.After, and one more to
+// learn whether the page is the last.
+func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.SessionQuery) (*callvault.SessionPage, error) {
+	fetch := int64(q.Limit)
+	if fetch < math.MaxInt64 {
+		fetch++
+	}
+	rows, err := tx.StmtContext(ctx, s.selectSessions).QueryContext(ctx, q.Tenant, q.RecordID, q.After, fetch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	// A huge Limit must not allocate a huge page up front.
+	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
+	for rows.Next() {
+		var row callvault.SessionRow
+		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
+			return nil, err
+		}
+		page.Sessions = append(page.Sessions, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(page.Sessions) > q.Limit {
+		page.Sessions, page.More = page.Sessions[:q.Limit], true
+	}
+	return page, nil
+}
+
+// attachSegments reads the segments of sessions, which are in Seq order, in
+// one range query and appends each to its session in order.
+func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.SessionQuery, sessions []callvault.SessionRow) error {
+	first, last := sessions[0].Seq, sessions[len(sessions)-1].Seq
+	rows, err := tx.StmtContext(ctx, s.selectSegments).QueryContext(ctx, q.Tenant, q.RecordID, first, last)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+
+	i := 0 // the session the last segment belonged to; both lists are in Seq order
+	for rows.Next() {
+		var sessionSeq int64
+		var seg callvault.Segment
+		if err := rows.Scan(&sessionSeq, &seg.ID, &seg.Body); err != nil {
+			return err
+		}
+		for i < len(sessions) && sessions[i].Seq < sessionSeq {
+			i++
+		}
+		if i < len(sessions) && sessions[i].Seq == sessionSeq {
+			sessions[i].Segments = append(sessions[i].Segments, seg)
+		}
+	}
+	return rows.Err()
+}
+
+// validateKey checks the tenant and id that every method needs.
+func validateKey(tenant, id string) error {
+	if tenant == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	} else if id == "" {
+		return callvault.Errorf(callvault.EINVALID, "A call record id is required.")
+	}
+	return nil
+}
+
+func notFound(id string) error {
+	return callvault.Errorf(callvault.ENOTFOUND, "Call record %s was not found.", id)
+}
+
+// The range of times that unix nanoseconds in an int64 can hold.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// unixNano returns the column value of t: NULL for the zero time, unix
+// nanoseconds otherwise.
+func unixNano(t time.Time) (sql.NullInt64, error) {
+	if t.IsZero() {
+		return sql.NullInt64{}, nil
+	} else if t.Before(minTime) || t.After(maxTime) {
+		return sql.NullInt64{}, callvault.Errorf(callvault.EINVALID, "The time %s is out of range.", t.UTC().Format(time.RFC3339Nano))
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}, nil
+}
+
+func fromUnixNano(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// blob turns a nil body into an empty one: the body columns are NOT NULL,
+// and the driver binds a nil slice as NULL.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,207 @@
+// Package sqlite is callvault's embedded store: a callvault.Store on one
+// SQLite file in WAL mode, through the pure-Go driver modernc.org/sqlite.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/callvault/callvault"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// busyTimeoutMillis bounds how long a connection waits for a lock another
+// process holds (an import running beside a server) before SQLITE_BUSY.
+const busyTimeoutMillis = 10000
+
+// DB is a callvault.Store on one SQLite database file. It is safe for
+// concurrent use.
+type DB struct {
+	// write has exactly one connection: SQLite admits one writer at a time,
+	// so queueing writers in the pool, not in SQLite's lock, means they never
+	// see SQLITE_BUSY between themselves.
+	write *sql.DB
+	// read has many connections that only read; under WAL they see the last
+	// committed snapshot and never wait for the writer.
+	read *sql.DB
+
+	// Statements prepared once at Open; transactions bind them with
+	// Tx.StmtContext, which reuses the preparation on the same connection.
+	stmts statements
+}
+
+var _ callvault.Store = (*DB)(nil)
+
+// Open opens the database at path, creating the file and its parent
+// directory when they do not exist, and applies the migrations it has not
+// applied yet.
+func Open(ctx context.Context, path string) (_ *DB, err error) {
+	if path == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A database path is required.")
+	}
+	defer wrap(&err, "sqlite: open %s", path)
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	// The data directory holds call records: keep it private.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, err
+	}
+
+	db := &DB{}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	if db.write, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
+		"_foreign_keys": {"1"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"}, // under WAL a power cut may lose the last commits, never the file
+		"_txlock":       {"immediate"},
+	})); err != nil {
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+
+	// The writer's connection turns the file to WAL and creates the tables
+	// before any reader connects.
+	if err := db.write.PingContext(ctx); err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	if db.read, err = sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
+		"_query_only":   {"1"},
+	})); err != nil {
+		return nil, err
+	}
+	// Cached reads are CPU-bound, so about one reader per CPU; at least a few,
+	// so that a read waiting on the disk does not hold up the others.
+	readers := max(4, runtime.GOMAXPROCS(0))
+	db.read.SetMaxOpenConns(readers)
+	db.read.SetMaxIdleConns(readers)
+
+	if err := db.stmts.prepare(ctx, db.write, db.read); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database. It is safe to call on a DB that Open only
+// partly opened.
+func (db *DB) Close() error {
+	var errs []error
+	errs = append(errs, db.stmts.close())
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		// SQLite recommends PRAGMA optimize before closing a long-lived
+		// connection; it refreshes the planner's statistics where they are stale.
+		_, err := db.write.Exec(`PRAGMA optimize`)
+		errs = append(errs, err, db.write.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// dsn returns the driver's name for the file at the absolute path abs with
+// the driver parameters params. A file: URI escapes '?' and '#' in the path.
+func dsn(abs string, params url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: params.Encode()}
+	return u.String()
+}
+
+// migrate applies, in name order, each embedded migration that the
+// schema_migrations table does not list yet.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `
+		CREATE TABLE IF NOT EXISTS schema_migrations (
+			name       TEXT PRIMARY KEY,
+			applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+		)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := db.migrateFile(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateFile applies one migration and records it in the same transaction,
+// so that a failed migration leaves no trace and is tried again next time.
+func (db *DB) migrateFile(ctx context.Context, name string) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	// Checked inside the (immediate) transaction, so two processes opening
+	// the same new file do not both apply it.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	} else if n != 0 {
+		return nil
+	}
+
+	buf, err := fs.ReadFile(migrationFS, name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// wrap gives an internal error the context of the operation that failed. A
+// *callvault.Error passes through as it is: its message is for the caller.
+func wrap(errp *error, format string, args ...any) {
+	var e *callvault.Error
+	if *errp == nil || errors.As(*errp, &e) {
+		return
+	}
+	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+}
