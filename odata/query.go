@@ -18,7 +18,7 @@ var systemOptions = map[string]bool{
 
 // Rules say which query options a resource takes.
 type Rules struct {
-	Resource  string          // how messages name the resource, e.g. "the sessions of a callRecord"
+	Resource  string          // how messages name the resource, e.g. "/communications/callRecords/{id}/sessions"
 	Select    bool            // $select of the resource's own properties
 	Expand    map[string]bool // navigation properties $expand may name
 	SkipToken bool
@@ -83,7 +83,7 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 			}
 		}
 		if !systemOptions[lower] {
-			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options this resource takes are: %s.", name, rules.list())
+			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options of %s are: %s.", name, rules.Resource, rules.list())
 		}
 		if seen[lower] {
 			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' was specified more than once, but it must be specified at most once.", lower)
@@ -105,7 +105,7 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 			}
 			q.SkipToken = value
 		default:
-			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. The options it takes are: %s.", lower, rules.Resource, rules.list())
+			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. Its options are: %s.", lower, rules.Resource, rules.list())
 		}
 	}
 	return q, nil

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/callvault/callvault/ingest"
+)
+
+// errRejected says that some records were rejected: exit status 1, the
+// summary and the rejections have already been printed.
+var errRejected = errors.New("records were rejected")
+
+var importCommand = command{
+	name:    "import",
+	summary: "load call records into the store",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
+		c := &importConfig{}
+		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory (created if missing)")
+		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` the records belong to (required)")
+		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often to report progress on long imports; 0 turns it off")
+		describe(fs, "callvault import --tenant TENANT_ID [flags] FILE...", `
+Loads call records into the store. FILE is JSON (one callRecord object, several
+objects one after another, or an array of them) or JSON Lines; - reads standard
+input. Each record is in Graph's own wire shape, as
+  GET /beta/communications/callRecords/{id}?$expand=sessions($expand=segments)
+returns it: sessions and their segments inline; participants_v2 and
+organizer_v2 may be inline too.
+
+Each record is validated against the schema and stored whole or not at all. A
+bad record is reported with its file, line, JSON path and reason, and the rest
+goes on. A record whose id is already stored replaces it when its version is
+higher or equal, and is skipped as stale when it is lower, so importing a file
+twice changes nothing.
+
+Progress goes to standard error; a summary (records, sessions, segments,
+rejected) ends the run. The exit status is 1 when any record was rejected.`)
+		return c.run
+	},
+}
+
+type importConfig struct {
+	data, tenant string
+	every        time.Duration
+}
+
+func (c *importConfig) run(ctx context.Context, files []string, std stdio) error {
+	if c.tenant == "" {
+		return fmt.Errorf("%w: --tenant is required", errUsage)
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%w: name one or more files, or - for standard input", errUsage)
+	}
+	store, err := openStore(ctx, c.data)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var stats ingest.Stats
+	start := time.Now()
+	prog := &progress{w: std.err, every: c.every, start: start}
+	im := &ingest.Importer{
+		Store:  store,
+		Tenant: c.tenant,
+		OnReject: func(r ingest.Rejection) {
+			prog.clear()
+			fmt.Fprintf(std.err, "rejected %v\n", r)
+		},
+		OnRecord: prog.update,
+	}
+	for _, name := range files {
+		if err := c.importFile(ctx, im, name, std, prog, &stats); err != nil {
+			prog.clear()
+			printSummary(std.err, stats, time.Since(start))
+			return err
+		}
+	}
+	prog.clear()
+	printSummary(std.out, stats, time.Since(start))
+	if stats.Rejected > 0 {
+		return errRejected
+	}
+	return nil
+}
+
+func (c *importConfig) importFile(ctx context.Context, im *ingest.Importer, name string, std stdio, prog *progress, stats *ingest.Stats) error {
+	var src io.Reader = std.in
+	var size int64 = -1
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		src = f
+	}
+	counted := &countingReader{r: src}
+	prog.file(name, counted, size)
+	return im.Import(ctx, name, counted, stats)
+}
+
+func printSummary(w io.Writer, s ingest.Stats, took time.Duration) {
+	rate := float64(s.Sessions) / max(took.Seconds(), 1e-9)
+	fmt.Fprintf(w, "imported %d records (%d new, %d replaced), %d sessions, %d segments; %d stale skipped, %d rejected; in %s (%.0f sessions/s)\n",
+		s.Records, s.Inserted, s.Replaced, s.Sessions, s.Segments, s.Stale, s.Rejected, took.Round(time.Millisecond), rate)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// progress reports an import's progress: a line redrawn in place on a
+// terminal, plain lines otherwise (logs, CI).
+type progress struct {
+	w        io.Writer
+	every    time.Duration
+	start    time.Time
+	last     time.Time
+	name     string
+	src      *countingReader
+	size     int64
+	terminal bool
+	drawn    bool
+}
+
+func (p *progress) file(name string, src *countingReader, size int64) {
+	p.name, p.src, p.size = name, src, size
+	if f, ok := p.w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.terminal = true
+		}
+	}
+}
+
+func (p *progress) update(s ingest.Stats) {
+	if p.every <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < p.every || now.Sub(p.start) < p.every {
+		return
+	}
+	p.last = now
+	elapsed := now.Sub(p.start).Seconds()
+	line := fmt.Sprintf("%s: %d records, %d sessions, %d rejected, %s read, %.0f records/s",
+		p.name, s.Records+s.Stale, s.Sessions, s.Rejected, bytesText(p.src.n), float64(s.Records+s.Stale)/elapsed)
+	if p.size > 0 && p.src.n > 0 {
+		rate := float64(p.src.n) / elapsed
+		eta := time.Duration(float64(p.size-p.src.n) / rate * float64(time.Second))
+		line += fmt.Sprintf(", %.0f%%, ETA %s", 100*float64(p.src.n)/float64(p.size), eta.Round(time.Second))
+	}
+	if p.terminal {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drawn = true
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+// clear ends a line drawn in place, so the next output starts clean.
+func (p *progress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the real callvault, built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "callvault-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "callvault")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// callvault runs the binary and returns its standard output, error and exit
+// status.
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "CALLVAULT_DATA=") // the tests name --data themselves
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		status = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), status
+}
+
+// serve starts the binary on a free loopback port and returns its URL.
+func serve(t *testing.T, args ...string) (url string, stdout *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve did not stop cleanly: %v\n%s", err, logs.String())
+			}
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop within 15 s of SIGINT")
+		}
+	})
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "callvault listening on "); ok {
+			url, _, _ = strings.Cut(rest, " ")
+			return url, lines
+		}
+	}
+	t.Fatalf("serve said nothing of where it listens:\n%s", logs.String())
+	return "", nil
+}
+
+func get(t *testing.T, url, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func record(id string, sessions int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"id":%q,"version":1,"type":"groupCall","modalities":["audio"],"startDateTime":"2026-11-01T10:00:00Z","endDateTime":"2026-11-01T11:00:00Z","lastModifiedDateTime":"2026-11-01T11:05:00Z","sessions":[`, id)
+	for i := range sessions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"s%03d","modalities":["audio"],"startDateTime":"2026-11-01T10:00:00Z","endDateTime":"2026-11-01T11:00:00Z","segments":[{"id":"g","startDateTime":"2026-11-01T10:00:00Z","endDateTime":"2026-11-01T11:00:00Z"}]}`, i)
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+func TestImportServeTokenAndPage(t *testing.T) {
+	data := t.TempDir()
+	file := filepath.Join(t.TempDir(), "records.jsonl")
+	content := record("rec-1", 130) + "\n" + `{"id":"bad","type":"conference"}` + "\n" + record("rec-2", 2) + "\n"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errs, status := runCLI(t, "", "import", "--data", data, "--tenant", "t1", file)
+	if status != 1 {
+		t.Errorf("import with a bad record exits %d, want 1", status)
+	}
+	if !strings.Contains(out, "imported 2 records (2 new, 0 replaced), 132 sessions, 132 segments; 0 stale skipped, 1 rejected") {
+		t.Errorf("summary: %s", out)
+	}
+	if want := file + ":2: $.type: 'conference' is not a member of enum callType"; !strings.Contains(errs, want) {
+		t.Errorf("the rejection names file, line, path and reason; stderr:\n%s", errs)
+	}
+	// Again, from standard input: nothing changes, nothing is rejected.
+	out, _, status = runCLI(t, record("rec-2", 2), "import", "--data", data, "--tenant", "t1", "-")
+	if status != 0 || !strings.Contains(out, "imported 1 records (0 new, 1 replaced)") {
+		t.Errorf("re-import: status %d, %s", status, out)
+	}
+
+	url, _ := serve(t, "--data", data, "--public-url", "https://graph.example.test/callvault")
+	tokOut, _, status := runCLI(t, "", "token", "--data", data, "--tenant", "t1")
+	if status != 0 {
+		t.Fatalf("token exits %d", status)
+	}
+	lines := strings.Split(strings.TrimSpace(tokOut), "\n")
+	token := lines[len(lines)-1]
+
+	next := url + "/v1.0/communications/callRecords/rec-1/sessions?$expand=segments"
+	var ids []string
+	for pages := 0; next != ""; pages++ {
+		status, body := get(t, next, token)
+		if status != 200 {
+			t.Fatalf("GET %s: %d %s", next, status, body)
+		}
+		var page struct {
+			Context  string `json:"@odata.context"`
+			NextLink string `json:"@odata.nextLink"`
+			Value    []struct {
+				ID       string `json:"id"`
+				Segments []any  `json:"segments"`
+			} `json:"value"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if page.Context != "https://graph.example.test/callvault/v1.0/$metadata#communications/callRecords('rec-1')/sessions(segments())" {
+			t.Errorf("context %s", page.Context)
+		}
+		for _, s := range page.Value {
+			ids = append(ids, s.ID)
+			if len(s.Segments) != 1 {
+				t.Errorf("session %s has %d segments", s.ID, len(s.Segments))
+			}
+		}
+		next = ""
+		if page.NextLink != "" {
+			// The link is under --public-url; the test reaches the server directly.
+			rest, ok := strings.CutPrefix(page.NextLink, "https://graph.example.test/callvault")
+			if !ok {
+				t.Fatalf("next link %s is not under the public URL", page.NextLink)
+			}
+			next = url + rest
+		}
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(ids) != 130 || ids[0] != "s000" || ids[129] != "s129" {
+		t.Errorf("paged %d sessions: %v…", len(ids), ids[:min(3, len(ids))])
+	}
+
+	// A token of another tenant sees nothing.
+	other, _, _ := runCLI(t, "", "token", "--data", data, "--tenant", "t2")
+	if status, body := get(t, url+"/v1.0/communications/callRecords/rec-1/sessions", strings.TrimSpace(other)); status != 404 {
+		t.Errorf("another tenant: %d %s", status, body)
+	}
+	// A delegated token is refused.
+	delegated, _, _ := runCLI(t, "", "token", "--data", data, "--tenant", "t1", "--delegated")
+	if status, body := get(t, url+"/v1.0/communications/callRecords/rec-1/sessions", strings.TrimSpace(delegated)); status != 403 {
+		t.Errorf("delegated: %d %s", status, body)
+	}
+}
+
+func TestServeDemoPrintsATokenAndACurlThatWork(t *testing.T) {
+	data := t.TempDir()
+	_, lines := serve(t, "--data", data, "--demo")
+	var token, curl string
+	found := make(chan struct{})
+	go func() {
+		defer close(found)
+		for (token == "" || curl == "") && lines.Scan() {
+			line := lines.Text()
+			if rest, ok := strings.CutPrefix(line, "export TOKEN="); ok {
+				token = rest
+			}
+			if strings.HasPrefix(line, "curl ") {
+				curl = line
+			}
+		}
+	}()
+	select {
+	case <-found:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve --demo printed no token and curl line within 30 s")
+	}
+	if token == "" || curl == "" {
+		t.Fatal("serve --demo printed no token or no curl line")
+	}
+	// Run the printed line as a user would, with the token exported.
+	cmd := exec.CommandContext(context.Background(), "sh", "-c", curl)
+	cmd.Env = append(os.Environ(), "TOKEN="+token)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("curl is not available here: %v", err)
+	}
+	var page struct {
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"@odata.nextLink"`
+	}
+	if err := json.Unmarshal(out, &page); err != nil || len(page.Value) != 60 || page.NextLink == "" {
+		t.Errorf("the demo curl got %d sessions and next link %q (%v):\n%.300s", len(page.Value), page.NextLink, err, out)
+	}
+}
+
+func TestEveryCommandHasCompleteHelp(t *testing.T) {
+	for _, c := range commands {
+		out, _, status := runCLI(t, "", c.name, "--help")
+		if status != 0 {
+			t.Errorf("%s --help exits %d", c.name, status)
+		}
+		fs := c.name
+		if !strings.Contains(out, "Usage: callvault "+fs) || !strings.Contains(out, "CALLVAULT_DATA") {
+			t.Errorf("%s --help lacks the usage line or the environment variables:\n%s", c.name, out)
+		}
+	}
+	out, _, status := runCLI(t, "", "help")
+	if status != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "import") || !strings.Contains(out, "token") {
+		t.Errorf("help: %d %s", status, out)
+	}
+	if _, errs, status := runCLI(t, "", "import", "--data", t.TempDir()); status != 2 || !strings.Contains(errs, "--tenant is required") {
+		t.Errorf("import without --tenant: %d %s", status, errs)
+	}
+}
+
+func TestFlagsReadTheEnvironment(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "token")
+	cmd.Env = append(os.Environ(), "CALLVAULT_DATA="+data, "CALLVAULT_TENANT=from-env")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("token from the environment: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "signing-key.pem")); err != nil || len(strings.TrimSpace(string(out))) < 100 {
+		t.Errorf("CALLVAULT_DATA was not used: %v %s", err, out)
+	}
+}

@@ -1,0 +1,73 @@
+package graph
+
+import (
+	"net/http"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/odata"
+)
+
+// graphErrors is the one table from callvault error codes to Graph's
+// statuses and error codes (docs/graph-fidelity.md says why each).
+var graphErrors = map[string]struct {
+	status int
+	code   string
+}{
+	callvault.EINVALID:        {http.StatusBadRequest, "BadRequest"},
+	callvault.EUNAUTHORIZED:   {http.StatusUnauthorized, "InvalidAuthenticationToken"},
+	callvault.EFORBIDDEN:      {http.StatusForbidden, "Forbidden"},
+	callvault.ENOTFOUND:       {http.StatusNotFound, "NotFound"},
+	callvault.ENOTIMPLEMENTED: {http.StatusNotImplemented, "NotImplemented"},
+	callvault.EINTERNAL:       {http.StatusInternalServerError, "InternalServerError"},
+}
+
+// methodNotAllowed is the one error that has no domain code: the HTTP layer
+// alone knows which methods a path takes.
+const methodNotAllowed = "method_not_allowed"
+
+func init() {
+	graphErrors[methodNotAllowed] = struct {
+		status int
+		code   string
+	}{http.StatusMethodNotAllowed, "MethodNotAllowed"}
+}
+
+// writeError writes err in Graph's error envelope:
+//
+//	{"error":{"code":…,"message":…,"innerError":{"date":…,"request-id":…,"client-request-id":…}}}
+//
+// Internal errors are logged with the request id; their detail is not sent.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := callvault.ErrorCode(err)
+	e, ok := graphErrors[code]
+	if !ok {
+		e = graphErrors[callvault.EINTERNAL]
+	}
+	ids := requestIDs(r.Context())
+	if code == callvault.EINTERNAL {
+		s.Logger.ErrorContext(r.Context(), "internal error", "request_id", ids.request, "err", err)
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, `{"error":{"code":`...)
+	b = odata.AppendString(b, e.code)
+	b = append(b, `,"message":`...)
+	b = odata.AppendString(b, callvault.ErrorMessage(err))
+	b = append(b, `,"innerError":{"date":`...)
+	// Graph writes the date without fraction or zone.
+	b = odata.AppendString(b, s.now().UTC().Format("2006-01-02T15:04:05"))
+	b = append(b, `,"request-id":`...)
+	b = odata.AppendString(b, ids.request)
+	b = append(b, `,"client-request-id":`...)
+	b = odata.AppendString(b, ids.client)
+	b = append(b, "}}}"...)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Preference-Applied")
+	if e.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+	}
+	w.WriteHeader(e.status)
+	if _, err := w.Write(b); err != nil {
+		s.Logger.DebugContext(r.Context(), "write error response", "request_id", ids.request, "err", err)
+	}
+}

@@ -1,0 +1,172 @@
+// Package graph serves the Microsoft Graph callRecords API over HTTP under
+// /v1.0 and /beta: routing, authentication, Graph's headers and error
+// envelope. Handlers parse the request with package odata, read one page
+// from the store and write it with the odata codec.
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/schema"
+)
+
+// Authenticator verifies bearer tokens.
+type Authenticator interface {
+	Verify(token string) (*auth.Principal, error)
+}
+
+// Server holds what every request needs. Everything in it comes from the
+// store or from configuration, so replicas on one store answer alike.
+type Server struct {
+	Store     callvault.Store
+	Auth      Authenticator
+	Cursors   odata.Cursors
+	PublicURL string // e.g. https://graph.microsoft.com, without a trailing slash
+	Logger    *slog.Logger
+	Now       func() time.Time // for tests; time.Now when nil
+	NewID     func() string    // request ids, for tests; random GUIDs when nil
+
+	codecs map[string]*odata.Codec
+}
+
+// Roles that may read call records.
+const RoleCallRecordsRead = "CallRecords.Read.All"
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	s.codecs = map[string]*odata.Codec{
+		schema.V1:   odata.NewCodec(schema.MustLoad(schema.V1)),
+		schema.Beta: odata.NewCodec(schema.MustLoad(schema.Beta)),
+	}
+	mux := http.NewServeMux()
+	for _, v := range []string{schema.V1, schema.Beta} {
+		mux.Handle("/"+v+"/", s.api(v))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, callvault.Errorf(callvault.ENOTFOUND, "No resource was found that matches the request URI '%s'. The API is served under /v1.0 and /beta.", r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+type ctxKey int
+
+const (
+	idsKey ctxKey = iota
+	principalKey
+)
+
+type ids struct{ request, client string }
+
+func requestIDs(ctx context.Context) ids {
+	v, _ := ctx.Value(idsKey).(ids)
+	return v
+}
+
+// middleware gives every response its request-id and client-request-id,
+// turns a panic into Graph's 500 envelope, and logs each request.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		newID := s.NewID
+		if newID == nil {
+			newID = newGUID
+		}
+		id := ids{request: newID()}
+		id.client = r.Header.Get("client-request-id")
+		if id.client == "" || len(id.client) > 128 {
+			id.client = id.request
+		}
+		r = r.WithContext(context.WithValue(r.Context(), idsKey, id))
+		// Set by key, not Set(), to keep Graph's spelling on the wire: Go
+		// would write Request-Id.
+		h := w.Header()
+		h["request-id"] = []string{id.request}
+		h["client-request-id"] = []string{id.client}
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.Logger.ErrorContext(r.Context(), "panic", "request_id", id.request, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			s.Logger.InfoContext(r.Context(), "request",
+				"request_id", id.request, "client_request_id", id.client,
+				"method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+				"status", rec.status, "bytes", rec.bytes, "duration", s.now().Sub(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+// newGUID returns a random (version 4) GUID, as Graph's request ids are.
+func newGUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// authenticate returns the principal of the request's bearer token, which
+// must hold one of the roles.
+func (s *Server) authenticate(r *http.Request, roles ...string) (*auth.Principal, error) {
+	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Auth.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Require(roles...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

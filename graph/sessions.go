@@ -1,0 +1,109 @@
+package graph
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/schema"
+)
+
+// MaxSessionsPage is the most sessions Graph returns in one page.
+const MaxSessionsPage = 60
+
+var sessionRules = odata.Rules{
+	Resource:  "/communications/callRecords/{id}/sessions",
+	Select:    true,
+	Expand:    map[string]bool{"segments": true},
+	SkipToken: true,
+}
+
+// bufPool holds response buffers: a page is bounded (60 sessions), so one
+// buffer per request in flight is all the memory a page costs.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// listSessions serves GET /{version}/communications/callRecords/{id}/sessions.
+func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
+	r := req.r
+	codec := s.codecs[req.version]
+	session := codec.Model.Type(schema.CallRecordsNamespace + ".session")
+	prefs, err := odata.ParsePrefer(r.Header.Values("Prefer"))
+	if err != nil {
+		return err
+	}
+	q, err := odata.ParseQuery(r.URL.RawQuery, req.version, session, sessionRules)
+	if err != nil {
+		return err
+	}
+	recordID := req.route.steps[0].key
+	resource := "callRecords" + odata.KeySegment(recordID) + "/sessions"
+	scope := odata.Scope{Tenant: req.principal.Tenant, Resource: resource, Version: req.version, Shape: q.Clause()}
+	var after int64
+	if q.SkipToken != "" {
+		if after, err = s.Cursors.Open(scope, q.SkipToken); err != nil {
+			return err
+		}
+	}
+	size := prefs.PageSize(MaxSessionsPage)
+	segments := q.Expanded("segments")
+	page, err := s.Store.ListSessions(r.Context(), callvault.SessionQuery{
+		Tenant: req.principal.Tenant, RecordID: recordID, After: after, Limit: size, Segments: segments != nil,
+	})
+	if err != nil {
+		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
+			return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", recordID)
+		}
+		return err
+	}
+
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4<<20 { // keep the pool from holding on to huge pages
+			bufPool.Put(bp)
+		}
+	}()
+	b := (*bp)[:0]
+	b = append(b, `{"@odata.context":`...)
+	b = odata.AppendString(b, s.PublicURL+"/"+req.version+"/$metadata#communications/"+resource+q.Clause())
+	b = append(b, `,"value":[`...)
+	opts := odata.Options{OmitNulls: prefs.OmitNulls, IncludeUnknownEnums: prefs.IncludeUnknownEnums}
+	var navs []odata.Nav
+	for i, row := range page.Sessions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		navs = navs[:0]
+		if segments != nil {
+			bodies := make([][]byte, len(row.Segments))
+			for j, seg := range row.Segments {
+				bodies[j] = seg.Body
+			}
+			navs = append(navs, odata.Nav{Property: segments.Property, Select: segments.Select, Bodies: bodies})
+		}
+		b = codec.Entity(b, session, row.Body, q.Select, opts, navs...)
+	}
+	b = append(b, ']')
+	if page.More {
+		last := page.Sessions[len(page.Sessions)-1].Seq
+		next := s.PublicURL + r.URL.EscapedPath() + "?" + q.NextQuery(s.Cursors.Seal(scope, last))
+		b = append(b, `,"@odata.nextLink":`...)
+		b = odata.AppendString(b, next)
+	}
+	b = append(b, '}')
+	*bp = b
+
+	h := w.Header()
+	h.Set("Content-Type", odata.ContentType)
+	h["OData-Version"] = []string{"4.0"}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if applied := prefs.Applied(size); applied != "" {
+		h.Set("Preference-Applied", applied)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+	return nil
+}
