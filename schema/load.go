@@ -248,10 +248,9 @@ func build(version string) (*Model, error) {
 			t.Open = t.Open || t.Base.Open
 			t.Properties = append(t.Properties, t.Base.Properties...)
 		}
-		for _, p := range own[t] {
-			// Copy inherited ones by pointer, own ones get their index here.
-			t.Properties = append(t.Properties, p)
-		}
+		// Inherited properties are shared by pointer; own ones get their
+		// index below.
+		t.Properties = append(t.Properties, own[t]...)
 		for i, p := range t.Properties {
 			if t.Base == nil || i >= len(t.Base.Properties) {
 				p.Index = i
