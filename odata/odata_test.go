@@ -1,0 +1,120 @@
+package odata
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/schema"
+)
+
+func typ(m *schema.Model, name string) *schema.Type {
+	return m.Type(schema.CallRecordsNamespace + "." + name)
+}
+
+func TestCodecWritesOnlyWhatTheVersionHas(t *testing.T) {
+	// clientLocalIpV4Address is a beta-only property of pstnCallLogRow, and
+	// otherPartyCountryCode a beta-only one of its beta base, callLogRow.
+	stored := []byte(`{"id":"row-1","otherPartyCountryCode":"FR","userDisplayName":"Zoë","callId":"c1","charge":0.00,"clientLocalIpV4Address":"10.0.0.1","duration":42}`)
+	v1 := NewCodec(schema.MustLoad(schema.V1))
+	got := string(v1.Object(nil, typ(v1.Model, "pstnCallLogRow"), stored, nil, Options{OmitNulls: true}, false))
+	want := `{"callId":"c1","charge":0.00,"duration":42,"id":"row-1","userDisplayName":"Zoë"}`
+	if got != want {
+		t.Errorf("v1.0\n got %s\nwant %s", got, want)
+	}
+	beta := NewCodec(schema.MustLoad(schema.Beta))
+	got = string(beta.Object(nil, typ(beta.Model, "pstnCallLogRow"), stored, nil, Options{OmitNulls: true}, false))
+	for _, p := range []string{`"clientLocalIpV4Address":"10.0.0.1"`, `"otherPartyCountryCode":"FR"`} {
+		if !strings.Contains(got, p) {
+			t.Errorf("beta lacks %s: %s", p, got)
+		}
+	}
+}
+
+func TestCodecOptions(t *testing.T) {
+	c := NewCodec(schema.MustLoad(schema.V1))
+	session := typ(c.Model, "session")
+	stored := []byte(`{"id":"s","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"web","productFamily":"azureCommunicationServices"},"associatedIdentity":{"id":"u","tenantId":null,"extra":{"a":null,"b":[null,{"c":null}]}}},"modalities":["audio","video"]}`)
+	for _, tc := range []struct {
+		name string
+		sel  []string
+		o    Options
+		want string
+	}{
+		{"defaults write nulls and hide evolvable members", []string{"id", "caller"}, Options{},
+			`{"id":"s","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","applicationVersion":null,"headerValue":null,"azureADAppId":null,"communicationServiceId":null,"platform":"web","productFamily":"unknownFutureValue"},"associatedIdentity":{"displayName":null,"id":"u","tenantId":null,"extra":{"a":null,"b":[null,{"c":null}]}},"cpuCoresCount":null,"cpuName":null,"cpuProcessorSpeedInMhz":null,"feedback":null,"identity":null,"name":null}}`},
+		{"omit nulls drops null properties at every depth", []string{"caller"}, Options{OmitNulls: true, IncludeUnknownEnums: true},
+			`{"caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"web","productFamily":"azureCommunicationServices"},"associatedIdentity":{"id":"u","extra":{"b":[null,{}]}}}}`},
+		{"absent non-nullable collections are empty, not null", []string{"failureInfo", "modalities", "isTest"}, Options{},
+			`{"failureInfo":null,"isTest":null,"modalities":["audio","video"]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sel := &Selection{index: map[*schema.Property]bool{}}
+			for _, n := range tc.sel {
+				p := session.Property(n)
+				sel.index[p] = true
+				sel.Props = append(sel.Props, p)
+			}
+			if got := string(c.Object(nil, session, stored, sel, tc.o, false)); got != tc.want {
+				t.Errorf("\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	hops := []byte(`{"connectionType":"wired"}`)
+	got := string(c.Object(nil, typ(c.Model, "networkInfo"), hops, nil, Options{}, false))
+	if !strings.Contains(got, `"traceRouteHops":[]`) || !strings.Contains(got, `"wifiBand":null`) {
+		t.Errorf("networkInfo: %s", got)
+	}
+}
+
+func TestCursorsAreSealedToTheirScope(t *testing.T) {
+	c := Cursors{Key: []byte("k1-k1-k1-k1-k1-k1-k1-k1-k1-k1-k1")}
+	scope := Scope{Tenant: "t", Resource: "callRecords('r')/sessions", Version: "v1.0", Shape: "(id)"}
+	tok := c.Seal(scope, 1234567)
+	if pos, err := c.Open(scope, tok); err != nil || pos != 1234567 {
+		t.Fatalf("Open = %d, %v", pos, err)
+	}
+	other := func(f func(*Scope)) Scope { s := scope; f(&s); return s }
+	for name, s := range map[string]Scope{
+		"tenant":   other(func(s *Scope) { s.Tenant = "u" }),
+		"resource": other(func(s *Scope) { s.Resource = "callRecords('x')/sessions" }),
+		"version":  other(func(s *Scope) { s.Version = "beta" }),
+		"shape":    other(func(s *Scope) { s.Shape = "" }),
+	} {
+		if _, err := c.Open(s, tok); callvault.ErrorCode(err) != callvault.EINVALID {
+			t.Errorf("a token opened in another %s: %v", name, err)
+		}
+	}
+	if _, err := (Cursors{Key: []byte("another key, another deployment")}).Open(scope, tok); err == nil {
+		t.Error("a token opened under another key")
+	}
+	for _, bad := range []string{"", "!!!", "AQ", tok[:len(tok)-1], tok + "A", strings.Repeat("A", 5000)} {
+		if _, err := c.Open(scope, bad); callvault.ErrorCode(err) != callvault.EINVALID {
+			t.Errorf("Open(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestParsePrefer(t *testing.T) {
+	for _, tc := range []struct {
+		headers []string
+		want    Preferences
+		err     bool
+	}{
+		{[]string{"odata.maxpagesize=10"}, Preferences{MaxPageSize: 10}, false},
+		{[]string{`odata.maxpagesize="10", include-unknown-enum-members`, "omit-values=nulls"}, Preferences{10, true, true}, false},
+		{[]string{"respond-async, wait=10; foo=bar"}, Preferences{}, false},
+		{[]string{"ODATA.MAXPAGESIZE=5"}, Preferences{MaxPageSize: 5}, false},
+		{[]string{"odata.maxpagesize"}, Preferences{}, true},
+		{[]string{"odata.maxpagesize=-1"}, Preferences{}, true},
+		{[]string{"omit-values=defaults"}, Preferences{}, true},
+	} {
+		got, err := ParsePrefer(tc.headers)
+		if (err != nil) != tc.err || (!tc.err && got != tc.want) {
+			t.Errorf("ParsePrefer(%q) = %+v, %v", tc.headers, got, err)
+		}
+	}
+	if got := (Preferences{MaxPageSize: 100, OmitNulls: true}).Applied(60); got != "odata.maxpagesize=60, omit-values=nulls" {
+		t.Errorf("Applied = %q", got)
+	}
+}
