@@ -4,6 +4,8 @@
 // bytes, with no maps, no reflection and no allocation.
 package jsonx
 
+import "bytes"
+
 // SkipSpace returns the index of the first non-space byte at or after i.
 func SkipSpace(b []byte, i int) int {
 	for i < len(b) {
@@ -53,16 +55,26 @@ func ValueEnd(b []byte, i int) int {
 }
 
 // stringEnd returns the index just past the string that starts at b[i].
+// It jumps from quote to quote (IndexByte is vectorised): strings are most
+// of the bytes of a stored body.
 func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	i++
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
 		}
 	}
-	return i
 }
 
 // Member is one member of an object: Key is the raw key text between the
