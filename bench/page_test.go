@@ -101,4 +101,3 @@ func BenchmarkSessionsPage(b *testing.B) {
 		})
 	}
 }
-
