@@ -71,8 +71,11 @@ type RecordHeader struct {
 	ID            string
 	Version       int64
 	StartDateTime time.Time
+	EndDateTime   time.Time
 	Body          []byte
-	Sessions      int // how many sessions the record has
+	Organizer     []byte // organizer_v2; nil when the record has none
+	Sessions      int    // how many sessions the record has
+	Participants  int    // how many participants_v2 the record has
 }
 
 // SessionQuery asks for one page of a record's sessions, in their stable
@@ -100,6 +103,96 @@ type SessionPage struct {
 	More     bool
 }
 
+// TimeRange bounds a time from either side; a zero bound is open.
+type TimeRange struct {
+	From, To                   time.Time
+	FromInclusive, ToInclusive bool
+}
+
+// Contains reports whether t lies in the range.
+func (r TimeRange) Contains(t time.Time) bool {
+	switch {
+	case !r.From.IsZero() && (t.Before(r.From) || (!r.FromInclusive && t.Equal(r.From))):
+		return false
+	case !r.To.IsZero() && (t.After(r.To) || (!r.ToInclusive && t.Equal(r.To))):
+		return false
+	}
+	return true
+}
+
+// RecordKey is the position of a record in list order: by start time, then
+// id. It is the keyset cursor of ListRecords.
+type RecordKey struct {
+	StartDateTime time.Time
+	ID            string
+}
+
+// RecordQuery asks for one page of a tenant's call records, in list order
+// (StartDateTime, then ID, ascending).
+type RecordQuery struct {
+	Tenant        string
+	Start         TimeRange  // on startDateTime
+	ParticipantID string     // only records with a participants_v2 entry of this id
+	NotBefore     time.Time  // retention: records that ended before this are gone; zero keeps all
+	After         *RecordKey // the last record already returned; nil for the first page
+	Limit         int
+}
+
+// RecordPage is one page of records; More is true when records follow.
+type RecordPage struct {
+	Records []RecordHeader
+	More    bool
+}
+
+// ParticipantQuery asks for one page of a record's participants_v2, in the
+// order they were imported.
+type ParticipantQuery struct {
+	Tenant   string
+	RecordID string
+	After    int64 // the Seq of the last participant already returned; 0 for the first page
+	Limit    int
+}
+
+// ParticipantRow is a stored participant; Seq is its 1-based position.
+type ParticipantRow struct {
+	Seq  int64
+	ID   string
+	Body []byte
+}
+
+// ParticipantPage is one page of participants; More is true when more follow.
+type ParticipantPage struct {
+	Participants []ParticipantRow
+	More         bool
+}
+
+// ReportRow is one row of a report function (getPstnCalls,
+// getDirectRoutingCalls, getSmsLog, getPstnBlockedUsersLog,
+// getPstnOnlineMeetingDialoutReport), in canonical form.
+type ReportRow struct {
+	Key  string    // unique per tenant and kind: the row's id, or a digest of its body when it has none
+	Time time.Time // what the function's date range selects on (startDateTime, sentDateTime, …)
+	Body []byte
+}
+
+// ReportQuery asks for one page of a report: rows of one kind whose Time
+// lies in Range, in (Time, Key) order, from Offset.
+type ReportQuery struct {
+	Tenant string
+	Kind   string // the row type's short name, e.g. "pstnCallLogRow"
+	Range  TimeRange
+	Offset int
+	Limit  int
+}
+
+// ReportPage is one page of report rows, and the number of rows the whole
+// query matches.
+type ReportPage struct {
+	Rows  [][]byte
+	More  bool
+	Total int64
+}
+
 // Store keeps call records. Every method is scoped to one tenant: no call
 // ever reads or writes another tenant's rows.
 type Store interface {
@@ -110,6 +203,31 @@ type Store interface {
 
 	// GetRecord returns the header of a record, or an ENOTFOUND *Error.
 	GetRecord(ctx context.Context, tenant, id string) (*RecordHeader, error)
+
+	// ListRecords returns one page of a tenant's records (keyset on
+	// RecordKey), and CountRecords how many the query matches in all.
+	ListRecords(ctx context.Context, q RecordQuery) (*RecordPage, error)
+	CountRecords(ctx context.Context, q RecordQuery) (int64, error)
+
+	// GetSession returns one session of a record, with its segments when
+	// asked, or an ENOTFOUND *Error when the record or the session is not
+	// there.
+	GetSession(ctx context.Context, tenant, recordID, sessionID string, segments bool) (*SessionRow, error)
+
+	// ListParticipants returns one page of a record's participants_v2
+	// (keyset on Seq), or an ENOTFOUND *Error when the record is not there.
+	ListParticipants(ctx context.Context, q ParticipantQuery) (*ParticipantPage, error)
+
+	// GetParticipant returns one participant of a record, or ENOTFOUND.
+	GetParticipant(ctx context.Context, tenant, recordID, participantID string) (*ParticipantRow, error)
+
+	// PutReportRows stores report rows of one kind, each replacing a stored
+	// row with the same key, all in one transaction; it returns how many
+	// rows were new.
+	PutReportRows(ctx context.Context, tenant, kind string, rows []ReportRow) (int, error)
+
+	// ListReportRows returns one page of report rows and the total count.
+	ListReportRows(ctx context.Context, q ReportQuery) (*ReportPage, error)
 
 	// ListSessions returns one page of a record's sessions, reading those rows
 	// and no more (keyset on Seq). It returns an ENOTFOUND *Error when the

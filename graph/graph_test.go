@@ -45,6 +45,10 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixture {
+	return newFixtureWith(t, wrap, 0)
+}
+
+func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, retention time.Duration) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -53,14 +57,16 @@ func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixtu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	load := func(tenant, file string, extra ...string) {
+	var loadKind func(tenant, kind, file string, extra ...string)
+	load := func(tenant, file string, extra ...string) { loadKind(tenant, "", file, extra...) }
+	loadKind = func(tenant, kind, file string, extra ...string) {
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
 		var stats ingest.Stats
-		im := &ingest.Importer{Store: db, Tenant: tenant, OnReject: func(r ingest.Rejection) { t.Errorf("rejected: %v", r) }}
+		im := &ingest.Importer{Store: db, Tenant: tenant, Kind: kind, OnReject: func(r ingest.Rejection) { t.Errorf("rejected: %v", r) }}
 		if err := im.Import(ctx, file, f, &stats); err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +78,9 @@ func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixtu
 	}
 	load(tenantA, "testdata/seed-record.json")
 	load(tenantA, "testdata/meeting.jsonl")
+	load(tenantA, "testdata/records.jsonl")
+	loadKind(tenantA, "pstnCallLogRow", "testdata/pstn.jsonl")
+	load(tenantA, "testdata/direct.jsonl")
 	// Tenant B has a record with the same id as one of tenant A's.
 	load(tenantB, "testdata/seed-record.json", `{"id":"`+meetingID+`","version":9,"sessions":[{"id":"only-in-b"}]}`)
 
@@ -90,6 +99,7 @@ func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixtu
 		Cursors:   odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")},
 		PublicURL: "https://graph.microsoft.com",
 		Now:       func() time.Time { return now },
+		Retention: retention,
 		NewID: func() string {
 			n++
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
@@ -244,7 +254,7 @@ func TestSessionsResponses(t *testing.T) {
 		{name: "error unknown root", path: "/v1.0/users"},
 		{name: "error unknown version", path: "/v2.0/communications/callRecords/" + seedID + "/sessions"},
 		{name: "error POST", method: http.MethodPost, path: sessionsPath("v1.0", seedID)},
-		{name: "error not served yet", path: "/v1.0/communications/callRecords/" + seedID},
+		{name: "the record itself", path: "/v1.0/communications/callRecords/" + seedID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			method := tc.method

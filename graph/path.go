@@ -79,9 +79,20 @@ func resolvePath(m *schema.Model, escaped string) (route, error) {
 				continue
 			}
 			// A bound function of the collection, such as getPstnCalls(...)?
-			if name, args, ok := strings.Cut(seg, "("); ok && m.Function(name) != nil {
-				rt.function, rt.functionArgs = name, strings.TrimSuffix(args, ")")
-				continue
+			if name, args, ok := strings.Cut(seg, "("); ok && strings.HasSuffix(args, ")") {
+				// The SDKs call bound functions by their qualified name.
+				name = strings.TrimPrefix(name, schema.CallRecordsNamespace+".")
+				if m.Function(name) == nil {
+					if m.Version != schema.Beta && schema.MustLoad(schema.Beta).Function(name) != nil {
+						return rt, callvault.Errorf(callvault.EINVALID, "The function '%s' is available only under /beta.", name)
+					}
+					if !strings.Contains(args, "'") { // a key in parentheses is quoted
+						return rt, callvault.Errorf(callvault.EINVALID, "Resource not found for the segment '%s'.", seg)
+					}
+				} else {
+					rt.function, rt.functionArgs = name, strings.TrimSuffix(args, ")")
+					continue
+				}
 			}
 			current.key, current.hasKey = seg, true // OData: /callRecords/{id}
 			continue

@@ -35,6 +35,11 @@ type Server struct {
 	Logger    *slog.Logger
 	Now       func() time.Time // for tests; time.Now when nil
 	NewID     func() string    // request ids, for tests; random GUIDs when nil
+	Retention time.Duration    // records that ended longer ago are gone (404, absent from lists), as on Graph after 30 days; 0 keeps all
+	// Extra serves the requests outside /v1.0 and /beta that match one of
+	// its patterns, such as the development issuer's discovery, keys and
+	// token endpoints; the others get Graph's 404. Optional.
+	Extra *http.ServeMux
 
 	codecs map[string]*odata.Codec
 }
@@ -57,6 +62,12 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/"+v+"/", s.api(v))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.Extra != nil {
+			if _, pattern := s.Extra.Handler(r); pattern != "" {
+				s.Extra.ServeHTTP(w, r) // not the handler itself: ServeHTTP sets the path values
+				return
+			}
+		}
 		s.writeError(w, r, callvault.Errorf(callvault.ENOTFOUND, "No resource was found that matches the request URI '%s'. The API is served under /v1.0 and /beta.", r.URL.Path))
 	})
 	return s.middleware(mux)

@@ -13,12 +13,6 @@ import (
 // MaxSessionsPage is the most sessions Graph returns in one page.
 const MaxSessionsPage = 60
 
-var sessionRules = odata.Rules{
-	Resource:  "/communications/callRecords/{id}/sessions",
-	Select:    true,
-	Expand:    map[string]bool{"segments": true},
-	SkipToken: true,
-}
 
 // bufPool holds response buffers: a page is bounded (60 sessions), so one
 // buffer per request in flight is all the memory a page costs.
@@ -29,18 +23,24 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	r := req.r
 	codec := s.codecs[req.version]
 	session := codec.Model.Type(schema.CallRecordsNamespace + ".session")
-	prefs, err := odata.ParsePrefer(r.Header.Values("Prefer"))
-	if err != nil {
-		return err
-	}
+	prefs := req.prefs
 	q, err := odata.ParseQuery(r.URL.RawQuery, req.version, session, sessionRules)
 	if err != nil {
 		return err
 	}
 	recordID := req.route.steps[0].key
+	var count int64 = -1
+	if q.Count || s.Retention > 0 {
+		// Retention and $count need the record's header: one more read.
+		h, err := s.record(r.Context(), req, recordID)
+		if err != nil {
+			return err
+		}
+		count = int64(h.Sessions)
+	}
 	resource := "callRecords" + odata.KeySegment(recordID) + "/sessions"
 	scope := odata.Scope{Tenant: req.principal.Tenant, Resource: resource, Version: req.version, Shape: q.Clause()}
-	var after int64
+	var after odata.Position
 	if q.SkipToken != "" {
 		if after, err = s.Cursors.Open(scope, q.SkipToken); err != nil {
 			return err
@@ -49,7 +49,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	size := prefs.PageSize(MaxSessionsPage)
 	segments := q.Expanded("segments")
 	page, err := s.Store.ListSessions(r.Context(), callvault.SessionQuery{
-		Tenant: req.principal.Tenant, RecordID: recordID, After: after, Limit: size, Segments: segments != nil,
+		Tenant: req.principal.Tenant, RecordID: recordID, After: after.N, Limit: size, Segments: segments != nil,
 	})
 	if err != nil {
 		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
@@ -67,6 +67,10 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	b := (*bp)[:0]
 	b = append(b, `{"@odata.context":`...)
 	b = odata.AppendString(b, s.PublicURL+"/"+req.version+"/$metadata#communications/"+resource+q.Clause())
+	if q.Count {
+		b = append(b, `,"@odata.count":`...)
+		b = strconv.AppendInt(b, count, 10)
+	}
 	b = append(b, `,"value":[`...)
 	opts := odata.Options{OmitNulls: prefs.OmitNulls, IncludeUnknownEnums: prefs.IncludeUnknownEnums}
 	var navs []odata.Nav
@@ -87,7 +91,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	b = append(b, ']')
 	if page.More {
 		last := page.Sessions[len(page.Sessions)-1].Seq
-		next := s.PublicURL + r.URL.EscapedPath() + "?" + q.NextQuery(s.Cursors.Seal(scope, last))
+		next := s.PublicURL + r.URL.EscapedPath() + "?" + q.NextQuery(s.Cursors.Seal(scope, odata.Position{N: last}))
 		b = append(b, `,"@odata.nextLink":`...)
 		b = odata.AppendString(b, next)
 	}

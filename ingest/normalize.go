@@ -82,13 +82,8 @@ func NewNormalizer() *Normalizer {
 // A record is valid or not as a whole; the error is an *Error naming the
 // JSON path and the reason.
 func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error) {
-	if !utf8.Valid(raw) {
-		return nil, (&Error{Reason: "the record is not valid UTF-8"}).finish()
-	}
-	if !json.Valid(raw) {
-		var v json.RawMessage
-		err := json.Unmarshal(raw, &v)
-		return nil, (&Error{Reason: "invalid JSON: " + strings.TrimPrefix(fmt.Sprint(err), "json: ")}).finish()
+	if err := checkSyntax(raw); err != nil {
+		return nil, err
 	}
 	r := &callvault.Record{Tenant: tenant}
 	// One buffer holds every body of the record; each body is a capped
@@ -122,6 +117,19 @@ func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error
 		return nil, err.finish()
 	}
 	return r, nil
+}
+
+// checkSyntax rejects text that is not UTF-8 JSON, before anything walks it.
+func checkSyntax(raw []byte) *Error {
+	if !utf8.Valid(raw) {
+		return (&Error{Reason: "the record is not valid UTF-8"}).finish()
+	}
+	if !json.Valid(raw) {
+		var v json.RawMessage
+		err := json.Unmarshal(raw, &v)
+		return (&Error{Reason: "invalid JSON: " + strings.TrimPrefix(fmt.Sprint(err), "json: ")}).finish()
+	}
+	return nil
 }
 
 // recordHeader copies the properties the store indexes out of the body.

@@ -31,31 +31,45 @@ type Scope struct {
 	Shape    string // the canonical $select/$expand
 }
 
-// Seal returns the $skiptoken for the page after position.
-func (c Cursors) Seal(s Scope, position int64) string {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+macSize)
+// Position is a keyset position: a number (a sequence, or a time in
+// nanoseconds) and, for keys that need one, a string that breaks ties.
+type Position struct {
+	N   int64
+	Key string
+}
+
+// maxTokenLen bounds what Open decodes; ids are at most a few hundred bytes.
+const maxTokenLen = 4096
+
+// Seal returns the $skiptoken for the page after position p.
+func (c Cursors) Seal(s Scope, p Position) string {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(p.Key)+macSize)
 	b = append(b, cursorFormat)
-	b = binary.AppendUvarint(b, uint64(position))
+	b = binary.AppendVarint(b, p.N)
+	b = append(b, p.Key...)
 	b = append(b, c.mac(s, b)...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Open returns the position a token carries, or a 400 *Error when the token
 // is malformed, altered or was issued for another scope.
-func (c Cursors) Open(s Scope, token string) (int64, error) {
+func (c Cursors) Open(s Scope, token string) (Position, error) {
+	if len(token) > maxTokenLen {
+		return Position{}, errBadToken
+	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(b) < 2+macSize || b[0] != cursorFormat {
-		return 0, errBadToken
+		return Position{}, errBadToken
 	}
 	body, sum := b[:len(b)-macSize], b[len(b)-macSize:]
-	pos, n := binary.Uvarint(body[1:])
-	if n <= 0 || 1+n != len(body) || int64(pos) < 0 {
-		return 0, errBadToken
-	}
 	if !hmac.Equal(sum, c.mac(s, body)) {
-		return 0, errBadToken
+		return Position{}, errBadToken
 	}
-	return int64(pos), nil
+	n, size := binary.Varint(body[1:])
+	if size <= 0 {
+		return Position{}, errBadToken
+	}
+	return Position{N: n, Key: string(body[1+size:])}, nil
 }
 
 var errBadToken = callvault.Errorf(callvault.EINVALID, "The $skiptoken is not valid for this request: it was altered, or it was issued for another resource, query or tenant. Follow the @odata.nextLink exactly as it was returned.")

@@ -70,9 +70,9 @@ func TestCodecOptions(t *testing.T) {
 func TestCursorsAreSealedToTheirScope(t *testing.T) {
 	c := Cursors{Key: []byte("k1-k1-k1-k1-k1-k1-k1-k1-k1-k1-k1")}
 	scope := Scope{Tenant: "t", Resource: "callRecords('r')/sessions", Version: "v1.0", Shape: "(id)"}
-	tok := c.Seal(scope, 1234567)
-	if pos, err := c.Open(scope, tok); err != nil || pos != 1234567 {
-		t.Fatalf("Open = %d, %v", pos, err)
+	tok := c.Seal(scope, Position{N: 1234567, Key: "rec-ü"})
+	if pos, err := c.Open(scope, tok); err != nil || pos != (Position{N: 1234567, Key: "rec-ü"}) {
+		t.Fatalf("Open = %+v, %v", pos, err)
 	}
 	other := func(f func(*Scope)) Scope { s := scope; f(&s); return s }
 	for name, s := range map[string]Scope{
@@ -116,5 +116,32 @@ func TestParsePrefer(t *testing.T) {
 	}
 	if got := (Preferences{MaxPageSize: 100, OmitNulls: true}).Applied(60); got != "odata.maxpagesize=60, omit-values=nulls" {
 		t.Errorf("Applied = %q", got)
+	}
+}
+
+func TestParseRecordFilter(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "startDateTime ge 2023-09-25T09:28:38Z and startDateTime lt 2023-09-25T14:03:40Z", want: "ge 2023-09-25T09:28:38Z lt 2023-09-25T14:03:40Z"},
+		{in: "startDateTime gt 2024-05-01T12:00:00+02:00", want: "gt 2024-05-01T10:00:00Z"},
+		{in: "(startDateTime le 2024-05-02) and startDateTime le 2024-05-03", want: " le 2024-05-02T00:00:00Z"},
+		{in: "participants_v2/any(p:p/id eq '821809f5-0000-0000-0000-3b5136c0e777')", want: " p 821809f5-0000-0000-0000-3b5136c0e777"},
+		{in: "participants_v2/any(x:x/id eq 'o''brien') and startDateTime ge 2024-01-01T00:00:00Z", want: "ge 2024-01-01T00:00:00Z p o'brien"},
+		{in: "startDateTime eq 2024-01-01T00:00:00Z", err: "The $filter part 'startDateTime eq' is not supported."},
+		{in: "startDateTime ge 2024-01-01T00:00:00Z or startDateTime lt 2023-01-01T00:00:00Z", err: "The $filter part 'or' is not supported."},
+		{in: "type eq 'groupCall'", err: "The $filter part 'type' is not supported."},
+		{in: "startDateTime ge yesterday", err: "The $filter compares startDateTime with 'yesterday', which is not a date-time"},
+		{in: "participants_v2/any(p:p/id eq 'a') and participants_v2/any(p:p/id eq 'b')", err: "names two participants"},
+		{in: "(startDateTime ge 2024-01-01T00:00:00Z", err: "not closed"},
+		{in: "participants_v2/any(p:p/id eq 'x", err: "not closed by a quote"},
+	} {
+		f, err := ParseRecordFilter(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: got %v, want an error with %q", tc.in, err, tc.err)
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case tc.err == "" && f.Shape() != tc.want:
+			t.Errorf("%s: shape %q, want %q", tc.in, f.Shape(), tc.want)
+		}
 	}
 }

@@ -28,16 +28,22 @@ func (c *Codec) Entity(buf []byte, t *schema.Type, body []byte, sel *Selection, 
 		}
 		buf = append(buf, '"')
 		buf = append(buf, n.Property.Name...)
-		buf = append(buf, `":[`...)
-		for i, b := range n.Bodies {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = c.Object(buf, n.Property.Type, b, n.Select, o, false)
-		}
-		buf = append(buf, ']')
+		buf = append(buf, `":`...)
+		buf = c.Collection(buf, n.Property.Type, n.Bodies, n.Select, o)
 	}
 	return append(buf, '}')
+}
+
+// Collection appends a JSON array of stored bodies of type t.
+func (c *Codec) Collection(buf []byte, t *schema.Type, bodies [][]byte, sel *Selection, o Options) []byte {
+	buf = append(buf, '[')
+	for i, b := range bodies {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = c.Object(buf, t, b, sel, o, false)
+	}
+	return append(buf, ']')
 }
 
 // KeySegment writes an entity key as a URL segment of a context URL:

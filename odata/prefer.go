@@ -51,10 +51,11 @@ func ParsePrefer(values []string) (Preferences, error) {
 }
 
 // Applied is the Preference-Applied header value for the preferences that
-// were honoured, with the page size actually used.
+// were honoured, with the page size actually used (0 for a response that is
+// not a page).
 func (p Preferences) Applied(pageSize int) string {
 	var parts []string
-	if p.MaxPageSize > 0 {
+	if p.MaxPageSize > 0 && pageSize > 0 {
 		parts = append(parts, "odata.maxpagesize="+strconv.Itoa(pageSize))
 	}
 	if p.IncludeUnknownEnums {

@@ -2,6 +2,7 @@ package odata
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/callvault/callvault"
@@ -20,8 +21,11 @@ var systemOptions = map[string]bool{
 type Rules struct {
 	Resource  string          // how messages name the resource, e.g. "/communications/callRecords/{id}/sessions"
 	Select    bool            // $select of the resource's own properties
-	Expand    map[string]bool // navigation properties $expand may name
+	Expand    map[string]bool // navigation properties $expand may name (nested: any of the expanded type's)
 	SkipToken bool
+	Count     bool // $count=true
+	Filter    bool // $filter, parsed by the caller from Query.Filter
+	Skip      bool // $skip
 }
 
 // Query holds the parsed query options of one request.
@@ -29,6 +33,9 @@ type Query struct {
 	Select    *Selection // nil: every property
 	Expand    []Expand
 	SkipToken string
+	Count     bool   // $count=true
+	Filter    string // the $filter expression, decoded ('+' kept as '+')
+	Skip      int    // $skip
 
 	// Raw holds the options in request order as name=value pairs, still
 	// escaped, for next links.
@@ -51,10 +58,11 @@ type Selection struct {
 // Has reports whether p is selected.
 func (s *Selection) Has(p *schema.Property) bool { return s == nil || s.Star || s.index[p] }
 
-// Expand is one item of $expand, with its nested $select.
+// Expand is one item of $expand, with its nested $select and $expand.
 type Expand struct {
 	Property *schema.Property
 	Select   *Selection
+	Expand   []Expand
 }
 
 // ParseQuery parses a raw query string for a resource of entity type t.
@@ -104,6 +112,30 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 				return nil, callvault.Errorf(callvault.EINVALID, "The $skiptoken query option is empty. Follow the @odata.nextLink exactly as it was returned.")
 			}
 			q.SkipToken = value
+		case lower == "$count" && rules.Count:
+			switch strings.ToLower(value) {
+			case "true":
+				q.Count = true
+			case "false":
+			default:
+				return nil, callvault.Errorf(callvault.EINVALID, "The $count query option takes true or false; got '%s'.", clip(value))
+			}
+		case lower == "$filter" && rules.Filter:
+			// Decode again without turning '+' into a space: time zone
+			// offsets such as +02:00 are common in filters.
+			if v, err := url.PathUnescape(rawValue); err == nil {
+				value = v
+			}
+			if strings.TrimSpace(value) == "" {
+				return nil, callvault.Errorf(callvault.EINVALID, "The $filter query option is empty.")
+			}
+			q.Filter = value
+		case lower == "$skip" && rules.Skip:
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 {
+				return nil, callvault.Errorf(callvault.EINVALID, "The $skip query option takes a whole number of rows, 0 or more; got '%s'.", clip(value))
+			}
+			q.Skip = n
 		default:
 			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. Its options are: %s.", lower, rules.Resource, rules.list())
 		}
@@ -118,6 +150,15 @@ func (r Rules) list() string {
 	}
 	if len(r.Expand) > 0 {
 		opts = append(opts, "$expand")
+	}
+	if r.Filter {
+		opts = append(opts, "$filter")
+	}
+	if r.Count {
+		opts = append(opts, "$count")
+	}
+	if r.Skip {
+		opts = append(opts, "$skip (from @odata.nextLink)")
 	}
 	if r.SkipToken {
 		opts = append(opts, "$skiptoken (from @odata.nextLink)")
@@ -154,7 +195,17 @@ func parseSelect(value string, t *schema.Type) (*Selection, error) {
 	return s, nil
 }
 
+// maxExpandDepth bounds nested $expand: callRecord → sessions → segments.
+const maxExpandDepth = 2
+
 func parseExpand(value string, t *schema.Type, rules Rules) ([]Expand, error) {
+	return parseExpandAt(value, t, rules, 1)
+}
+
+func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expand, error) {
+	if depth > maxExpandDepth {
+		return nil, callvault.Errorf(callvault.EINVALID, "$expand is nested more than %d levels deep.", maxExpandDepth)
+	}
 	if strings.TrimSpace(value) == "" {
 		return nil, callvault.Errorf(callvault.EINVALID, "The $expand query option is empty; name a navigation property to expand.")
 	}
@@ -169,7 +220,7 @@ func parseExpand(value string, t *schema.Type, rules Rules) ([]Expand, error) {
 		name = strings.TrimSpace(name)
 		if name == "*" {
 			for _, p := range t.Properties {
-				if p.Navigation && rules.Expand[p.Name] {
+				if p.Navigation && (depth > 1 || rules.Expand[p.Name]) {
 					out = append(out, Expand{Property: p})
 				}
 			}
@@ -181,13 +232,17 @@ func parseExpand(value string, t *schema.Type, rules Rules) ([]Expand, error) {
 			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", name, t.Name)
 		case !p.Navigation:
 			return nil, callvault.Errorf(callvault.EINVALID, "Property '%s' on type '%s' is not a navigation property. Only navigation properties can be expanded.", p.Name, t.Name)
-		case !rules.Expand[p.Name]:
+		case depth == 1 && !rules.Expand[p.Name]:
 			return nil, callvault.Errorf(callvault.EINVALID, "Expanding '%s' is not supported on %s.", p.Name, rules.Resource)
 		}
 		e := Expand{Property: p}
 		if hasNested {
 			inner := strings.TrimSuffix(strings.TrimSpace(nested), ")")
-			for _, opt := range strings.Split(inner, ";") {
+			opts, ok := splitTopLevelBy(inner, ';')
+			if !ok {
+				return nil, callvault.Errorf(callvault.EINVALID, "The $expand value '%s' has unbalanced parentheses.", clip(value))
+			}
+			for _, opt := range opts {
 				if strings.TrimSpace(opt) == "" {
 					continue
 				}
@@ -199,8 +254,14 @@ func parseExpand(value string, t *schema.Type, rules Rules) ([]Expand, error) {
 						return nil, err
 					}
 					e.Select = sel
+				case "$expand":
+					nested, err := parseExpandAt(ovalue, p.Type, rules, depth+1)
+					if err != nil {
+						return nil, err
+					}
+					e.Expand = nested
 				default:
-					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported inside $expand=%s(...); only $select is.", strings.TrimSpace(oname), p.Name)
+					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported inside $expand=%s(...); only $select and $expand are.", strings.TrimSpace(oname), p.Name)
 				}
 			}
 		}
@@ -231,7 +292,10 @@ func lookup(t *schema.Type, name string) *schema.Property {
 }
 
 // splitTopLevel splits at commas outside parentheses.
-func splitTopLevel(s string) ([]string, bool) {
+func splitTopLevel(s string) ([]string, bool) { return splitTopLevelBy(s, ',') }
+
+// splitTopLevelBy splits at sep outside parentheses.
+func splitTopLevelBy(s string, sep byte) ([]string, bool) {
 	var out []string
 	depth, start := 0, 0
 	for i := 0; i < len(s); i++ {
@@ -243,7 +307,7 @@ func splitTopLevel(s string) ([]string, bool) {
 			if depth < 0 {
 				return nil, false
 			}
-		case ',':
+		case sep:
 			if depth == 0 {
 				out = append(out, s[start:i])
 				start = i + 1
@@ -264,33 +328,75 @@ func clip(s string) string {
 // "(id,startDateTime,segments())", or "" when the query has neither. It
 // also serves as the query shape a cursor is bound to.
 func (q *Query) Clause() string {
-	var items []string
-	if q.Select != nil {
-		if q.Select.Star {
-			items = append(items, "*")
-		}
-		for _, p := range q.Select.Props {
-			items = append(items, p.Name)
-		}
-	}
-	for _, e := range q.Expand {
-		inner := ""
-		if e.Select != nil {
-			var names []string
-			if e.Select.Star {
-				names = append(names, "*")
-			}
-			for _, p := range e.Select.Props {
-				names = append(names, p.Name)
-			}
-			inner = strings.Join(names, ",")
-		}
-		items = append(items, e.Property.Name+"("+inner+")")
-	}
+	items := clauseItems(q.Select, q.Expand)
 	if len(items) == 0 {
 		return ""
 	}
 	return "(" + strings.Join(items, ",") + ")"
+}
+
+func clauseItems(sel *Selection, expand []Expand) []string {
+	var items []string
+	if sel != nil {
+		if sel.Star {
+			items = append(items, "*")
+		}
+		for _, p := range sel.Props {
+			items = append(items, p.Name)
+		}
+	}
+	for _, e := range expand {
+		items = append(items, e.Property.Name+"("+strings.Join(clauseItems(e.Select, e.Expand), ",")+")")
+	}
+	return items
+}
+
+// Options writes an expansion's nested options as the query string of the
+// collection it expands, for a next link that continues it:
+// "$select=id&$expand=segments($select=id)".
+func (e *Expand) Options() string {
+	var parts []string
+	if e.Select != nil {
+		parts = append(parts, "$select="+selectText(e.Select))
+	}
+	if len(e.Expand) > 0 {
+		parts = append(parts, "$expand="+expandText(e.Expand))
+	}
+	return strings.Join(parts, "&")
+}
+
+// Query returns the query an expansion's nested options make, as the
+// collection's own endpoint would parse them.
+func (e *Expand) Query() *Query { return &Query{Select: e.Select, Expand: e.Expand} }
+
+func selectText(s *Selection) string {
+	var names []string
+	if s.Star {
+		names = append(names, "*")
+	}
+	for _, p := range s.Props {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+func expandText(es []Expand) string {
+	var items []string
+	for _, e := range es {
+		item := e.Property.Name
+		var opts []string
+		if e.Select != nil {
+			opts = append(opts, "$select="+selectText(e.Select))
+		}
+		if len(e.Expand) > 0 {
+			opts = append(opts, "$expand="+expandText(e.Expand))
+		}
+		if len(opts) > 0 {
+			item += "(" + strings.Join(opts, ";") + ")"
+		}
+		items = append(items, item)
+	}
+	return strings.Join(items, ",")
 }
 
 // Expanded returns the expansion of the navigation property of that name,
@@ -306,16 +412,22 @@ func (q *Query) Expanded(name string) *Expand {
 
 // NextQuery is the query string of a next link: every option as it was
 // sent, but $skiptoken, which is replaced by token.
-func (q *Query) NextQuery(token string) string {
+func (q *Query) NextQuery(token string) string { return q.next("$skiptoken", token) }
+
+// NextSkip is the query string of a next link that pages with $skip.
+func (q *Query) NextSkip(skip int) string { return q.next("$skip", strconv.Itoa(skip)) }
+
+func (q *Query) next(option, value string) string {
 	var b strings.Builder
 	for _, o := range q.Raw {
-		if o.Name == "$skiptoken" {
+		if o.Name == option {
 			continue
 		}
 		b.WriteString(o.RawPair)
 		b.WriteByte('&')
 	}
-	b.WriteString("$skiptoken=")
-	b.WriteString(token)
+	b.WriteString(option)
+	b.WriteByte('=')
+	b.WriteString(value)
 	return b.String()
 }

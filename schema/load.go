@@ -75,6 +75,20 @@ func CSDL(version string) ([][]byte, error) {
 	return out, nil
 }
 
+// Annotations returns the embedded vocabulary annotations (the
+// <Annotations> elements, without their wrapper).
+func Annotations() []byte {
+	b, _ := csdlFiles.ReadFile(annotationsFile)
+	s := string(b)
+	if i := strings.Index(s, "<Annotations "); i >= 0 {
+		s = s[i:]
+	}
+	if j := strings.LastIndex(s, "</Annotations>"); j >= 0 {
+		s = s[:j+len("</Annotations>")]
+	}
+	return []byte(s)
+}
+
 type xSchema struct {
 	Namespace string      `xml:"Namespace,attr"`
 	Enums     []xEnum     `xml:"EnumType"`

@@ -14,10 +14,10 @@ import (
 const (
 	// Writer.
 	sqlSelectVersion = `SELECT version FROM call_records WHERE tenant = ? AND id = ?`
-	sqlInsertRecord  = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertRecord  = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlUpdateRecord = `UPDATE call_records
-		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?
+		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?, participant_count = ?
 		WHERE tenant = ? AND id = ?`
 	// Children go before their parents so that no ON DELETE CASCADE has
 	// anything left to do.
@@ -26,10 +26,14 @@ const (
 	sqlDeleteParticipants = `DELETE FROM participants WHERE tenant = ? AND record_id = ?`
 	sqlInsertSession      = `INSERT INTO sessions (tenant, record_id, seq, id, body) VALUES (?, ?, ?, ?, ?)`
 	sqlInsertSegment      = `INSERT INTO segments (tenant, record_id, session_seq, seq, id, body) VALUES (?, ?, ?, ?, ?, ?)`
-	sqlInsertParticipant  = `INSERT INTO participants (tenant, record_id, seq, id, body) VALUES (?, ?, ?, ?, ?)`
+	// record_start and record_end are NULL on the later rows of an id the
+	// record has twice (see migrations/0002_queries.sql).
+	sqlInsertParticipant = `INSERT INTO participants (tenant, record_id, seq, id, body, record_start, record_end)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 	// Readers.
-	sqlSelectHeader = `SELECT version, start_time, body, session_count FROM call_records WHERE tenant = ? AND id = ?`
+	sqlSelectHeader = `SELECT version, start_time, end_time, body, organizer, session_count, participant_count
+		FROM call_records WHERE tenant = ? AND id = ?`
 	sqlRecordExists = `SELECT 1 FROM call_records WHERE tenant = ? AND id = ?`
 	// A keyset range on the primary key: the cost of a page does not depend
 	// on how deep it is.
@@ -138,7 +142,7 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 	if err != nil {
 		return 0, err
 	}
-	if err := insertRows(ctx, tx, &db.stmts, r); err != nil {
+	if err := insertRows(ctx, tx, &db.stmts, r, start, end); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -149,17 +153,17 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 
 // insertHeader writes the call_records row of r, whose times are already
 // converted to columns.
-func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end sql.NullInt64) error {
+func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
 	_, err := tx.StmtContext(ctx, s.insertRecord).ExecContext(ctx,
-		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions))
+		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants))
 	return err
 }
 
 // replaceHeader overwrites the record's row and deletes all its rows below,
 // which insertRows then writes anew.
-func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end sql.NullInt64) error {
+func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
 	if _, err := tx.StmtContext(ctx, s.updateRecord).ExecContext(ctx,
-		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), r.Tenant, r.ID); err != nil {
+		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), r.Tenant, r.ID); err != nil {
 		return err
 	}
 	for _, stmt := range []*sql.Stmt{s.deleteSegments, s.deleteSessions, s.deleteParticipants} {
@@ -171,8 +175,9 @@ func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.
 }
 
 // insertRows writes the sessions, segments and participants of r, numbering
-// each from 1 in the order r has them.
-func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record) error {
+// each from 1 in the order r has them. start and end are r's times as
+// columns, which the first participant row of each id copies.
+func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
 	insertSession := tx.StmtContext(ctx, s.insertSession)
 	insertSegment := tx.StmtContext(ctx, s.insertSegment)
 	for i, ses := range r.Sessions {
@@ -187,8 +192,18 @@ func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Rec
 		}
 	}
 	insertParticipant := tx.StmtContext(ctx, s.insertParticipant)
+	var seen map[string]bool // participant ids already written; only for records with two or more
+	if len(r.Participants) > 1 {
+		seen = make(map[string]bool, len(r.Participants))
+	}
 	for i, p := range r.Participants {
-		if _, err := insertParticipant.ExecContext(ctx, r.Tenant, r.ID, i+1, p.ID, blob(p.Body)); err != nil {
+		recordStart, recordEnd := sql.NullInt64{Int64: start, Valid: true}, sql.NullInt64{Int64: end, Valid: true}
+		if seen[p.ID] {
+			recordStart, recordEnd = sql.NullInt64{}, sql.NullInt64{}
+		} else if seen != nil {
+			seen[p.ID] = true
+		}
+		if _, err := insertParticipant.ExecContext(ctx, r.Tenant, r.ID, i+1, p.ID, blob(p.Body), recordStart, recordEnd); err != nil {
 			return err
 		}
 	}
@@ -212,14 +227,15 @@ func (db *DB) GetRecord(ctx context.Context, tenant, id string) (_ *callvault.Re
 
 func findHeader(ctx context.Context, tx *sql.Tx, s *statements, tenant, id string) (*callvault.RecordHeader, error) {
 	h := callvault.RecordHeader{ID: id}
-	var start sql.NullInt64
-	err := tx.StmtContext(ctx, s.selectHeader).QueryRowContext(ctx, tenant, id).Scan(&h.Version, &start, &h.Body, &h.Sessions)
+	var start, end sql.NullInt64
+	err := tx.StmtContext(ctx, s.selectHeader).QueryRowContext(ctx, tenant, id).
+		Scan(&h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(id)
 	} else if err != nil {
 		return nil, err
 	}
-	h.StartDateTime = fromUnixNano(start)
+	h.StartDateTime, h.EndDateTime = fromUnixNano(start), fromUnixNano(end)
 	return &h, nil
 }
 
@@ -339,25 +355,32 @@ func notFound(id string) error {
 	return callvault.Errorf(callvault.ENOTFOUND, "Call record %s was not found.", id)
 }
 
-// The range of times that unix nanoseconds in an int64 can hold.
+// zeroTime is the column value of the zero time.Time, which is earlier than
+// every other: the smallest int64, so that it sorts first.
+const zeroTime = math.MinInt64
+
+// The range of times that the columns hold: what unix nanoseconds in an
+// int64 can, but for the instant of zeroTime.
 var (
-	minTime = time.Unix(0, math.MinInt64)
+	minTime = time.Unix(0, zeroTime+1)
 	maxTime = time.Unix(0, math.MaxInt64)
 )
 
-// unixNano returns the column value of t: NULL for the zero time, unix
+// unixNano returns the column value of t: zeroTime for the zero time, unix
 // nanoseconds otherwise.
-func unixNano(t time.Time) (sql.NullInt64, error) {
+func unixNano(t time.Time) (int64, error) {
 	if t.IsZero() {
-		return sql.NullInt64{}, nil
+		return zeroTime, nil
 	} else if t.Before(minTime) || t.After(maxTime) {
-		return sql.NullInt64{}, callvault.Errorf(callvault.EINVALID, "The time %s is out of range.", t.UTC().Format(time.RFC3339Nano))
+		return 0, callvault.Errorf(callvault.EINVALID, "The time %s is out of range.", t.UTC().Format(time.RFC3339Nano))
 	}
-	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}, nil
+	return t.UnixNano(), nil
 }
 
+// fromUnixNano is the inverse of unixNano. It reads NULL, which the first
+// schema wrote for the zero time, as the zero time too.
 func fromUnixNano(n sql.NullInt64) time.Time {
-	if !n.Valid {
+	if !n.Valid || n.Int64 == zeroTime {
 		return time.Time{}
 	}
 	return time.Unix(0, n.Int64).UTC()

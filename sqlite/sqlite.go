@@ -40,7 +40,8 @@ type DB struct {
 
 	// Statements prepared once at Open; transactions bind them with
 	// Tx.StmtContext, which reuses the preparation on the same connection.
-	stmts statements
+	stmts   statements      // PutRecord, GetRecord, ListSessions
+	queries queryStatements // the other queries, and the report rows
 }
 
 var _ callvault.Store = (*DB)(nil)
@@ -108,6 +109,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := db.stmts.prepare(ctx, db.write, db.read); err != nil {
 		return nil, err
 	}
+	if err := db.queries.prepare(ctx, db.write, db.read); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -115,7 +119,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 // partly opened.
 func (db *DB) Close() error {
 	var errs []error
-	errs = append(errs, db.stmts.close())
+	errs = append(errs, db.stmts.close(), db.queries.close())
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}

@@ -36,9 +36,20 @@ func Run(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("tenants are walls", s.testTenants)
 	t.Run("versions decide what a put does", s.testVersions)
 	t.Run("invalid input is refused", s.testInvalid)
+	t.Run("invalid queries are refused", s.testInvalidQueries)
 	t.Run("the header of a record is what was put", s.testHeader)
 	t.Run("a large record round-trips", s.testLargeRecord)
 	t.Run("readers see whole pages while writers replace records", s.testConcurrency)
+
+	t.Run("records list by start time then id, each once, in pages of any size", s.testListOrder)
+	t.Run("a start time range includes or excludes the exact instant of each bound", s.testStartRange)
+	t.Run("a participant filter lists that participant's records, each once", s.testParticipantFilter)
+	t.Run("retention hides the records that ended before NotBefore", s.testRetention)
+	t.Run("a replaced record is seen whole and anew by every query", s.testReplaceSeenEverywhere)
+	t.Run("a session is got by its id, with or without segments", s.testGetSession)
+	t.Run("participants page by their position, each once in order", s.testListParticipants)
+	t.Run("a participant is got by its id", s.testGetParticipant)
+	t.Run("report rows", s.testReportRows)
 }
 
 type suite struct {
@@ -249,6 +260,8 @@ func (s *suite) testTenants(t *testing.T) {
 		pb = list(t, st, callvault.SessionQuery{Tenant: b.tenant, RecordID: "shared", After: 2, Limit: 60, Segments: true})
 		checkPage(t, pb, rb.Sessions[2:], 2, true)
 	})
+
+	t.Run("every other query keeps to its tenant", s.testTenantQueries)
 }
 
 func (s *suite) testVersions(t *testing.T) {
@@ -511,6 +524,9 @@ func (s *suite) testConcurrency(t *testing.T) {
 				if !walkConsistently(t, st, a, id, 7, func(v int64) recordSpec { return spec(id, v) }) {
 					return
 				}
+				if !getConsistently(t, st, a, id, func(v int64) recordSpec { return spec(id, v) }) {
+					return
+				}
 				if _, err := st.GetRecord(ctx, a, id); err != nil {
 					t.Errorf("get %s: %v", id, err)
 					return
@@ -569,6 +585,28 @@ func walkConsistently(t *testing.T, st callvault.Store, tenant, id string, limit
 		}
 		after = last
 	}
+}
+
+// getConsistently gets the first session of a record that is being
+// replaced, with its segments, and checks that they are of one version. It
+// reports whether it found no fault.
+func getConsistently(t *testing.T, st callvault.Store, tenant, id string, spec func(version int64) recordSpec) bool {
+	row, err := st.GetSession(t.Context(), tenant, id, "session-1-", true)
+	if err != nil {
+		t.Errorf("get session 1 of %s: %v", id, err)
+		return false
+	}
+	var body struct{ Version int64 }
+	if err := json.Unmarshal(row.Body, &body); err != nil {
+		t.Errorf("get session 1 of %s: session body %s: %v", id, row.Body, err)
+		return false
+	}
+	want := spec(body.Version).record().Sessions[:1]
+	if !checkPage(t, &callvault.SessionPage{Sessions: []callvault.SessionRow{*row}}, want, 0, true) {
+		t.Errorf("get session 1 of %s: the session and its segments are not all of version %d", id, body.Version)
+		return false
+	}
+	return true
 }
 
 // recordSpec describes a synthetic record whose every body is unique and
@@ -693,18 +731,30 @@ func checkPage(t *testing.T, page *callvault.SessionPage, want []callvault.Sessi
 	return ok
 }
 
-func checkHeader(t *testing.T, got *callvault.RecordHeader, want *callvault.Record) {
+// checkHeader compares a header with the record it is of, and reports
+// whether they agree.
+func checkHeader(t *testing.T, got *callvault.RecordHeader, want *callvault.Record) bool {
 	t.Helper()
-	if got.ID != want.ID || got.Version != want.Version || got.Sessions != len(want.Sessions) {
-		t.Errorf("header: got id %s version %d with %d sessions, want %s version %d with %d",
-			got.ID, got.Version, got.Sessions, want.ID, want.Version, len(want.Sessions))
+	ok := true
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		ok = false
 	}
-	if !got.StartDateTime.Equal(want.StartDateTime) {
-		t.Errorf("header start: got %v, want %v", got.StartDateTime, want.StartDateTime)
+	if got.ID != want.ID || got.Version != want.Version || got.Sessions != len(want.Sessions) || got.Participants != len(want.Participants) {
+		fail("header: got id %s version %d with %d sessions and %d participants, want %s version %d with %d and %d",
+			got.ID, got.Version, got.Sessions, got.Participants, want.ID, want.Version, len(want.Sessions), len(want.Participants))
+	}
+	if !got.StartDateTime.Equal(want.StartDateTime) || !got.EndDateTime.Equal(want.EndDateTime) {
+		fail("header %s: got start %v and end %v, want %v and %v", want.ID, got.StartDateTime, got.EndDateTime, want.StartDateTime, want.EndDateTime)
 	}
 	if !bytes.Equal(got.Body, want.Body) {
-		t.Errorf("header body: got %s, want %s", got.Body, want.Body)
+		fail("header %s body: got %s, want %s", want.ID, got.Body, want.Body)
 	}
+	if !bytes.Equal(got.Organizer, want.Organizer) || (got.Organizer == nil) != (want.Organizer == nil) {
+		fail("header %s organizer: got %q, want %q", want.ID, got.Organizer, want.Organizer)
+	}
+	return ok
 }
 
 func wantCode(t *testing.T, err error, code string, format string, args ...any) {

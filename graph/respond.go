@@ -1,0 +1,101 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/schema"
+)
+
+// getBuf and putBuf share response buffers between requests; a page is
+// bounded, so one buffer per request in flight is all it costs.
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 4<<20 { // keep the pool from holding on to huge pages
+		bufPool.Put(bp)
+	}
+}
+
+// send writes a complete JSON response.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, body []byte, applied string) {
+	h := w.Header()
+	h.Set("Content-Type", odata.ContentType)
+	h["OData-Version"] = []string{"4.0"}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if applied != "" {
+		h.Set("Preference-Applied", applied)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// sendCount answers a /$count path: the number as plain text, as OData
+// defines it.
+func (s *Server) sendCount(w http.ResponseWriter, r *http.Request, n int64) {
+	body := strconv.FormatInt(n, 10)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain;charset=utf-8")
+	h["OData-Version"] = []string{"4.0"}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write([]byte(body))
+	}
+}
+
+// metadata is the start of every context URL of a version.
+func (s *Server) metadata(version string) string {
+	return s.PublicURL + "/" + version + "/$metadata#"
+}
+
+// notBefore is the retention horizon: records that ended before it are
+// gone, as they are from Graph after 30 days. Zero keeps everything.
+func (s *Server) notBefore() time.Time {
+	if s.Retention <= 0 {
+		return time.Time{}
+	}
+	return s.now().Add(-s.Retention)
+}
+
+// record returns a record's header, or the 404 Graph gives for a record that
+// does not exist, belongs to another tenant or is past retention.
+func (s *Server) record(ctx context.Context, req *request, id string) (*callvault.RecordHeader, error) {
+	h, err := s.Store.GetRecord(ctx, req.principal.Tenant, id)
+	if callvault.ErrorCode(err) == callvault.ENOTFOUND || (err == nil && s.expired(h)) {
+		return nil, recordNotFound(id)
+	}
+	return h, err
+}
+
+func (s *Server) expired(h *callvault.RecordHeader) bool {
+	nb := s.notBefore()
+	return !nb.IsZero() && h.EndDateTime.Before(nb)
+}
+
+func recordNotFound(id string) error {
+	return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", id)
+}
+
+// entityType returns a callRecords type of the request's version.
+func (req *request) entityType(name string) *schema.Type {
+	return req.codec.Model.Type(schema.CallRecordsNamespace + "." + name)
+}
+
+// options are the encoder options of the request's preferences.
+func options(p odata.Preferences) odata.Options {
+	return odata.Options{OmitNulls: p.OmitNulls, IncludeUnknownEnums: p.IncludeUnknownEnums}
+}
+
+// escapeSegment escapes an id for a path segment of a link.
+func escapeSegment(id string) string { return url.PathEscape(id) }
+
+// timeFromNanos is the inverse of time.UnixNano, in UTC.
+func timeFromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

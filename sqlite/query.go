@@ -1,0 +1,406 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// SQL of the queries of records, sessions and participants by key, one
+// statement each, prepared once at Open. Every page is one range of an index,
+// starting at the keyset cursor, so its cost does not depend on its depth.
+const (
+	// A range of call_records_by_start. The retention filter on end_time is
+	// answered by the index, before any table row is read.
+	sqlSelectRecords = `SELECT id, version, start_time, end_time, body, organizer, session_count, participant_count
+		FROM call_records
+		WHERE tenant = ? AND (start_time, id) > (?, ?) AND start_time <= ? AND end_time >= ?
+		ORDER BY start_time, id LIMIT ?`
+	sqlCountRecords = `SELECT COUNT(*) FROM call_records
+		WHERE tenant = ? AND start_time BETWEEN ? AND ? AND end_time >= ?`
+	// A range of participants_by_id, which holds each record of a participant
+	// once, then each record by its primary key; CROSS JOIN keeps the loops in
+	// that order.
+	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count
+		FROM participants AS p CROSS JOIN call_records AS c
+		WHERE p.tenant = ? AND p.id = ? AND p.record_start IS NOT NULL
+			AND (p.record_start, p.record_id) > (?, ?) AND p.record_start <= ? AND p.record_end >= ?
+			AND c.tenant = p.tenant AND c.id = p.record_id
+		ORDER BY p.record_start, p.record_id LIMIT ?`
+	sqlCountParticipantRecords = `SELECT COUNT(*) FROM participants
+		WHERE tenant = ? AND id = ? AND record_start IS NOT NULL
+			AND record_start BETWEEN ? AND ? AND record_end >= ?`
+
+	// An id a record has twice is found at its first position.
+	sqlSelectSession = `SELECT seq, id, body FROM sessions
+		WHERE tenant = ? AND record_id = ? AND id = ?
+		ORDER BY seq LIMIT 1`
+	sqlSelectSessionSegments = `SELECT id, body FROM segments
+		WHERE tenant = ? AND record_id = ? AND session_seq = ?
+		ORDER BY seq`
+	sqlSelectParticipants = `SELECT seq, id, body FROM participants
+		WHERE tenant = ? AND record_id = ? AND seq > ?
+		ORDER BY seq LIMIT ?`
+	sqlSelectParticipant = `SELECT seq, id, body FROM participants
+		WHERE tenant = ? AND record_id = ? AND id = ?
+		ORDER BY seq LIMIT 1`
+)
+
+// queryStatements are the prepared statements of query.go and report.go.
+type queryStatements struct {
+	selectRecords, countRecords, selectParticipantRecords, countParticipantRecords *sql.Stmt
+	selectSession, selectSessionSegments, selectParticipants, selectParticipant    *sql.Stmt
+	insertReportRow, updateReportRow, countReportRows, selectReportRows            *sql.Stmt
+}
+
+func (s *queryStatements) prepare(ctx context.Context, write, read *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		db   *sql.DB
+		sql  string
+	}{
+		{&s.selectRecords, read, sqlSelectRecords},
+		{&s.countRecords, read, sqlCountRecords},
+		{&s.selectParticipantRecords, read, sqlSelectParticipantRecords},
+		{&s.countParticipantRecords, read, sqlCountParticipantRecords},
+		{&s.selectSession, read, sqlSelectSession},
+		{&s.selectSessionSegments, read, sqlSelectSessionSegments},
+		{&s.selectParticipants, read, sqlSelectParticipants},
+		{&s.selectParticipant, read, sqlSelectParticipant},
+		{&s.insertReportRow, write, sqlInsertReportRow},
+		{&s.updateReportRow, write, sqlUpdateReportRow},
+		{&s.countReportRows, read, sqlCountReportRows},
+		{&s.selectReportRows, read, sqlSelectReportRows},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return err
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+func (s *queryStatements) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{
+		s.selectRecords, s.countRecords, s.selectParticipantRecords, s.countParticipantRecords,
+		s.selectSession, s.selectSessionSegments, s.selectParticipants, s.selectParticipant,
+		s.insertReportRow, s.updateReportRow, s.countReportRows, s.selectReportRows,
+	} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recordRange is a RecordQuery as column values: start_time in [lo, hi],
+// end_time at or after notBefore.
+type recordRange struct {
+	lo, hi, notBefore int64
+	empty             bool // no time the columns hold matches
+}
+
+func newRecordRange(q *callvault.RecordQuery) recordRange {
+	var r recordRange
+	var ok bool
+	r.lo, r.hi, ok = timeRange(q.Start)
+	r.notBefore = zeroTime
+	if ok && !q.NotBefore.IsZero() {
+		// A record is kept unless its end is before NotBefore.
+		r.notBefore, ok = lowerBound(q.NotBefore, true)
+	}
+	r.empty = !ok
+	return r
+}
+
+// ListRecords returns one page of a tenant's records in list order.
+func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *callvault.RecordPage, err error) {
+	if q.Tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	} else if q.Limit < 1 {
+		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
+	}
+	r := newRecordRange(&q)
+	// The page starts after the cursor or at the range's start, whichever is
+	// later; ids are never empty, so (lo, "") is before every record at lo.
+	afterStart, afterID := r.lo, ""
+	if q.After != nil {
+		if q.After.ID == "" {
+			return nil, callvault.Errorf(callvault.EINVALID, "The cursor must name a call record.")
+		}
+		start, err := unixNano(q.After.StartDateTime)
+		if err != nil {
+			return nil, err
+		}
+		if start >= r.lo {
+			afterStart, afterID = start, q.After.ID
+		}
+	}
+	if r.empty {
+		return &callvault.RecordPage{}, nil
+	}
+	defer wrap(&err, "sqlite: list records")
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	fetch := pageFetch(q.Limit)
+	var rows *sql.Rows
+	if q.ParticipantID == "" {
+		rows, err = tx.StmtContext(ctx, db.queries.selectRecords).QueryContext(ctx,
+			q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
+	} else {
+		rows, err = tx.StmtContext(ctx, db.queries.selectParticipantRecords).QueryContext(ctx,
+			q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
+	for rows.Next() {
+		var h callvault.RecordHeader
+		var start, end sql.NullInt64
+		if err := rows.Scan(&h.ID, &h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants); err != nil {
+			return nil, err
+		}
+		h.StartDateTime, h.EndDateTime = fromUnixNano(start), fromUnixNano(end)
+		page.Records = append(page.Records, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(page.Records) > q.Limit {
+		page.Records, page.More = page.Records[:q.Limit], true
+	}
+	return page, nil
+}
+
+// CountRecords returns how many records the query matches, whatever its
+// cursor and page size.
+func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int64, err error) {
+	if q.Tenant == "" {
+		return 0, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	r := newRecordRange(&q)
+	if r.empty {
+		return 0, nil
+	}
+	defer wrap(&err, "sqlite: count records")
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	var n int64
+	if q.ParticipantID == "" {
+		err = tx.StmtContext(ctx, db.queries.countRecords).QueryRowContext(ctx,
+			q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
+	} else {
+		err = tx.StmtContext(ctx, db.queries.countParticipantRecords).QueryRowContext(ctx,
+			q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
+	}
+	return n, err
+}
+
+// GetSession returns one session of a record, and its segments when asked.
+// The session and its segments are read in one transaction.
+func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string, segments bool) (_ *callvault.SessionRow, err error) {
+	if err := validateKey(tenant, recordID); err != nil {
+		return nil, err
+	} else if sessionID == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A session id is required.")
+	}
+	defer wrap(&err, "sqlite: get session %s of record %s", sessionID, recordID)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	var row callvault.SessionRow
+	err = tx.StmtContext(ctx, db.queries.selectSession).QueryRowContext(ctx, tenant, recordID, sessionID).Scan(&row.Seq, &row.ID, &row.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A session row means its record is there; only its absence asks.
+		if err := checkRecord(ctx, tx, &db.stmts, tenant, recordID); err != nil {
+			return nil, err
+		}
+		return nil, callvault.Errorf(callvault.ENOTFOUND, "Session %s of call record %s was not found.", sessionID, recordID)
+	} else if err != nil {
+		return nil, err
+	}
+	if !segments {
+		return &row, nil
+	}
+
+	rows, err := tx.StmtContext(ctx, db.queries.selectSessionSegments).QueryContext(ctx, tenant, recordID, row.Seq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seg callvault.Segment
+		if err := rows.Scan(&seg.ID, &seg.Body); err != nil {
+			return nil, err
+		}
+		row.Segments = append(row.Segments, seg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return &row, nil
+}
+
+// ListParticipants returns one page of a record's participants_v2.
+func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery) (_ *callvault.ParticipantPage, err error) {
+	if err := validateKey(q.Tenant, q.RecordID); err != nil {
+		return nil, err
+	} else if q.Limit < 1 {
+		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
+	} else if q.After < 0 {
+		return nil, callvault.Errorf(callvault.EINVALID, "The cursor position must not be negative.")
+	}
+	defer wrap(&err, "sqlite: list participants of record %s", q.RecordID)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	fetch := pageFetch(q.Limit)
+	rows, err := tx.StmtContext(ctx, db.queries.selectParticipants).QueryContext(ctx, q.Tenant, q.RecordID, q.After, fetch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := &callvault.ParticipantPage{Participants: make([]callvault.ParticipantRow, 0, min(fetch, 256))}
+	for rows.Next() {
+		var row callvault.ParticipantRow
+		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
+			return nil, err
+		}
+		page.Participants = append(page.Participants, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(page.Participants) == 0 {
+		// An empty page is the end of a record's participants, or no record.
+		if err := checkRecord(ctx, tx, &db.stmts, q.Tenant, q.RecordID); err != nil {
+			return nil, err
+		}
+	}
+	if len(page.Participants) > q.Limit {
+		page.Participants, page.More = page.Participants[:q.Limit], true
+	}
+	return page, nil
+}
+
+// GetParticipant returns one participant of a record.
+func (db *DB) GetParticipant(ctx context.Context, tenant, recordID, participantID string) (_ *callvault.ParticipantRow, err error) {
+	if err := validateKey(tenant, recordID); err != nil {
+		return nil, err
+	} else if participantID == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A participant id is required.")
+	}
+	defer wrap(&err, "sqlite: get participant %s of record %s", participantID, recordID)
+
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	var row callvault.ParticipantRow
+	err = tx.StmtContext(ctx, db.queries.selectParticipant).QueryRowContext(ctx, tenant, recordID, participantID).Scan(&row.Seq, &row.ID, &row.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := checkRecord(ctx, tx, &db.stmts, tenant, recordID); err != nil {
+			return nil, err
+		}
+		return nil, callvault.Errorf(callvault.ENOTFOUND, "Participant %s of call record %s was not found.", participantID, recordID)
+	} else if err != nil {
+		return nil, err
+	}
+	return &row, nil
+}
+
+// pageFetch is how many rows to read for a page of limit: one more, to learn
+// whether the page is the last.
+func pageFetch(limit int) int64 {
+	fetch := int64(limit)
+	if fetch < math.MaxInt64 {
+		fetch++
+	}
+	return fetch
+}
+
+// timeRange returns the column values [lo, hi] of the times in r, and false
+// when r holds no time the columns hold.
+func timeRange(r callvault.TimeRange) (lo, hi int64, ok bool) {
+	lo, hi = zeroTime, math.MaxInt64
+	if !r.From.IsZero() {
+		if lo, ok = lowerBound(r.From, r.FromInclusive); !ok {
+			return 0, 0, false
+		}
+	}
+	if !r.To.IsZero() {
+		if hi, ok = upperBound(r.To, r.ToInclusive); !ok {
+			return 0, 0, false
+		}
+	}
+	return lo, hi, lo <= hi
+}
+
+// lowerBound returns the least column value of the times at or after t
+// (after t when not inclusive), and false when there is none. Bounds outside
+// the columns' range are clamped: the answer is what time.Time comparisons
+// give, with the zero time before every other.
+func lowerBound(t time.Time, inclusive bool) (int64, bool) {
+	switch zero := (time.Time{}); {
+	case t.Before(zero) || (t.Equal(zero) && inclusive):
+		return zeroTime, true
+	case t.Before(minTime):
+		return zeroTime + 1, true
+	case t.After(maxTime):
+		return 0, false
+	}
+	n := t.UnixNano()
+	if inclusive {
+		return n, true
+	} else if n == math.MaxInt64 {
+		return 0, false
+	}
+	return n + 1, true
+}
+
+// upperBound returns the greatest column value of the times at or before t
+// (before t when not inclusive), and false when there is none.
+func upperBound(t time.Time, inclusive bool) (int64, bool) {
+	switch zero := (time.Time{}); {
+	case t.Before(zero) || (t.Equal(zero) && !inclusive):
+		return 0, false
+	case t.Before(minTime):
+		return zeroTime, true
+	case t.After(maxTime):
+		return math.MaxInt64, true
+	}
+	n := t.UnixNano()
+	if inclusive {
+		return n, true
+	}
+	return n - 1, true // n-1 is zeroTime at least, as t is not before minTime
+}
