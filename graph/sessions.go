@@ -13,7 +13,6 @@ import (
 // MaxSessionsPage is the most sessions Graph returns in one page.
 const MaxSessionsPage = 60
 
-
 // bufPool holds response buffers: a page is bounded (60 sessions), so one
 // buffer per request in flight is all the memory a page costs.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}

@@ -258,4 +258,6 @@ func parseDateTimeLiteral(s string) (time.Time, error) {
 }
 
 // ParseDateTimeParameter reads a function parameter such as fromDateTime.
-func ParseDateTimeParameter(s string) (time.Time, error) { return parseDateTimeLiteral(strings.Trim(s, "'")) }
+func ParseDateTimeParameter(s string) (time.Time, error) {
+	return parseDateTimeLiteral(strings.Trim(s, "'"))
+}
