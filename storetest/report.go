@@ -3,7 +3,6 @@ package storetest
 import (
 	"bytes"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -222,18 +221,21 @@ func (rs reportRows) put(rows []callvault.ReportRow) {
 
 // expect returns the bodies of the rows in r, in (time, key) order.
 func (rs reportRows) expect(r callvault.TimeRange) [][]byte {
-	keys := slices.Collect(maps.Keys(rs))
-	slices.SortFunc(keys, func(x, y string) int {
-		if c := rs[x].Time.Compare(rs[y].Time); c != 0 {
+	var rows []callvault.ReportRow
+	for _, row := range rs {
+		if r.Contains(row.Time) {
+			rows = append(rows, row)
+		}
+	}
+	slices.SortFunc(rows, func(x, y callvault.ReportRow) int {
+		if c := x.Time.Compare(y.Time); c != 0 {
 			return c
 		}
-		return strings.Compare(x, y)
+		return strings.Compare(x.Key, y.Key)
 	})
-	var bodies [][]byte
-	for _, k := range keys {
-		if r.Contains(rs[k].Time) {
-			bodies = append(bodies, rs[k].Body)
-		}
+	bodies := make([][]byte, len(rows))
+	for i, row := range rows {
+		bodies[i] = row.Body
 	}
 	return bodies
 }
