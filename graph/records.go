@@ -89,7 +89,7 @@ func (s *Server) listRecords(w http.ResponseWriter, req *request) error {
 	b = append(b, ']')
 	if page.More {
 		last := page.Records[len(page.Records)-1]
-		tok := s.Cursors.Seal(scope, odata.Position{N: last.StartDateTime.UnixNano(), Key: last.ID})
+		tok := s.Cursors.Seal(scope, odata.Position{N: nanosFromTime(last.StartDateTime), Key: last.ID})
 		b = append(b, `,"@odata.nextLink":`...)
 		b = odata.AppendString(b, s.PublicURL+r.URL.EscapedPath()+"?"+q.NextQuery(tok))
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -97,5 +98,19 @@ func options(p odata.Preferences) odata.Options {
 // escapeSegment escapes an id for a path segment of a link.
 func escapeSegment(id string) string { return url.PathEscape(id) }
 
-// timeFromNanos is the inverse of time.UnixNano, in UTC.
-func timeFromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+// nanosFromTime is a time as a cursor keeps it: nanoseconds since 1970, and
+// the smallest int64 for no time (UnixNano is undefined for the zero time).
+func nanosFromTime(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// timeFromNanos is the inverse of nanosFromTime, in UTC.
+func timeFromNanos(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -164,20 +164,3 @@ func newGUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
-
-// authenticate returns the principal of the request's bearer token, which
-// must hold one of the roles.
-func (s *Server) authenticate(r *http.Request, roles ...string) (*auth.Principal, error) {
-	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.Auth.Verify(tok)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Require(roles...); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
