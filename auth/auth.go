@@ -3,9 +3,14 @@
 // access tokens shaped like Entra ID's, application permissions (roles) only,
 // delegated tokens refused.
 //
-// It also holds callvault's development issuer: a Signer whose key lives in
-// the data directory and which mints tokens that look like real Graph v1
-// access tokens.
+// A Verifier trusts the keys of callvault's development issuer (a Signer),
+// or remote issuers found by OpenID discovery (Issuers: Microsoft Entra ID
+// of a national cloud for some tenants, or any OIDC issuer).
+//
+// It also holds callvault's development issuer: a Signer whose keys live in
+// the data directory (rotated with RotateSigningKey) and which mints tokens
+// that look like real Graph v1 access tokens, and the registry of the apps
+// that get such tokens with a client secret (Apps).
 //
 // Every failure is a *callvault.Error: EUNAUTHORIZED (401) for a missing or
 // bad token, EFORBIDDEN (403) for a good token without the permission.

@@ -336,6 +336,18 @@ func TestVerify(t *testing.T) {
 			},
 		},
 		{
+			name:    "a token of a tenant this server does not serve is refused",
+			token:   signed(appClaims()),
+			opts:    auth.VerifierOptions{Tenants: []string{otherTenant}},
+			message: "Access token validation failure. Invalid tenant. This server does not accept tokens of tenant '" + tenant + "'.",
+		},
+		{
+			name:  "a token of one of the tenants served is accepted",
+			token: signed(appClaims()),
+			opts:  auth.VerifierOptions{Tenants: []string{otherTenant, tenant}},
+			want:  appPrincipal,
+		},
+		{
 			name:    "garbage is refused",
 			token:   "garbage",
 			message: "Access token is malformed: a JWT has 3 parts separated by dots, this token has 1.",

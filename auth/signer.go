@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -11,11 +12,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -34,17 +39,47 @@ const (
 	defaultTTL     = time.Hour
 )
 
-// Signer is callvault's development issuer: an RSA key that signs RS256
-// access tokens. It is immutable and safe for concurrent use.
+// Signer is callvault's development issuer: the RSA keys of the data
+// directory's key file, the newest of which signs RS256 access tokens. It is
+// safe for concurrent use.
+//
+// The key file holds one key or several (after "callvault keys rotate"),
+// oldest first. A Signer notices when another process rotates or removes a
+// key: it signs with the newest key on file, and its Verifier trusts every
+// key on file, so tokens signed before a rotation stay valid until they
+// expire.
 type Signer struct {
-	key *rsa.PrivateKey
-	kid string
+	path string     // the key file; "" for fixed keys (SignerFromPEM)
+	mu   sync.Mutex // serialises reloads
+	ring atomic.Pointer[keyRing]
 }
 
-// LoadOrCreateSigner returns the signer whose key is dataDir/signing-key.pem,
-// creating the directory and a new RSA 2048 key (PKCS#8 PEM, mode 0600) if
-// there is none. Processes that start at the same time on one data directory
-// all end up with the same key.
+// keyRing is one reading of the key file. It is never modified.
+type keyRing struct {
+	keys []signingKey              // oldest first; the last one signs
+	byID map[string]*rsa.PublicKey // every key, by kid
+	file fs.FileInfo               // of the file read, to notice a change
+}
+
+type signingKey struct {
+	key     *rsa.PrivateKey
+	kid     string
+	created time.Time  // zero when the file does not say
+	block   *pem.Block // as read, so that rewriting the file keeps it
+}
+
+// KeyInfo describes one of the signer's keys.
+type KeyInfo struct {
+	ID        string // kid, the key's RFC 7638 thumbprint
+	PublicKey *rsa.PublicKey
+	Created   time.Time // zero when unknown (a key written by an operator)
+	Signing   bool      // the newest key, the one that signs new tokens
+}
+
+// LoadOrCreateSigner returns the signer whose keys are in
+// dataDir/signing-key.pem, creating the directory and a new RSA 2048 key
+// (PKCS#8 PEM, mode 0600) if there is none. Processes that start at the same
+// time on one data directory all end up with the same key.
 func LoadOrCreateSigner(dataDir string) (*Signer, error) {
 	if dataDir == "" {
 		return nil, errors.New("auth: no data directory for the signing key")
@@ -69,12 +104,100 @@ func LoadOrCreateSigner(dataDir string) (*Signer, error) {
 	return loadSigner(path)
 }
 
+// RotateSigningKey adds a new signing key to dataDir's key file (creating
+// the file first if there is none) and returns its kid. From then on every
+// Signer of the directory signs with the new key and still trusts the old
+// ones; RemoveSigningKey retires an old key once its tokens have expired.
+func RotateSigningKey(dataDir string, now time.Time) (string, error) {
+	if _, err := LoadOrCreateSigner(dataDir); err != nil {
+		return "", err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
+	if err != nil {
+		return "", fmt.Errorf("auth: generate signing key: %w", err)
+	}
+	block, err := keyBlock(key, now)
+	if err != nil {
+		return "", err
+	}
+	kid := Thumbprint(&key.PublicKey)
+	err = updateKeyFile(filepath.Join(dataDir, SigningKeyFile), func(keys []signingKey) ([]signingKey, error) {
+		return append(keys, signingKey{key: key, kid: kid, block: block}), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return kid, nil
+}
+
+// RemoveSigningKey removes the key kid from dataDir's key file. Tokens it
+// signed stop verifying at once. The newest key, which signs new tokens,
+// cannot be removed: rotate first.
+func RemoveSigningKey(dataDir, kid string) error {
+	return updateKeyFile(filepath.Join(dataDir, SigningKeyFile), func(keys []signingKey) ([]signingKey, error) {
+		i := slices.IndexFunc(keys, func(k signingKey) bool { return k.kid == kid })
+		switch {
+		case i < 0:
+			return nil, callvault.Errorf(callvault.ENOTFOUND, "There is no signing key with kid '%s'.", kid)
+		case i == len(keys)-1:
+			return nil, callvault.Errorf(callvault.EINVALID,
+				"Key '%s' is the newest key and signs new tokens; rotate to a new key before removing it.", kid)
+		}
+		return slices.Delete(keys, i, i+1), nil
+	})
+}
+
+// updateKeyFile rewrites the key file under its lock with what change makes
+// of its keys.
+func updateKeyFile(path string, change func([]signingKey) ([]signingKey, error)) error {
+	unlock, err := lock(path)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	defer unlock()
+	ring, err := loadRing(path)
+	if err != nil {
+		return err
+	}
+	keys, err := change(slices.Clone(ring.keys))
+	if err != nil {
+		return err
+	}
+	var data []byte
+	for _, k := range keys {
+		data = append(data, pem.EncodeToMemory(k.block)...)
+	}
+	if err := writeFileAtomic(path, data, 0o600); err != nil {
+		return fmt.Errorf("auth: write signing keys: %w", err)
+	}
+	return nil
+}
+
+// keyBlock encodes key as a PKCS#8 PEM block that records when it was made.
+func keyBlock(key *rsa.PrivateKey, created time.Time) (*pem.Block, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encode signing key: %w", err)
+	}
+	if created.IsZero() {
+		created = time.Now()
+	}
+	return &pem.Block{
+		Type:    "PRIVATE KEY",
+		Headers: map[string]string{createdHeader: created.UTC().Format(time.RFC3339)},
+		Bytes:   der,
+	}, nil
+}
+
+// createdHeader is the PEM header that dates a key.
+const createdHeader = "Created"
+
 // publishKey writes key to path atomically, without replacing a key another
 // process put there first.
 func publishKey(path string, key *rsa.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	block, err := keyBlock(key, time.Now())
 	if err != nil {
-		return fmt.Errorf("auth: encode signing key: %w", err)
+		return err
 	}
 	// CreateTemp makes the file 0600 before any key byte is written.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*.tmp")
@@ -82,7 +205,7 @@ func publishKey(path string, key *rsa.PrivateKey) error {
 		return fmt.Errorf("auth: write signing key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	err = pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	err = pem.Encode(tmp, block)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -106,29 +229,81 @@ func publishKey(path string, key *rsa.PrivateKey) error {
 	return nil
 }
 
-// loadSigner reads a signing key; an absent file yields an fs.ErrNotExist error.
+// loadSigner reads a key file; an absent file yields an fs.ErrNotExist error.
 func loadSigner(path string) (*Signer, error) {
-	data, err := os.ReadFile(path)
+	ring, err := loadRing(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{path: path}
+	s.ring.Store(ring)
+	return s, nil
+}
+
+// loadRing reads every key of a key file. The file's identity is taken from
+// the open file, so that it describes exactly the content read.
+func loadRing(path string) (*keyRing, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("auth: read signing key: %w", err)
 	}
-	key, err := parseKey(data)
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("auth: read signing key: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("auth: read signing key: %w", err)
+	}
+	keys, err := parseKeys(data)
 	if err != nil {
 		return nil, fmt.Errorf("auth: signing key %s: %w", path, err)
 	}
-	return &Signer{key: key, kid: Thumbprint(&key.PublicKey)}, nil
+	return newRing(keys, info), nil
+}
+
+func newRing(keys []signingKey, file fs.FileInfo) *keyRing {
+	r := &keyRing{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys)), file: file}
+	for _, k := range keys {
+		r.byID[k.kid] = &k.key.PublicKey
+	}
+	return r
+}
+
+// parseKeys reads the PEM blocks of a key file, oldest key first.
+func parseKeys(data []byte) ([]signingKey, error) {
+	var keys []signingKey
+	for n := 1; ; n++ {
+		block, rest := pem.Decode(data)
+		if block == nil {
+			if len(keys) == 0 {
+				return nil, errors.New("no PEM block found")
+			}
+			if len(bytes.TrimSpace(rest)) > 0 {
+				return nil, fmt.Errorf("unreadable text after key %d", n-1)
+			}
+			return keys, nil
+		}
+		data = rest
+		key, err := parseKey(block)
+		if err != nil {
+			if n > 1 {
+				return nil, fmt.Errorf("key %d: %w", n, err)
+			}
+			return nil, err
+		}
+		created, _ := time.Parse(time.RFC3339, block.Headers[createdHeader])
+		keys = append(keys, signingKey{key: key, kid: Thumbprint(&key.PublicKey), created: created, block: block})
+	}
 }
 
 // parseKey accepts PKCS#8 (what callvault writes) and PKCS#1 RSA keys, so an
 // operator can drop in a key made with either openssl default.
-func parseKey(data []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block found")
-	}
+func parseKey(block *pem.Block) (*rsa.PrivateKey, error) {
 	var key any
 	var err error
 	switch block.Type {
@@ -163,16 +338,77 @@ func Thumbprint(key *rsa.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// KeyID returns the kid of the signer's key, its RFC 7638 thumbprint.
-func (s *Signer) KeyID() string { return s.kid }
-
-// PublicKey returns the public half of the signer's key.
-func (s *Signer) PublicKey() *rsa.PublicKey { return &s.key.PublicKey }
-
-// Verifier returns a Verifier that trusts this signer's key only.
-func (s *Signer) Verifier(opts VerifierOptions) *Verifier {
-	return NewVerifier(map[string]*rsa.PublicKey{s.kid: s.PublicKey()}, opts)
+// current returns the keys on file, reading the file again if it changed
+// since it was last read. If it cannot be read now, the keys read before are
+// returned with the error: verification goes on with them, signing stops.
+func (s *Signer) current() (*keyRing, error) {
+	r := s.ring.Load()
+	if s.path == "" {
+		return r, nil
+	}
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return r, fmt.Errorf("auth: signing keys: %w", err)
+	}
+	if !fileChanged(r.file, info) {
+		return r, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r = s.ring.Load(); !fileChanged(r.file, info) {
+		return r, nil // another goroutine has just read it
+	}
+	nr, err := loadRing(s.path)
+	if err != nil {
+		return r, err
+	}
+	s.ring.Store(nr)
+	return nr, nil
 }
+
+// newest returns the key that signs.
+func (r *keyRing) newest() signingKey { return r.keys[len(r.keys)-1] }
+
+// KeyID returns the kid of the key that signs new tokens, its RFC 7638
+// thumbprint.
+func (s *Signer) KeyID() string {
+	r, _ := s.current()
+	return r.newest().kid
+}
+
+// PublicKey returns the public half of the key that signs new tokens.
+func (s *Signer) PublicKey() *rsa.PublicKey {
+	r, _ := s.current()
+	return &r.newest().key.PublicKey
+}
+
+// Keys returns every key the signer trusts, oldest first; the last one signs.
+func (s *Signer) Keys() []KeyInfo {
+	r, _ := s.current()
+	infos := make([]KeyInfo, len(r.keys))
+	for i, k := range r.keys {
+		infos[i] = KeyInfo{ID: k.kid, PublicKey: &k.key.PublicKey, Created: k.created, Signing: i == len(r.keys)-1}
+	}
+	return infos
+}
+
+// Verifier returns a Verifier that trusts the signer's keys: every key on
+// file, including keys added or removed after it was made.
+func (s *Signer) Verifier(opts VerifierOptions) *Verifier {
+	return newVerifier(signerKeys{s}, opts)
+}
+
+// signerKeys are the keys of a Signer, with Entra ID's global issuers.
+type signerKeys struct{ s *Signer }
+
+func (k signerKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) {
+	// A stat per token tells whether a key was added or removed since; it
+	// costs little next to the RSA verification.
+	r, _ := k.s.current()
+	return r.byID[kid], nil
+}
+
+func (signerKeys) tenant(iss, tid string) (string, error) { return entraTenant(iss, tid) }
 
 // TokenOptions describe a token to mint. Only Tenant is required.
 type TokenOptions struct {
@@ -277,13 +513,17 @@ func (s *Signer) Mint(o TokenOptions) (string, error) {
 	} else if c.Roles == nil {
 		c.Roles = []string{RoleCallRecordsReadAll}
 	}
-	return s.sign(c)
+	r, err := s.current()
+	if err != nil {
+		return "", err
+	}
+	return r.newest().sign(c)
 }
 
-// sign signs claims with the signer's key. It encodes header and claims
-// itself, rather than through jwt.Token, to keep Entra's member order.
-func (s *Signer) sign(claims any) (string, error) {
-	header, err := json.Marshal(tokenHeader{Type: "JWT", Algorithm: "RS256", KeyID: s.kid})
+// sign signs claims with the key. It encodes header and claims itself,
+// rather than through jwt.Token, to keep Entra's member order.
+func (k signingKey) sign(claims any) (string, error) {
+	header, err := json.Marshal(tokenHeader{Type: "JWT", Algorithm: "RS256", KeyID: k.kid})
 	if err != nil {
 		return "", fmt.Errorf("auth: mint token: %w", err)
 	}
@@ -292,7 +532,7 @@ func (s *Signer) sign(claims any) (string, error) {
 		return "", fmt.Errorf("auth: mint token: %w", err)
 	}
 	signingString := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
-	sig, err := jwt.SigningMethodRS256.Sign(signingString, s.key)
+	sig, err := jwt.SigningMethodRS256.Sign(signingString, k.key)
 	if err != nil {
 		return "", fmt.Errorf("auth: mint token: %w", err)
 	}

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,29 +33,59 @@ type VerifierOptions struct {
 	// Audiences are the accepted aud values; empty means GraphResource and
 	// GraphAppID.
 	Audiences []string
+	// Tenants, when not empty, are the only tenants (tid) whose tokens are
+	// accepted; a token of any other tenant is refused even when its issuer
+	// and signature are good. Empty means every tenant the issuer vouches for.
+	Tenants []string
 }
 
-// Verifier checks access tokens against a fixed set of RSA keys. It is
-// immutable and safe for concurrent use.
+// Verifier checks access tokens: signature, lifetime, issuer, tenant and
+// audience. It is safe for concurrent use.
 type Verifier struct {
-	keys      map[string]*rsa.PublicKey // by kid
+	keys      keySource
 	audiences []string
+	tenants   map[string]bool // nil: any
 	now       func() time.Time
 	skew      time.Duration
 }
 
+// keySource is where a Verifier's keys come from, and which issuers and
+// tenants it trusts: fixed keys, a Signer's key file, or remote issuers.
+type keySource interface {
+	// verificationKey returns the key with id kid for a token that names
+	// iss as its issuer and tid as its tenant (neither verified yet). A nil
+	// key with a nil error means the kid is unknown. An error is the
+	// caller's 401.
+	verificationKey(iss, tid, kid string) (*rsa.PublicKey, error)
+	// tenant checks the issuer and tenant claims of a token whose signature
+	// is good, and returns the tenant the token speaks for.
+	tenant(iss, tid string) (string, error)
+}
+
 // NewVerifier returns a Verifier that accepts RS256 tokens signed by one of
-// keys, looked up by the token's kid.
+// keys, looked up by the token's kid, from Entra ID's global v1 or v2 issuer
+// of the token's own tenant.
 func NewVerifier(keys map[string]*rsa.PublicKey, opts VerifierOptions) *Verifier {
+	fixed := maps.Clone(keys) // the caller's map may change; ours must not
+	maps.DeleteFunc(fixed, func(_ string, k *rsa.PublicKey) bool { return k == nil })
+	return newVerifier(fixedKeys(fixed), opts)
+}
+
+func newVerifier(keys keySource, opts VerifierOptions) *Verifier {
 	v := &Verifier{
-		keys:      maps.Clone(keys), // the caller's map may change; ours must not
+		keys:      keys,
 		audiences: slices.Clone(opts.Audiences),
 		now:       opts.Now,
 		skew:      opts.Skew,
 	}
-	maps.DeleteFunc(v.keys, func(_ string, k *rsa.PublicKey) bool { return k == nil })
 	if len(v.audiences) == 0 {
 		v.audiences = []string{GraphResource, GraphAppID}
+	}
+	if len(opts.Tenants) > 0 {
+		v.tenants = make(map[string]bool, len(opts.Tenants))
+		for _, t := range opts.Tenants {
+			v.tenants[t] = true
+		}
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -64,6 +96,25 @@ func NewVerifier(keys map[string]*rsa.PublicKey, opts VerifierOptions) *Verifier
 		v.skew = 0
 	}
 	return v
+}
+
+// fixedKeys are keys given once, with Entra ID's global issuers.
+type fixedKeys map[string]*rsa.PublicKey
+
+func (k fixedKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) { return k[kid], nil }
+
+func (fixedKeys) tenant(iss, tid string) (string, error) { return entraTenant(iss, tid) }
+
+// entraTenant accepts Entra ID's global v1 and v2 issuers of the token's own
+// tenant, which is what callvault's development issuer writes.
+func entraTenant(iss, tid string) (string, error) {
+	if tid == "" {
+		return "", unauthorized("Access token validation failure. The token has no tenant id (tid claim).")
+	}
+	if err := checkIssuer(iss, tid); err != nil {
+		return "", err
+	}
+	return tid, nil
 }
 
 // header holds the JOSE header parameters Verify looks at.
@@ -102,7 +153,7 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	if len(token) > maxTokenBytes {
 		return nil, unauthorized("Access token is too large: it has %d bytes and the limit is %d.", len(token), maxTokenBytes)
 	}
-	h, err := inspect(token)
+	h, c, err := inspect(token)
 	if err != nil {
 		return nil, err
 	}
@@ -116,36 +167,51 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	if h.KeyID == "" {
 		return nil, unauthorized("Signature validation failed: the token header has no 'kid', so no signing key can be chosen.")
 	}
-	key := v.keys[h.KeyID]
+	key, err := v.keys.verificationKey(c.Issuer, c.TenantID, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
 	if key == nil {
 		return nil, unauthorized("Signature validation failed: no signing key with kid '%s' is known; "+
 			"the token comes from an issuer this server does not trust, or its key was rotated.", clip(h.KeyID))
 	}
 
-	var c claims
+	c = claims{}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{"RS256"}), // again, so the library enforces it too
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(v.skew),
 		jwt.WithTimeFunc(v.now),
 	)
-	_, err = parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
+	keyFunc := func(*jwt.Token) (any, error) { return key, nil }
+	_, err = parser.ParseWithClaims(token, &c, keyFunc)
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+		// Microsoft Graph's own tokens carry a nonce in the header, and
+		// Entra ID signs them with the nonce replaced by its hash.
+		if alt, ok := graphNonceForm(token); ok {
+			c = claims{}
+			if _, altErr := parser.ParseWithClaims(alt, &c, keyFunc); !errors.Is(altErr, jwt.ErrTokenSignatureInvalid) {
+				err = altErr
+			}
+		}
+	}
 	if err != nil {
 		return nil, parseError(err, h.KeyID)
 	}
 
-	if c.TenantID == "" {
-		return nil, unauthorized("Access token validation failure. The token has no tenant id (tid claim).")
-	}
-	if err := checkIssuer(c.Issuer, c.TenantID); err != nil {
+	tenant, err := v.keys.tenant(c.Issuer, c.TenantID)
+	if err != nil {
 		return nil, err
+	}
+	if v.tenants != nil && !v.tenants[tenant] {
+		return nil, untrustedTenant(tenant)
 	}
 	if err := v.checkAudience(c.Audience); err != nil {
 		return nil, err
 	}
 
 	p := &Principal{
-		Tenant:    c.TenantID,
+		Tenant:    tenant,
 		AppID:     c.AppID,
 		ObjectID:  c.ObjectID,
 		Roles:     c.Roles,
@@ -160,23 +226,60 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	return p, nil
 }
 
+// graphNonceForm returns the token as Entra ID signed it when its header
+// has a nonce, as Microsoft Graph's access tokens do: the same header with
+// the nonce replaced by the base64url SHA-256 of it, byte for byte otherwise.
+// (The scheme is Microsoft's own, undocumented; Graph verifies it, and so do
+// those who checked, e.g. AzureAD/azure-activedirectory-identitymodel-
+// extensions-for-dotnet#609.)
+func graphNonceForm(token string) (string, bool) {
+	headerPart, rest, _ := strings.Cut(token, ".")
+	header, err := base64.RawURLEncoding.DecodeString(headerPart)
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		Nonce *string `json:"nonce"`
+	}
+	if json.Unmarshal(header, &h) != nil || h.Nonce == nil {
+		return "", false
+	}
+	quoted, err := json.Marshal(*h.Nonce)
+	if err != nil {
+		return "", false
+	}
+	member := []byte(`"nonce":` + string(quoted))
+	if !bytes.Contains(header, member) {
+		return "", false // not written compactly: the signed form cannot be rebuilt
+	}
+	sum := sha256.Sum256([]byte(*h.Nonce))
+	hashed := []byte(`"nonce":"` + base64.RawURLEncoding.EncodeToString(sum[:]) + `"`)
+	return base64.RawURLEncoding.EncodeToString(bytes.Replace(header, member, hashed, 1)) + "." + rest, true
+}
+
+// untrustedTenant is the error for a good token of a tenant this server
+// does not serve.
+func untrustedTenant(tenant string) error {
+	return unauthorized("Access token validation failure. Invalid tenant. This server does not accept tokens of tenant '%s'.", clip(tenant))
+}
+
 // inspect decodes the three parts of a compact JWS and the members Verify
 // uses, so that a malformed token gets a precise message before any key is
-// chosen. The parser decodes the token again; at 16 KiB at most that is cheap.
-func inspect(token string) (header, error) {
+// chosen, and the key can be chosen by the (unverified) issuer. The parser decodes the token again; at 16 KiB at most that is cheap.
+func inspect(token string) (header, claims, error) {
 	var h header
+	var c claims
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return h, malformed("a JWT has 3 parts separated by dots, this token has %d.", len(parts))
+		return h, c, malformed("a JWT has 3 parts separated by dots, this token has %d.", len(parts))
 	}
 	err := decodeSegment(parts[0], "the header", "header parameter", []member{
 		{"alg", &h.Algorithm, "a string"},
 		{"kid", &h.KeyID, "a string"},
 	})
 	if err != nil {
-		return h, err
+		return h, c, err
 	}
-	var c claims
 	err = decodeSegment(parts[1], "the payload", "claim", []member{
 		{"iss", &c.Issuer, "a string"},
 		{"sub", &c.Subject, "a string"},
@@ -194,12 +297,12 @@ func inspect(token string) (header, error) {
 		{"idtyp", &c.IdentityType, "a string"},
 	})
 	if err != nil {
-		return h, err
+		return h, c, err
 	}
 	if _, err := base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
-		return h, malformed("the signature is not base64url-encoded.")
+		return h, c, malformed("the signature is not base64url-encoded.")
 	}
-	return h, nil
+	return h, c, nil
 }
 
 // decodeSegment decodes one base64url JSON object and the given members of it.
@@ -306,8 +409,11 @@ func malformed(format string, args ...any) error {
 
 // clip makes a value taken from the token fit to quote in a message: at most
 // 64 characters, nothing unprintable.
-func clip(s string) string {
-	const limit = 64
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo is clip with another limit, for values such as URLs that are long
+// and useful whole.
+func clipTo(s string, limit int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/callvault/callvault"
 )
@@ -30,103 +32,349 @@ type Rejection struct {
 
 func (r Rejection) Error() string { return fmt.Sprintf("%s:%d: %v", r.Source, r.Line, r.Err) }
 
+// Result is what an import did with one object of a stream: a call record
+// stored or stale (Outcome), or an object rejected (Err). Report rows that
+// are stored have no Result.
+type Result struct {
+	Source  string
+	Line    int    // the line the object starts on
+	Index   int    // the object's 0-based position in the stream
+	ID      string // the record's id, when the object got as far as having one
+	Outcome callvault.PutOutcome
+	Err     error // why the object was rejected; nil when it was stored or stale
+}
+
+// BatchStore is a Store that can store many records in one transaction,
+// each record still whole or not at all (see sqlite.DB.PutRecords). The
+// Importer uses it when its Store has it.
+type BatchStore interface {
+	// PutRecords stores records as PutRecord would, in one transaction.
+	// errs[i] says why records[i] alone was refused (nothing of it is
+	// written); err is a failure of the whole batch, of which nothing is
+	// then stored.
+	PutRecords(ctx context.Context, records []*callvault.Record) (outcomes []callvault.PutOutcome, errs []error, err error)
+}
+
 // Importer stores the records of import streams for one tenant. Each record
 // is stored whole or not at all; a rejected record does not stop the stream.
+//
+// Records are validated on several goroutines and, when the Store is a
+// BatchStore, stored in batches of one transaction each; they are counted,
+// and OnRecord and OnResult called, only once their transaction has
+// committed, so a crash loses nothing that was reported imported. The
+// callbacks are called on the goroutine that called Import, in stream
+// order.
 type Importer struct {
 	Store  callvault.Store
 	Tenant string
 	// Kind is the report row type of the stream's objects (see ReportKinds),
 	// or "" for call records. An object naming its type with "@odata.type"
 	// is read as that type whatever Kind says.
-	Kind     string
-	OnReject func(Rejection)   // called for each rejected record
-	OnRecord func(stats Stats) // called after each record, for progress
-	norm     *Normalizer
-	rows     []callvault.ReportRow
-	rowKind  string
+	Kind string
+	// RecordsOnly rejects the objects that name a report row type: the
+	// stream holds call records and nothing else.
+	RecordsOnly bool
+	OnReject    func(Rejection)   // called for each rejected record
+	OnRecord    func(stats Stats) // called after each record or batch of them, for progress
+	OnResult    func(Result)      // called for each call record stored or stale, and each object rejected; optional
+	// Workers is how many goroutines validate records; 0 means GOMAXPROCS.
+	Workers int
+	// BatchBytes and BatchRecords bound a batch of records stored in one
+	// transaction (by the size of their input, and by their number); 0
+	// means 8 MiB and 2,000.
+	BatchBytes   int
+	BatchRecords int
+
+	rows    []callvault.ReportRow
+	rowKind string
 }
 
 // rowBatch is how many report rows go to the store in one transaction.
 const rowBatch = 500
 
+const (
+	defaultBatchBytes   = 8 << 20
+	defaultBatchRecords = 2000
+	// queueLength bounds the objects read but not yet stored, beyond the
+	// batch: memory stays flat whatever the stream's length.
+	queueLength = 64
+)
+
+// entry is one object of the stream on its way through the pipeline.
+type entry struct {
+	index int
+	raw   []byte
+	line  int
+	size  int
+	kind  string // a report row type, or "" for a call record
+	err   error  // a read error (*SyntaxError ends the stream) or a validation error
+	fatal error  // a read error that is not the input's fault
+	rec   *callvault.Record
+	row   callvault.ReportRow
+	done  chan struct{} // closed when a worker has validated the object
+}
+
 // Import reads every record of src into the store and adds to stats. It
 // returns an error only when the stream or the store fails, not for rejects.
 func (im *Importer) Import(ctx context.Context, source string, src io.Reader, stats *Stats) error {
-	if im.norm == nil {
-		im.norm = NewNormalizer()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := im.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	rd := NewReader(src)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	ordered := make(chan *entry, queueLength) // in stream order, to the store
+	work := make(chan *entry, queueLength)    // to the validators, in any order
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		im.read(ctx, source, src, ordered, work)
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			im.validate(ctx, work)
+		}()
+	}
+	err := im.store(ctx, source, ordered, stats)
+	cancel()
+	// Let the goroutines see the cancellation; the reader may still sit in a
+	// Read of src, which ends with src.
+	go func() {
+		for range ordered {
 		}
+	}()
+	wg.Wait()
+	return err
+}
+
+// read splits src into objects and hands each to the validators and, in
+// order, to the store.
+func (im *Importer) read(ctx context.Context, source string, src io.Reader, ordered, work chan<- *entry) {
+	defer close(ordered)
+	defer close(work)
+	rd := NewReader(src)
+	for i := 0; ; i++ {
 		raw, line, err := rd.Next()
 		if err == io.EOF {
-			return im.flush(ctx, stats)
+			return
 		}
+		it := &entry{index: i, raw: raw, line: line, size: len(raw), done: make(chan struct{})}
 		var se *SyntaxError
-		if errors.As(err, &se) {
-			stats.Rejected++
-			im.reject(Rejection{Source: source, Line: se.Line, Err: se})
-			return im.flush(ctx, stats)
-		} else if err != nil {
-			return fmt.Errorf("read %s: %w", source, err)
+		switch {
+		case errors.As(err, &se):
+			it.err, it.line = se, se.Line
+			close(it.done)
+		case err != nil:
+			it.fatal = fmt.Errorf("read %s: %w", source, err)
+			close(it.done)
 		}
-		kind := im.Kind
-		if k, ok := ReportKind(raw); ok {
-			kind = k
+		select {
+		case ordered <- it:
+		case <-ctx.Done():
+			return
 		}
-		if kind != "" {
-			if err := im.row(ctx, source, line, kind, raw, stats); err != nil {
-				return err
-			}
-			continue
-		}
-		rec, err := im.norm.Record(im.Tenant, raw)
 		if err != nil {
-			stats.Rejected++
-			im.reject(Rejection{Source: source, Line: line, Err: err})
-			continue
+			return
 		}
-		outcome, err := im.Store.PutRecord(ctx, rec)
-		if err != nil {
-			if callvault.ErrorCode(err) == callvault.EINVALID {
-				stats.Rejected++
-				im.reject(Rejection{Source: source, Line: line, Err: err})
-				continue
-			}
-			return fmt.Errorf("%s:%d: store record %s: %w", source, line, rec.ID, err)
-		}
-		switch outcome {
-		case callvault.Inserted:
-			stats.Inserted++
-		case callvault.Replaced:
-			stats.Replaced++
-		case callvault.Stale:
-			stats.Stale++
-		}
-		if outcome != callvault.Stale {
-			stats.Records++
-			stats.Sessions += len(rec.Sessions)
-			for _, s := range rec.Sessions {
-				stats.Segments += len(s.Segments)
-			}
-		}
-		if im.OnRecord != nil {
-			im.OnRecord(*stats)
+		select {
+		case work <- it:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
-// row validates a report row and queues it; rows go to the store in
-// batches of one kind.
-func (im *Importer) row(ctx context.Context, source string, line int, kind string, raw []byte, stats *Stats) error {
-	row, err := im.norm.ReportRow(kind, raw)
-	if err != nil {
-		stats.Rejected++
-		im.reject(Rejection{Source: source, Line: line, Err: err})
-		return nil
+// validate turns raw objects into records or report rows.
+func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
+	n := NewNormalizer()
+	for it := range work {
+		if ctx.Err() != nil {
+			close(it.done)
+			continue
+		}
+		it.kind = im.Kind
+		// The syntax is checked once, before anything reads the object.
+		if err := checkSyntax(it.raw); err != nil {
+			it.err = err
+		} else if k, ok := reportKind(it.raw); ok {
+			it.kind = k
+			if im.RecordsOnly {
+				it.err = (&Error{Reason: "'" + k + "' is a report row: only call records are accepted here"}).at(key("@odata.type")).finish()
+			}
+		}
+		if it.err == nil {
+			if it.kind != "" {
+				it.row, it.err = n.ReportRow(it.kind, it.raw)
+			} else {
+				it.rec, it.err = n.checkedRecord(im.Tenant, it.raw)
+			}
+		}
+		it.raw = nil
+		close(it.done)
 	}
+}
+
+// store takes the validated objects in stream order and stores them.
+func (im *Importer) store(ctx context.Context, source string, ordered <-chan *entry, stats *Stats) error {
+	batchStore, _ := im.Store.(BatchStore)
+	maxBytes, maxRecords := im.BatchBytes, im.BatchRecords
+	if maxBytes <= 0 {
+		maxBytes = defaultBatchBytes
+	}
+	if maxRecords <= 0 {
+		maxRecords = defaultBatchRecords
+	}
+	var batch []*entry
+	batchBytes := 0
+	flushRecords := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := im.putRecords(ctx, batchStore, source, batch, stats)
+		clear(batch)
+		batch, batchBytes = batch[:0], 0
+		return err
+	}
+	for it := range ordered {
+		select {
+		case <-it.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if it.fatal != nil {
+			if err := flushRecords(); err != nil {
+				return err
+			}
+			return it.fatal
+		}
+		if it.err != nil {
+			// Records before a rejection are stored (and reported) first, so
+			// callbacks come in stream order.
+			if err := flushRecords(); err != nil {
+				return err
+			}
+			im.rejectItem(source, it, stats)
+			if _, ok := it.err.(*SyntaxError); ok {
+				return im.flush(ctx, stats)
+			}
+			continue
+		}
+		if it.kind != "" {
+			if err := im.row(ctx, it.kind, it.row, stats); err != nil {
+				return err
+			}
+			continue
+		}
+		if batchStore == nil {
+			if err := im.putRecord(ctx, source, it, stats); err != nil {
+				return err
+			}
+			continue
+		}
+		batch = append(batch, it)
+		batchBytes += it.size
+		if batchBytes >= maxBytes || len(batch) >= maxRecords {
+			if err := flushRecords(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flushRecords(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return im.flush(ctx, stats)
+}
+
+// putRecord stores one record in a transaction of its own.
+func (im *Importer) putRecord(ctx context.Context, source string, it *entry, stats *Stats) error {
+	outcome, err := im.Store.PutRecord(ctx, it.rec)
+	if err != nil {
+		if callvault.ErrorCode(err) == callvault.EINVALID {
+			it.err = err
+			im.rejectItem(source, it, stats)
+			return nil
+		}
+		return fmt.Errorf("%s:%d: store record %s: %w", source, it.line, it.rec.ID, err)
+	}
+	im.stored(source, it, outcome, stats)
+	if im.OnRecord != nil {
+		im.OnRecord(*stats)
+	}
+	return nil
+}
+
+// putRecords stores a batch of records in one transaction.
+func (im *Importer) putRecords(ctx context.Context, bs BatchStore, source string, batch []*entry, stats *Stats) error {
+	recs := make([]*callvault.Record, len(batch))
+	for i, it := range batch {
+		recs[i] = it.rec
+	}
+	outcomes, errs, err := bs.PutRecords(ctx, recs)
+	if err != nil {
+		first, last := batch[0], batch[len(batch)-1]
+		return fmt.Errorf("%s:%d-%d: store %d records: %w", source, first.line, last.line, len(batch), err)
+	}
+	for i, it := range batch {
+		if errs[i] != nil {
+			it.err = errs[i]
+			im.rejectItem(source, it, stats)
+			continue
+		}
+		im.stored(source, it, outcomes[i], stats)
+	}
+	if im.OnRecord != nil {
+		im.OnRecord(*stats)
+	}
+	return nil
+}
+
+// stored counts a record whose transaction has committed.
+func (im *Importer) stored(source string, it *entry, outcome callvault.PutOutcome, stats *Stats) {
+	rec := it.rec
+	switch outcome {
+	case callvault.Inserted:
+		stats.Inserted++
+	case callvault.Replaced:
+		stats.Replaced++
+	case callvault.Stale:
+		stats.Stale++
+	}
+	if outcome != callvault.Stale {
+		stats.Records++
+		stats.Sessions += len(rec.Sessions)
+		for _, s := range rec.Sessions {
+			stats.Segments += len(s.Segments)
+		}
+	}
+	if im.OnResult != nil {
+		im.OnResult(Result{Source: source, Line: it.line, Index: it.index, ID: rec.ID, Outcome: outcome})
+	}
+}
+
+func (im *Importer) rejectItem(source string, it *entry, stats *Stats) {
+	stats.Rejected++
+	im.reject(Rejection{Source: source, Line: it.line, Err: it.err})
+	if im.OnResult != nil {
+		res := Result{Source: source, Line: it.line, Index: it.index, Err: it.err}
+		if it.rec != nil {
+			res.ID = it.rec.ID
+		}
+		im.OnResult(res)
+	}
+}
+
+// row queues a validated report row; rows go to the store in batches of
+// one kind.
+func (im *Importer) row(ctx context.Context, kind string, row callvault.ReportRow, stats *Stats) error {
 	if kind != im.rowKind || len(im.rows) >= rowBatch {
 		if err := im.flush(ctx, stats); err != nil {
 			return err

@@ -65,6 +65,7 @@ type Normalizer struct {
 	model                                       *schema.Model
 	record, session, segment, participant, orgz *schema.Type
 	slots                                       [maxDepth][][]byte
+	members                                     [maxDepth][]jsonx.Member
 	seen                                        map[string]struct{}
 }
 
@@ -85,6 +86,11 @@ func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error
 	if err := checkSyntax(raw); err != nil {
 		return nil, err
 	}
+	return n.checkedRecord(tenant, raw)
+}
+
+// checkedRecord is Record for raw that checkSyntax has passed.
+func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record, error) {
 	r := &callvault.Record{Tenant: tenant}
 	// One buffer holds every body of the record; each body is a capped
 	// sub-slice, so later appends never touch it.
@@ -265,7 +271,14 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 	if !ok {
 		return nil, invalid("expected an object of type %s", t.Name)
 	}
-	rt, err := n.runtimeType(t, v)
+	// One pass over the object's members: the runtime type and the
+	// properties both come from it, so each level scans its value once.
+	members := n.members[depth][:0]
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		members = append(members, m)
+	}
+	n.members[depth] = members
+	rt, err := n.runtimeType(t, members)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +287,7 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 	clear(slots)
 	n.slots[depth] = slots
 	var dynamic []jsonx.Member
-	for m, ok := o.Next(); ok; m, ok = o.Next() {
+	for _, m := range members {
 		name := string(m.Key)
 		if strings.IndexByte(name, '@') >= 0 {
 			continue // @odata.type is read above; other annotations are the server's to write
@@ -362,10 +375,9 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 
 // runtimeType is the type named by @odata.type, or, when there is none, the
 // declared type or the one subtype whose properties the object uses.
-func (n *Normalizer) runtimeType(t *schema.Type, v []byte) (*schema.Type, *Error) {
-	o, _ := jsonx.NewObject(v)
+func (n *Normalizer) runtimeType(t *schema.Type, members []jsonx.Member) (*schema.Type, *Error) {
 	var keys [][]byte
-	for m, ok := o.Next(); ok; m, ok = o.Next() {
+	for _, m := range members {
 		if string(m.Key) == "@odata.type" {
 			name := strings.TrimPrefix(unquote(m.Value), "#")
 			rt := n.model.Type(name)

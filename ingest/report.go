@@ -3,6 +3,7 @@ package ingest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -26,6 +27,14 @@ var ReportKinds = map[string]string{
 // ReportKind returns the row type a raw object names with "@odata.type",
 // when it names a report row type.
 func ReportKind(raw []byte) (string, bool) {
+	if !json.Valid(raw) {
+		return "", false
+	}
+	return reportKind(raw)
+}
+
+// reportKind is ReportKind for raw that is valid JSON.
+func reportKind(raw []byte) (string, bool) {
 	o, ok := jsonx.NewObject(raw)
 	if !ok {
 		return "", false
@@ -51,6 +60,11 @@ func (n *Normalizer) ReportRow(kind string, raw []byte) (callvault.ReportRow, er
 	if err := checkSyntax(raw); err != nil {
 		return callvault.ReportRow{}, err
 	}
+	return n.reportRow(kind, t, timeProp, raw)
+}
+
+// reportRow is ReportRow for raw that checkSyntax has passed.
+func (n *Normalizer) reportRow(kind string, t *schema.Type, timeProp string, raw []byte) (callvault.ReportRow, error) {
 	var buf []byte
 	if _, err := n.object(t, raw, &buf, 0, false); err != nil {
 		return callvault.ReportRow{}, err.finish()

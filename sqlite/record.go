@@ -258,12 +258,16 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	}
 	defer tx.Rollback()
 
-	if err := checkRecord(ctx, tx, &db.stmts, q.Tenant, q.RecordID); err != nil {
-		return nil, err
-	}
 	page, err := findSessions(ctx, tx, &db.stmts, q)
 	if err != nil {
 		return nil, err
+	}
+	// Sessions are rows of their record (a foreign key): only an empty page
+	// needs to look for the record.
+	if len(page.Sessions) == 0 {
+		if err := checkRecord(ctx, tx, &db.stmts, q.Tenant, q.RecordID); err != nil {
+			return nil, err
+		}
 	}
 	if q.Segments && len(page.Sessions) > 0 {
 		if err := attachSegments(ctx, tx, &db.stmts, q, page.Sessions); err != nil {
@@ -283,8 +287,8 @@ func checkRecord(ctx context.Context, tx *sql.Tx, s *statements, tenant, id stri
 	return err
 }
 
-// findSessions reads at most q.Limit sessions after q.After, and one more to
-// learn whether the page is the last.
+// findSessions reads at most q.Limit sessions after q.After, and learns
+// from one more row whether the page is the last.
 func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.SessionQuery) (*callvault.SessionPage, error) {
 	fetch := int64(q.Limit)
 	if fetch < math.MaxInt64 {
@@ -298,18 +302,21 @@ func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.Se
 
 	// A huge Limit must not allocate a huge page up front.
 	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
+	var bodies bodyBuffer
 	for rows.Next() {
+		if len(page.Sessions) == q.Limit {
+			page.More = true // the row after the page: that it exists is all we need
+			break
+		}
 		var row callvault.SessionRow
-		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
+		if err := rows.Scan(&row.Seq, &row.ID, &bodies.raw); err != nil {
 			return nil, err
 		}
+		row.Body = bodies.add()
 		page.Sessions = append(page.Sessions, row)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
-	}
-	if len(page.Sessions) > q.Limit {
-		page.Sessions, page.More = page.Sessions[:q.Limit], true
 	}
 	return page, nil
 }
@@ -324,21 +331,63 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 	}
 	defer rows.Close()
 
-	i := 0 // the session the last segment belonged to; both lists are in Seq order
+	// The page's segments, in order, in one slice that the sessions share.
+	all := make([]callvault.Segment, 0, 2*len(sessions))
+	var bodies bodyBuffer
+	i, from := 0, 0 // the session the last segment belonged to, and where its segments start in all
 	for rows.Next() {
 		var sessionSeq int64
 		var seg callvault.Segment
-		if err := rows.Scan(&sessionSeq, &seg.ID, &seg.Body); err != nil {
+		if err := rows.Scan(&sessionSeq, &seg.ID, &bodies.raw); err != nil {
 			return err
 		}
+		seg.Body = bodies.add()
 		for i < len(sessions) && sessions[i].Seq < sessionSeq {
 			i++
+			from = len(all)
 		}
 		if i < len(sessions) && sessions[i].Seq == sessionSeq {
-			sessions[i].Segments = append(sessions[i].Segments, seg)
+			all = append(all, seg)
+			sessions[i].Segments = all[from:]
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// all may have moved as it grew: point at where it is now.
+	from = 0
+	for i := range sessions {
+		if n := len(sessions[i].Segments); n > 0 {
+			sessions[i].Segments = all[from : from+n : from+n]
+			from += n
+		}
+	}
+	return nil
+}
+
+// bodyBuffer copies the bodies of a page out of SQLite into chunks of
+// bodyChunk bytes, one body after another, rather than into an allocation
+// each. A chunk is never moved: the bodies stay where they were copied.
+type bodyBuffer struct {
+	raw   sql.RawBytes // the body just scanned, valid until the next Next
+	chunk []byte
+}
+
+// bodyChunk is a size class of Go's allocator well under its largest
+// (32 KB): larger allocations take fresh pages of their own.
+const bodyChunk = 24 << 10
+
+// add copies raw and returns the copy.
+func (b *bodyBuffer) add() []byte {
+	n := len(b.raw)
+	if n == 0 {
+		return nil
+	}
+	if cap(b.chunk)-len(b.chunk) < n {
+		b.chunk = make([]byte, 0, max(bodyChunk, n))
+	}
+	b.chunk = append(b.chunk, b.raw...)
+	return b.chunk[len(b.chunk)-n : len(b.chunk) : len(b.chunk)]
 }
 
 // validateKey checks the tenant and id that every method needs.

@@ -162,6 +162,7 @@ type session struct {
 	videoCodec string
 	shareCodec string
 	segments   []*segment
+	who        *person // the participant whose session it is; nil for services and peer-to-peer calls
 }
 
 type segment struct {
@@ -422,7 +423,7 @@ func (g *gen) planGroup(rec *record, spec recordSpec) {
 		}
 		newSession := func(from, to float64) *session {
 			s := &session{id: r.uuid(), caller: eps[i], callee: mcu, share: -1,
-				start: start.Add(ticks(from)), end: start.Add(ticks(to))}
+				start: start.Add(ticks(from)), end: start.Add(ticks(to)), who: rec.people[i]}
 			s.video[0] = cams[i]
 			s.video[1] = cameras-btoi(cams[i]) > 0 && canShow(eps[i])
 			switch {

@@ -18,11 +18,14 @@ type Mix struct {
 	GroupCallShare float64
 	// GroupSizeScale and GroupSizeAlpha shape the heavy-tailed number of
 	// participants of a group call: 3 + floor(scale·(U^(-1/alpha) − 1)),
-	// a shifted Pareto. With scale 3 and alpha 1.5 the median is 4, about
-	// 1.5% of meetings exceed 50 participants and 0.3% exceed 150.
+	// a shifted Pareto, capped at MaxParticipants. With scale 3 and alpha
+	// 1.5 the median is 4, about 1.5% of meetings exceed 50 participants,
+	// 0.3% exceed 150, one in 6,000 exceeds 1,000 and one in 190,000 reaches
+	// the default cap of 10,000 (a town hall).
 	GroupSizeScale float64
 	GroupSizeAlpha float64
-	// MaxParticipants caps the participants of one group call.
+	// MaxParticipants caps the participants of one group call (Teams
+	// meetings take up to 10,000 interactive attendees).
 	MaxParticipants int
 	// ScheduledShare is the share of group calls that are scheduled
 	// meetings and so carry a joinWebUrl; the rest are ad hoc group calls.
@@ -49,6 +52,11 @@ type Mix struct {
 	AnonymousShare float64
 	PSTNShare      float64
 	ACSShare       float64
+	// DirectRoutingShare is the share of phone dial-ins carried by the
+	// tenant's own SBCs (direct routing: a directRoutingLogRow); the rest
+	// come through Microsoft's audio conferencing (a pstnCallLogRow). See
+	// Config.PSTN.
+	DirectRoutingShare float64
 
 	// Platforms weighs the client platforms of Teams and Skype clients.
 	Platforms PlatformWeights
@@ -132,7 +140,7 @@ func DefaultMix() Mix {
 		GroupCallShare:   0.45,
 		GroupSizeScale:   3,
 		GroupSizeAlpha:   1.5,
-		MaxParticipants:  250,
+		MaxParticipants:  10000,
 		ScheduledShare:   0.75,
 		RejoinShare:      0.08,
 		DirectorySize:    400,
@@ -143,6 +151,8 @@ func DefaultMix() Mix {
 		AnonymousShare: 0.03,
 		PSTNShare:      0.04,
 		ACSShare:       0.02,
+
+		DirectRoutingShare: 0.3,
 
 		Platforms: PlatformWeights{
 			Windows: 0.50, MacOS: 0.14, Web: 0.08, IOS: 0.12, Android: 0.08,
@@ -182,7 +192,7 @@ func (m Mix) validate() error {
 		{"HugeInt64Share", m.HugeInt64Share}, {"FeedbackShare", m.FeedbackShare},
 		{"SetupFailureShare", m.SetupFailureShare}, {"MidcallFailureShare", m.MidcallFailureShare},
 		{"ExtraSegmentShare", m.ExtraSegmentShare}, {"TestCallShare", m.TestCallShare},
-		{"UpdatedShare", m.UpdatedShare},
+		{"UpdatedShare", m.UpdatedShare}, {"DirectRoutingShare", m.DirectRoutingShare},
 	}
 	for _, s := range shares {
 		if !(s.v >= 0 && s.v <= 1) { // also rejects NaN

@@ -18,8 +18,10 @@ package synth
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -38,6 +40,21 @@ type Config struct {
 	From, To time.Time
 	// Mix holds the distributions; the zero Mix means DefaultMix().
 	Mix Mix
+
+	// Revisions makes the records that late data updated (version 2 or
+	// more, Mix.UpdatedShare) come twice, as Graph's do: first the version
+	// before (one less, without the sessions whose client data came late,
+	// modified minutes after the call), in start order; then, after up to
+	// 200 further records, the record again at its final version. Importing
+	// the stream in order leaves every record at its final version.
+	Revisions bool
+	// PSTN and DirectRouting, when not nil, receive as JSON Lines the rows
+	// of getPstnCalls and getDirectRoutingCalls that match the phone legs
+	// of the calls: one row for each session of a phone participant (see
+	// Mix.DirectRoutingShare). Each row names its type with "@odata.type".
+	PSTN, DirectRouting io.Writer
+	// OnRecord, when not nil, is called after each record, for progress.
+	OnRecord func(Stats)
 }
 
 // Stats counts what Write wrote.
@@ -47,6 +64,10 @@ type Stats struct {
 	Segments int   // segments in all sessions
 	Streams  int   // media streams in all segments
 	Bytes    int64 // bytes written, newlines included
+
+	Revisions     int // records written twice (Config.Revisions): lines are Records, calls Records − Revisions
+	PSTNRows      int // rows written to Config.PSTN
+	DirectRouting int // rows written to Config.DirectRouting
 }
 
 // defaultFrom starts the window of a Config without one (a Monday).
@@ -74,22 +95,114 @@ func Write(w io.Writer, cfg Config) (Stats, error) {
 	// Starts end 10 s early so that the last calls fit without moving.
 	starts := newStartTimes(newRNG(g.seed, keyStarts, 0), newProfile(mix.UTCOffset), from, to.Add(-10*time.Second), cfg.Records)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var e enc
-	for i := range cfg.Records {
-		rec := g.plan(anySpec(uint64(i), starts.next()))
+	var e, pstn, direct enc
+	emit := func(i int, rec *record) error {
 		e.reset()
 		g.write(&e, rec, &st)
 		e.b = append(e.b, '\n')
 		n, err := bw.Write(e.b)
 		st.Bytes += int64(n)
 		if err != nil {
-			return st, fmt.Errorf("synth: write record %d: %w", i, err)
+			return fmt.Errorf("synth: write record %d: %w", i, err)
+		}
+		if cfg.OnRecord != nil {
+			cfg.OnRecord(st)
+		}
+		return nil
+	}
+	// The final versions still to come (Config.Revisions), by the record
+	// after which each comes.
+	var due []revision
+	revs := newRNG(g.seed, keyRevisions, 0)
+	for i := range cfg.Records {
+		spec := anySpec(uint64(i), starts.next())
+		rec := g.plan(spec)
+		if cfg.PSTN != nil || cfg.DirectRouting != nil {
+			if err := g.writeRows(uint64(i), rec, cfg, &pstn, &direct, &st); err != nil {
+				return st, err
+			}
+		}
+		if cfg.Revisions && rec.version > 1 {
+			due = append(due, revision{after: i + 1 + revs.IntN(200), index: i, spec: spec})
+			rec = g.earlier(rec)
+			st.Revisions++
+		}
+		if err := emit(i, rec); err != nil {
+			return st, err
+		}
+		for len(due) > 0 && due[0].after <= i {
+			if err := emit(due[0].index, g.plan(due[0].spec)); err != nil {
+				return st, err
+			}
+			due = due[1:]
+		}
+		// Keep the queue in order of coming; it holds a few hundred at most.
+		slices.SortStableFunc(due, func(a, b revision) int { return a.after - b.after })
+	}
+	for _, rv := range due {
+		if err := emit(rv.index, g.plan(rv.spec)); err != nil {
+			return st, err
 		}
 	}
 	if err := bw.Flush(); err != nil {
 		return st, fmt.Errorf("synth: flush: %w", err)
 	}
 	return st, nil
+}
+
+// revision is a record's final version, due after the record at index
+// after.
+type revision struct {
+	after, index int
+	spec         recordSpec
+}
+
+// keyRevisions keeps the draws of when final versions come apart from the
+// records' own.
+const keyRevisions = 0x7265766973 // "revis"
+
+// earlier returns the version of rec before its last update: one version
+// less, without the last third of its participant sessions (whose client
+// data came late) and their feedback, modified minutes after the call.
+// rec is not used again: its final version is planned anew when it comes.
+func (g *gen) earlier(rec *record) *record {
+	e := *rec
+	e.version--
+	if n := len(e.sessions); n > 1 {
+		e.sessions = e.sessions[:max(1, n-n/3)]
+	}
+	for _, s := range e.sessions {
+		s.feedback = nil
+	}
+	e.modified = later(rec.end.Add(ticks(rec.r.between(180, 900))), rec.end)
+	if limit := later(rec.end, g.to); e.modified.After(limit) {
+		e.modified = limit
+	}
+	return &e
+}
+
+// writeRows writes the report rows of rec's phone legs.
+func (g *gen) writeRows(index uint64, rec *record, cfg Config, pstn, direct *enc, st *Stats) error {
+	pstn.reset()
+	direct.reset()
+	g.reportRows(index, rec, pstn, direct)
+	for _, out := range []struct {
+		w     io.Writer
+		e     *enc
+		count *int
+	}{{cfg.PSTN, pstn, &st.PSTNRows}, {cfg.DirectRouting, direct, &st.DirectRouting}} {
+		if len(out.e.b) == 0 {
+			continue
+		}
+		*out.count += bytes.Count(out.e.b, []byte{'\n'})
+		if out.w == nil {
+			continue
+		}
+		if _, err := out.w.Write(out.e.b); err != nil {
+			return fmt.Errorf("synth: write report rows: %w", err)
+		}
+	}
+	return nil
 }
 
 func (cfg Config) window() (from, to time.Time, err error) {

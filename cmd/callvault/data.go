@@ -3,14 +3,21 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/sqlite"
 )
 
@@ -22,12 +29,116 @@ const (
 	cursorKeyFile  = "cursor.key"
 )
 
-// openStore opens (creating when needed) the data directory's database.
-func openStore(ctx context.Context, dir string) (*sqlite.DB, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+// dbFlagUsage is the help of --db, which every command that touches data has.
+const dbFlagUsage = "the PostgreSQL database to use instead of the data directory's SQLite: a `URL`\n" +
+	"such as postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=verify-full (or a libpq\n" +
+	"keyword=value string); the database then also keeps the signing and cursor keys,\n" +
+	"so every server on it answers alike"
+
+// openStore opens the store: the PostgreSQL database at dsn when there is
+// one (--db), applying its migrations; otherwise the SQLite database of the
+// data directory dir, creating both when needed.
+func openStore(ctx context.Context, dir, dsn string) (callvault.Store, error) {
+	if dsn == "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		return sqlite.Open(ctx, filepath.Join(dir, databaseFile))
 	}
-	return sqlite.Open(ctx, filepath.Join(dir, databaseFile))
+	if !isPostgresDSN(dsn) {
+		return nil, fmt.Errorf("%w: --db %q is not a postgres:// URL", errUsage, postgres.Redact(dsn))
+	}
+	return postgres.Open(ctx, dsn)
+}
+
+// isPostgresDSN reports whether dsn is a PostgreSQL URL or keyword=value
+// connection string.
+func isPostgresDSN(dsn string) bool {
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok {
+		return scheme == "postgres" || scheme == "postgresql"
+	}
+	return strings.Contains(dsn, "=")
+}
+
+// storeName says where the store is, for messages: the data directory, or
+// the database's URL without its password.
+func storeName(dir, dsn string) string {
+	if dsn != "" {
+		return postgres.Redact(dsn)
+	}
+	return dir
+}
+
+// secretStore is a store that keeps the server's keys, so that every server
+// on it signs and seals alike: the PostgreSQL store.
+type secretStore interface {
+	LoadOrCreateSecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
+}
+
+// loadSigner returns the development issuer: its keys are in the store when
+// the store keeps secrets, else in the data directory dir.
+func loadSigner(ctx context.Context, store callvault.Store, dir string) (*auth.Signer, error) {
+	ss, ok := store.(secretStore)
+	if !ok {
+		return auth.LoadOrCreateSigner(dir)
+	}
+	pemKey, err := ss.LoadOrCreateSecret(ctx, postgres.SigningKeySecret, newSigningKeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return auth.SignerFromPEM(pemKey)
+}
+
+// openSigner returns the signer of the PostgreSQL database at dsn, or when
+// there is none of the data directory dir, for commands that need no store.
+func openSigner(ctx context.Context, dir, dsn string) (*auth.Signer, error) {
+	if dsn == "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		return auth.LoadOrCreateSigner(dir)
+	}
+	store, err := openStore(ctx, dir, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return loadSigner(ctx, store, dir)
+}
+
+// newSigningKeyPEM makes a signing key as auth writes them: RSA 2048,
+// PKCS#8 PEM.
+func newSigningKeyPEM() ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode signing key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{
+		Type:    "PRIVATE KEY",
+		Headers: map[string]string{"Created": time.Now().UTC().Format(time.RFC3339)},
+		Bytes:   der,
+	}), nil
+}
+
+// loadCursorKey returns the key that seals $skiptoken values: in the store
+// when the store keeps secrets, else in the data directory dir.
+func loadCursorKey(ctx context.Context, store callvault.Store, dir string) ([]byte, error) {
+	ss, ok := store.(secretStore)
+	if !ok {
+		return loadOrCreateCursorKey(dir)
+	}
+	key, err := ss.LoadOrCreateSecret(ctx, postgres.CursorKeySecret, postgres.RandomKey(32))
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 16 {
+		return nil, fmt.Errorf("the cursor key in the database is damaged: delete the %q row of its secrets table to make a new one (open next links stop working)", postgres.CursorKeySecret)
+	}
+	return key, nil
 }
 
 // loadOrCreateCursorKey returns the key that seals $skiptoken values. It is

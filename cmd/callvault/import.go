@@ -22,8 +22,10 @@ var importCommand = command{
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &importConfig{}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory (created if missing)")
+		fs.StringVar(&c.db, "db", "", dbFlagUsage)
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` the records belong to (required)")
 		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often to report progress on long imports; 0 turns it off")
+		fs.StringVar(&c.kind, "type", "", "read the files as rows of this report `type` instead of call records: pstnCallLogRow,\ndirectRoutingLogRow, smsLogRow, pstnBlockedUsersLogRow or pstnOnlineMeetingDialoutReport\n(a row that names its type with \"@odata.type\" is read as that type anyway)")
 		describe(fs, "callvault import --tenant TENANT_ID [flags] FILE...", `
 Loads call records into the store. FILE is JSON (one callRecord object, several
 objects one after another, or an array of them) or JSON Lines; - reads standard
@@ -38,6 +40,13 @@ goes on. A record whose id is already stored replaces it when its version is
 higher or equal, and is skipped as stale when it is lower, so importing a file
 twice changes nothing.
 
+The rows of the report functions (getPstnCalls, getDirectRoutingCalls,
+getSmsLog, getPstnBlockedUsersLog, getPstnOnlineMeetingDialoutReport) load the
+same way, in the shape those functions return them: name the row type with
+--type for a file of one type, or in each row with
+"@odata.type": "#microsoft.graph.callRecords.pstnCallLogRow". A row replaces
+the stored row with the same id.
+
 Progress goes to standard error; a summary (records, sessions, segments,
 rejected) ends the run. The exit status is 1 when any record was rejected.`)
 		return c.run
@@ -45,18 +54,22 @@ rejected) ends the run. The exit status is 1 when any record was rejected.`)
 }
 
 type importConfig struct {
-	data, tenant string
-	every        time.Duration
+	data, tenant, kind string
+	db                 string
+	every              time.Duration
 }
 
 func (c *importConfig) run(ctx context.Context, files []string, std stdio) error {
 	if c.tenant == "" {
 		return fmt.Errorf("%w: --tenant is required", errUsage)
 	}
+	if _, ok := ingest.ReportKinds[c.kind]; c.kind != "" && !ok {
+		return fmt.Errorf("%w: --type %q is not a report row type (pstnCallLogRow, directRoutingLogRow, smsLogRow, pstnBlockedUsersLogRow, pstnOnlineMeetingDialoutReport)", errUsage, c.kind)
+	}
 	if len(files) == 0 {
 		return fmt.Errorf("%w: name one or more files, or - for standard input", errUsage)
 	}
-	store, err := openStore(ctx, c.data)
+	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err
 	}
@@ -68,6 +81,7 @@ func (c *importConfig) run(ctx context.Context, files []string, std stdio) error
 	im := &ingest.Importer{
 		Store:  store,
 		Tenant: c.tenant,
+		Kind:   c.kind,
 		OnReject: func(r ingest.Rejection) {
 			prog.clear()
 			fmt.Fprintf(std.err, "rejected %v\n", r)
@@ -110,6 +124,9 @@ func (c *importConfig) importFile(ctx context.Context, im *ingest.Importer, name
 
 func printSummary(w io.Writer, s ingest.Stats, took time.Duration) {
 	rate := float64(s.Sessions) / max(took.Seconds(), 1e-9)
+	if s.Rows > 0 {
+		fmt.Fprintf(w, "imported %d report rows\n", s.Rows)
+	}
 	fmt.Fprintf(w, "imported %d records (%d new, %d replaced), %d sessions, %d segments; %d stale skipped, %d rejected; in %s (%.0f sessions/s)\n",
 		s.Records, s.Inserted, s.Replaced, s.Sessions, s.Segments, s.Stale, s.Rejected, took.Round(time.Millisecond), rate)
 }

@@ -31,7 +31,12 @@ Usage:
 Commands:
   serve    run the API server (try: callvault serve --demo)
   import   load call records in Graph's JSON shape into the store
+  generate write realistic call records for testing (JSON Lines)
   token    print an access token the server accepts
+  app      register apps that get tokens from the development issuer
+  keys     rotate the development issuer's signing keys
+  ca       print the path of the local CA of serve --tls auto
+  migrate  bring the database's schema up to date
   help     show this help, or a command's: callvault help <command>
 
 Every flag can also be set by an environment variable: CALLVAULT_ and the
@@ -50,7 +55,7 @@ type stdio struct {
 	out, err io.Writer
 }
 
-var commands = []command{serveCommand, importCommand, tokenCommand}
+var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand}
 
 // errUsage marks an error in how the command was called: exit status 2.
 var errUsage = errors.New("usage")

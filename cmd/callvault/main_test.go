@@ -253,7 +253,7 @@ func TestEveryCommandHasCompleteHelp(t *testing.T) {
 			t.Errorf("%s --help exits %d", c.name, status)
 		}
 		fs := c.name
-		if !strings.Contains(out, "Usage: callvault "+fs) || !strings.Contains(out, "CALLVAULT_DATA") {
+		if !strings.Contains(out, "Usage: callvault "+fs) || !strings.Contains(out, "environment: CALLVAULT_") {
 			t.Errorf("%s --help lacks the usage line or the environment variables:\n%s", c.name, out)
 		}
 	}

@@ -26,11 +26,16 @@ var serveCommand = command{
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &serveConfig{}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory: database, signing key and cursor key (created if missing)")
+		fs.StringVar(&c.db, "db", "", dbFlagUsage)
 		fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "the `host:port` to listen on; port 0 picks a free port")
 		fs.StringVar(&c.publicURL, "public-url", "", "the base `URL` clients reach the server at, used in @odata.context and @odata.nextLink,\nsuch as https://graph.microsoft.us or a proxy's URL (default http:// and the listening address)")
 		fs.BoolVar(&c.demo, "demo", false, "load the built-in demo call records (tenant "+synth.DemoTenant+") when they are missing,\nand print a token and a curl command to try")
 		fs.StringVar(&c.logLevel, "log-level", "info", "the least `level` logged: debug, info, warn or error")
 		fs.StringVar(&c.logFormat, "log-format", "text", "the log `format` on standard error: text or json")
+		fs.DurationVar(&c.retention, "retention", 0, "behave as Graph does after this long: older call records are 404 and absent from lists\n(Graph keeps 30 days: 720h); 0 keeps everything")
+		fs.BoolVar(&c.ingest, "ingest", false, "serve POST "+graph.IngestPath+", where apps with the role "+graph.RoleCallRecordsIngest+"\npush call records (JSON or JSON Lines, gzip accepted) to their tenant")
+		fs.Int64Var(&c.ingestLimit, "ingest-limit", graph.DefaultIngestLimit, "the largest request `bytes` --ingest takes, after gzip decompression (a larger body is a 413)")
+		c.identity.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -45,13 +50,21 @@ SIGTERM.`)
 
 type serveConfig struct {
 	data, addr, publicURL string
+	db                    string // a PostgreSQL URL; "" for the data directory's SQLite
 	demo                  bool
 	logLevel, logFormat   string
+	retention             time.Duration
+	ingest                bool           // serve the ingest API
+	ingestLimit           int64          // its largest body
+	identity              identityConfig // identity.go: issuer, tenants, cloud, TLS
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+	}
+	if c.retention < 0 {
+		return fmt.Errorf("%w: --retention must not be negative", errUsage)
 	}
 	logger, err := newLogger(std, c.logLevel, c.logFormat)
 	if err != nil {
@@ -62,16 +75,23 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 			return fmt.Errorf("%w: --public-url %q is not an absolute http or https URL", errUsage, c.publicURL)
 		}
 	}
-	store, err := openStore(ctx, c.data)
+	if err := c.identity.check(); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	signer, err := auth.LoadOrCreateSigner(c.data)
+	signer, err := loadSigner(ctx, store, c.data)
 	if err != nil {
 		return err
 	}
-	cursorKey, err := loadOrCreateCursorKey(c.data)
+	cursorKey, err := loadCursorKey(ctx, store, c.data)
+	if err != nil {
+		return err
+	}
+	authn, issuerRoutes, err := c.identity.authenticator(ctx, c.data, c.publicURL, signer, logger)
 	if err != nil {
 		return err
 	}
@@ -85,16 +105,28 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
+	ln, scheme, err := c.identity.listen(ln, c.data, c.publicURL, std)
+	if err != nil {
+		return err
+	}
 	publicURL := c.publicURL
 	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+		publicURL = c.identity.defaultPublicURL(scheme, ln.Addr())
 	}
 	srv := &graph.Server{
 		Store:     store,
-		Auth:      signer.Verifier(auth.VerifierOptions{}),
+		Auth:      authn,
+		Extra:     issuerRoutes,
 		Cursors:   odata.Cursors{Key: cursorKey},
 		PublicURL: publicURL,
 		Logger:    logger,
+		Retention: c.retention,
+	}
+	if c.ingest {
+		if srv.Extra == nil {
+			srv.Extra = http.NewServeMux()
+		}
+		srv.Extra.Handle(graph.IngestPath, srv.IngestHandler(c.ingestLimit))
 	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
@@ -102,7 +134,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(std.out, "callvault listening on http://%s (public URL %s, data %s)\n", ln.Addr(), publicURL, c.data)
+	fmt.Fprintf(std.out, "callvault listening on %s://%s (public URL %s, data %s)\n", scheme, ln.Addr(), publicURL, storeName(c.data, c.db))
 	if c.demo {
 		if err := printDemo(std, signer, publicURL); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ var tokenCommand = command{
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &tokenConfig{}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose signing key signs the token (created if missing)")
+		fs.StringVar(&c.db, "db", "", "the PostgreSQL database whose signing key signs the token, as serve's --db `URL`")
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` (tid) of the token (required)")
 		fs.StringVar(&c.roles, "roles", "CallRecords.Read.All", "comma-separated app `roles` of an app-only token")
 		fs.BoolVar(&c.delegated, "delegated", false, "make a delegated (user) token with the scope CallRecords.Read.All instead;\nthe API refuses it with 403, as Graph does")
@@ -36,6 +36,7 @@ and roles; by default it holds the role CallRecords.Read.All.
 
 type tokenConfig struct {
 	data, tenant, roles, appID string
+	db                         string
 	delegated                  bool
 	ttl                        time.Duration
 }
@@ -50,10 +51,7 @@ func (c *tokenConfig) run(ctx context.Context, args []string, std stdio) error {
 	if c.ttl <= 0 {
 		return fmt.Errorf("%w: --ttl must be positive", errUsage)
 	}
-	if err := os.MkdirAll(c.data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	signer, err := auth.LoadOrCreateSigner(c.data)
+	signer, err := openSigner(ctx, c.data, c.db)
 	if err != nil {
 		return err
 	}

@@ -43,16 +43,19 @@ func ValueEnd(b []byte, i int) int {
 		}
 		return i
 	default: // number, true, false, null
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
+		for i < len(b) && !ends[b[i]] {
 			i++
 		}
 		return i
 	}
 }
+
+// ends holds the bytes that end a number or a literal.
+var ends = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}
+
+// StringEnd returns the index just past the string that starts at b[i]
+// (a quote).
+func StringEnd(b []byte, i int) int { return stringEnd(b, i) }
 
 // stringEnd returns the index just past the string that starts at b[i].
 // It jumps from quote to quote (IndexByte is vectorised): strings are most

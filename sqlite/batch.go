@@ -1,0 +1,145 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+
+	"github.com/callvault/callvault"
+	driver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// batchCacheKiB is the page cache of the writer's connection once it has
+// stored a batch.
+const batchCacheKiB = 32 << 10
+
+// PutRecords stores many records in one transaction, which is what makes a
+// bulk import fast: one commit, one write of each touched page, instead of
+// one per record. Each record is still stored whole or not at all, and each
+// is still idempotent by id and version, exactly as PutRecord: record i is
+// written under a SAVEPOINT of its own, so a record that fails (a bad key,
+// a time out of range, a row SQLite refuses) is rolled back alone and the
+// others go on.
+//
+// outcomes[i] is what was done with records[i]; when errs[i] is not nil the
+// record was refused and nothing of it written (its outcome is 0). err is a
+// failure of the whole batch (the disk, the context): then nothing of the
+// batch is stored and outcomes and errs are nil. A record is stored only
+// once PutRecords has returned with a nil err: a crash before that loses
+// the whole batch, and nothing that was reported stored.
+func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outcomes []callvault.PutOutcome, errs []error, err error) {
+	if len(records) == 0 {
+		return nil, nil, nil
+	}
+	defer wrap(&err, "sqlite: put %d records", len(records))
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback()
+	// A batch touches many pages more than once: keep them all in the
+	// writer's cache until the commit, rather than spilling them to the WAL
+	// and reading them back (the default cache is 2 MB).
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(batchCacheKiB)); err != nil {
+		return nil, nil, err
+	}
+
+	outcomes = make([]callvault.PutOutcome, len(records))
+	errs = make([]error, len(records))
+	for i, r := range records {
+		o, err := db.putInTx(ctx, tx, r)
+		if err == nil {
+			outcomes[i] = o
+			continue
+		}
+		if !recordError(err) {
+			return nil, nil, err
+		}
+		errs[i] = err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, err
+	}
+	return outcomes, errs, nil
+}
+
+// putInTx stores one record of a batch under a savepoint. An error that
+// concerns the record alone comes back with the savepoint rolled back; any
+// other error means the transaction must be abandoned.
+func (db *DB) putInTx(ctx context.Context, tx *sql.Tx, r *callvault.Record) (_ callvault.PutOutcome, err error) {
+	if r == nil {
+		return 0, callvault.Errorf(callvault.EINVALID, "A call record is required.")
+	} else if err := validateKey(r.Tenant, r.ID); err != nil {
+		return 0, err
+	}
+	start, err := unixNano(r.StartDateTime)
+	if err != nil {
+		return 0, err
+	}
+	end, err := unixNano(r.EndDateTime)
+	if err != nil {
+		return 0, err
+	}
+	defer wrap(&err, "record %s", r.ID)
+
+	var version int64
+	outcome := callvault.Replaced
+	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&version); {
+	case errors.Is(err, sql.ErrNoRows):
+		outcome = callvault.Inserted
+	case err != nil:
+		return 0, err
+	case version > r.Version:
+		return callvault.Stale, nil
+	}
+
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT put_record"); err != nil {
+		return 0, err
+	}
+	if outcome == callvault.Inserted {
+		err = insertHeader(ctx, tx, &db.stmts, r, start, end)
+	} else {
+		err = replaceHeader(ctx, tx, &db.stmts, r, start, end)
+	}
+	if err == nil {
+		err = insertRows(ctx, tx, &db.stmts, r, start, end)
+	}
+	if err != nil {
+		if !recordError(err) {
+			return 0, err
+		}
+		// Undo this record's rows, then drop the savepoint; what the batch
+		// wrote before it stays.
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO put_record"); rerr != nil {
+			return 0, rerr
+		}
+		if _, rerr := tx.ExecContext(ctx, "RELEASE put_record"); rerr != nil {
+			return 0, rerr
+		}
+		return 0, callvault.Errorf(callvault.EINVALID, "The store refused call record %s: %v", r.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE put_record"); err != nil {
+		return 0, err
+	}
+	return outcome, nil
+}
+
+// recordError reports whether err concerns one record (its content), as
+// opposed to the database or the transaction, after which the batch cannot
+// go on.
+func recordError(err error) bool {
+	if callvault.ErrorCode(err) == callvault.EINVALID {
+		return true
+	}
+	var se *driver.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE:
+		return true
+	}
+	return false
+}
