@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CALLVAULT_DATA=") // the tests name --data themselves
+	cmd.Env = append(os.Environ(), "CALLVAULT_DATA=", "CALLVAULT_DB=", "CALLVAULT_TENANT=") // the tests name their own flags
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
