@@ -107,6 +107,7 @@ func (c *Codec) prepareMerge(p *plan) {
 		}
 		p.values = append(p.values, v)
 	}
+	p.nullAt = append(p.nullAt, len(p.nulls))
 	for _, rt := range c.Model.Types() {
 		if rt == p.t || !rt.IsStructured() || !rt.DerivesFrom(p.t) {
 			continue
@@ -129,7 +130,6 @@ func (c *Codec) prepareMerge(p *plan) {
 			p.storedNames = append(p.storedNames, sp.Name)
 		}
 	}
-	p.nullAt = append(p.nullAt, len(p.nulls))
 	p.merge = true
 	last := -1
 	for _, prop := range p.props {

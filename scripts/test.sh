@@ -22,6 +22,9 @@ $staticcheck ./...
 echo "== go test (main module)"
 go test -race -count=1 ./...
 
+echo "== benchmarks, each run once so that they keep working (timings here mean nothing)"
+go test -run '^$' -bench . -benchtime 1x ./bench/...
+
 if [ "${1:-}" = "-short" ]; then
   exit 0
 fi

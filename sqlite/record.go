@@ -302,17 +302,15 @@ func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.Se
 
 	// A huge Limit must not allocate a huge page up front.
 	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
-	var bodies bodyBuffer
 	for rows.Next() {
 		if len(page.Sessions) == q.Limit {
 			page.More = true // the row after the page: that it exists is all we need
 			break
 		}
 		var row callvault.SessionRow
-		if err := rows.Scan(&row.Seq, &row.ID, &bodies.raw); err != nil {
+		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
 			return nil, err
 		}
-		row.Body = bodies.add()
 		page.Sessions = append(page.Sessions, row)
 	}
 	if err := rows.Err(); err != nil {
@@ -333,15 +331,13 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 
 	// The page's segments, in order, in one slice that the sessions share.
 	all := make([]callvault.Segment, 0, 2*len(sessions))
-	var bodies bodyBuffer
 	i, from := 0, 0 // the session the last segment belonged to, and where its segments start in all
 	for rows.Next() {
 		var sessionSeq int64
 		var seg callvault.Segment
-		if err := rows.Scan(&sessionSeq, &seg.ID, &bodies.raw); err != nil {
+		if err := rows.Scan(&sessionSeq, &seg.ID, &seg.Body); err != nil {
 			return err
 		}
-		seg.Body = bodies.add()
 		for i < len(sessions) && sessions[i].Seq < sessionSeq {
 			i++
 			from = len(all)
@@ -363,31 +359,6 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 		}
 	}
 	return nil
-}
-
-// bodyBuffer copies the bodies of a page out of SQLite into chunks of
-// bodyChunk bytes, one body after another, rather than into an allocation
-// each. A chunk is never moved: the bodies stay where they were copied.
-type bodyBuffer struct {
-	raw   sql.RawBytes // the body just scanned, valid until the next Next
-	chunk []byte
-}
-
-// bodyChunk is a size class of Go's allocator well under its largest
-// (32 KB): larger allocations take fresh pages of their own.
-const bodyChunk = 24 << 10
-
-// add copies raw and returns the copy.
-func (b *bodyBuffer) add() []byte {
-	n := len(b.raw)
-	if n == 0 {
-		return nil
-	}
-	if cap(b.chunk)-len(b.chunk) < n {
-		b.chunk = make([]byte, 0, max(bodyChunk, n))
-	}
-	b.chunk = append(b.chunk, b.raw...)
-	return b.chunk[len(b.chunk)-n : len(b.chunk) : len(b.chunk)]
 }
 
 // validateKey checks the tenant and id that every method needs.

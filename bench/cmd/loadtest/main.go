@@ -2,7 +2,7 @@
 // serving the same responses on the same machine.
 //
 // In one run it generates a data set with package synth (-records call
-// records, a meeting of -sessions sessions and one of -small sessions),
+// records, a meeting of -sessions sessions and meetings of the -rss sizes),
 // imports it into a fresh data directory with the real "callvault import",
 // starts the real "callvault serve" and, beside it, a baseline: a bare
 // net/http server in a process of its own that answers each request with the
@@ -19,8 +19,7 @@
 // It prints requests/s, p50 and p99 latency per case and server, the ratio
 // callvault/baseline, callvault's peak RSS (VmHWM), a sweep of connection
 // counts for the first case (to find where the baseline saturates), and the
-// peak RSS of a fresh callvault paging through the small and the big meeting
-// under load.
+// peak RSS of a fresh callvault paging through each meeting under load.
 //
 // Every address it listens on or connects to must be a loopback IP literal
 // (127.0.0.0/8 or ::1); anything else is refused before anything starts.
@@ -52,9 +51,9 @@ import (
 
 // The data set's fixed names.
 const (
-	tenant    = "5eed1e55-0000-4000-8000-00000000be7c"
-	bigID     = "b16b16b1-0000-4000-8000-000000000001"
-	smallID   = "b16b16b1-0000-4000-8000-000000000002"
+	tenant = "5eed1e55-0000-4000-8000-00000000be7c"
+	bigID  = "b16b16b1-0000-4000-8000-000000000001"
+	// The other meetings are b16b16b1-0000-4000-8000-0000000000NN, NN from 02.
 	missingID = "b16b16b1-0000-4000-8000-000000000404"
 	pageSize  = 60 // Graph's and callvault's page of sessions
 	deepPage  = 1000
@@ -70,29 +69,31 @@ const (
 )
 
 type config struct {
-	records, sessions, small int
-	duration, warmup         time.Duration
-	sweepDuration            time.Duration
-	rssDuration              time.Duration
-	conns                    int
-	sweep                    []int
-	max                      int64
-	addr                     string
-	data                     string
-	binary                   string
-	logLevel                 string
-	keep                     bool
+	records, sessions int
+	rss               []int // sessions of the other meetings, paged to compare peak RSS
+	duration, warmup  time.Duration
+	sweepDuration     time.Duration
+	rssDuration       time.Duration
+	conns             int
+	sweep             []int
+	max               int64
+	addr              string
+	data              string
+	binary            string
+	logLevel          string
+	keep              bool
 }
 
 func main() {
 	var (
 		c         config
 		sweep     string
+		rss       string
 		responses string
 	)
 	flag.IntVar(&c.records, "records", 2000, "call records of the data set (synth.Write)")
 	flag.IntVar(&c.sessions, "sessions", 60000, "sessions of the big meeting (synth.RecordWithSessions); the deep page is page 1000, or the last page when there are fewer")
-	flag.IntVar(&c.small, "small", 100, "sessions of the small meeting, paged beside the big one to compare peak RSS")
+	flag.StringVar(&rss, "rss", "100,6000", "sessions of the smaller meetings, each paged like the big one by a fresh server to compare peak RSS")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of each case, per server")
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each measured run")
 	flag.IntVar(&c.conns, "conns", 8, "connections (closed loop: each sends its next request when the last response is read)")
@@ -119,6 +120,9 @@ func main() {
 	var err error
 	if c.sweep, err = parseInts(sweep); err != nil {
 		fail(fmt.Errorf("-sweep: %w", err))
+	}
+	if c.rss, err = parseInts(rss); err != nil {
+		fail(fmt.Errorf("-rss: %w", err))
 	}
 	if err := c.validate(); err != nil {
 		fail(err)
@@ -177,8 +181,13 @@ func (c *config) validate() error {
 		return fmt.Errorf("-records must be 0 to %d", maxRecords)
 	case c.sessions < 2*pageSize || c.sessions > maxSessions:
 		return fmt.Errorf("-sessions must be %d to %d", 2*pageSize, maxSessions)
-	case c.small < 1 || c.small > maxSessions:
-		return fmt.Errorf("-small must be 1 to %d", maxSessions)
+	case len(c.rss) > 8:
+		return fmt.Errorf("-rss names at most 8 meetings")
+	}
+	for _, n := range c.rss {
+		if n > maxSessions {
+			return fmt.Errorf("-rss: meetings have at most %d sessions", maxSessions)
+		}
 	}
 	return nil
 }
@@ -334,11 +343,8 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 
 	var rss []rssRun
 	if c.rssDuration > 0 {
-		for _, rec := range []struct {
-			id       string
-			sessions int
-		}{{smallID, c.small}, {bigID, c.sessions}} {
-			r, err := pageThrough(ctx, c, startCallvault, rec.id, rec.sessions, header, logf)
+		for _, rec := range c.meetings() {
+			r, err := pageThrough(ctx, c, startCallvault, rec.ID, rec.Sessions, header, logf)
 			if err != nil {
 				return err
 			}
@@ -408,6 +414,21 @@ func capture(ctx context.Context, c config, cv *server, header http.Header, logf
 	return cases, deep, nil
 }
 
+// meeting is one generated meeting.
+type meeting struct {
+	ID       string `json:"id"`
+	Sessions int    `json:"sessions"`
+}
+
+// meetings returns the meetings of the data set, the big one last.
+func (c *config) meetings() []meeting {
+	var ms []meeting
+	for i, n := range c.rss {
+		ms = append(ms, meeting{fmt.Sprintf("b16b16b1-0000-4000-8000-0000000000%02d", i+2), n})
+	}
+	return append(ms, meeting{bigID, c.sessions})
+}
+
 // testCase is one request both servers are driven with.
 type testCase struct {
 	name   string
@@ -458,7 +479,7 @@ func pageThrough(ctx context.Context, c config, start func() (*server, error), i
 // the same one.
 func prepareData(ctx context.Context, c config, bin, dir, work string, logf func(string, ...any)) error {
 	marker := filepath.Join(dir, "loadtest.json")
-	want, _ := json.Marshal(map[string]any{"tenant": tenant, "records": c.records, "sessions": c.sessions, "small": c.small})
+	want, _ := json.Marshal(map[string]any{"tenant": tenant, "records": c.records, "meetings": c.meetings()})
 	if have, err := os.ReadFile(marker); err == nil {
 		if string(have) == string(want) {
 			logf("reusing the data set in %s", dir)
@@ -489,13 +510,10 @@ func prepareData(ctx context.Context, c config, bin, dir, work string, logf func
 	}
 	logf("  %d records, %d sessions, %d segments, %s", st.Records, st.Sessions, st.Segments, mib(st.Bytes))
 	files := []string{recs}
-	for _, m := range []struct {
-		id       string
-		sessions int
-	}{{bigID, c.sessions}, {smallID, c.small}} {
-		logf("generating a meeting of %d sessions", m.sessions)
-		path := filepath.Join(gen, m.id+".json")
-		if err := os.WriteFile(path, synth.RecordWithSessions(tenant, 2, m.id, m.sessions), 0o600); err != nil {
+	for _, m := range c.meetings() {
+		logf("generating a meeting of %d sessions", m.Sessions)
+		path := filepath.Join(gen, m.ID+".json")
+		if err := os.WriteFile(path, synth.RecordWithSessions(tenant, 2, m.ID, m.Sessions), 0o600); err != nil {
 			return err
 		}
 		runtime.GC() // the big one is hundreds of MiB
