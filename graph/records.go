@@ -237,15 +237,16 @@ func (s *Server) appendSessions(b []byte, req *request, rows []callvault.Session
 	session := req.entityType("session")
 	segments := q.Expanded("segments")
 	var navs []odata.Nav
+	var bodies [][]byte // the segments' bodies of one session, reused
 	for i, row := range rows {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		navs = navs[:0]
 		if segments != nil {
-			bodies := make([][]byte, len(row.Segments))
-			for j, seg := range row.Segments {
-				bodies[j] = seg.Body
+			bodies = bodies[:0]
+			for _, seg := range row.Segments {
+				bodies = append(bodies, seg.Body)
 			}
 			navs = append(navs, odata.Nav{Property: segments.Property, Select: segments.Select, Bodies: bodies})
 		}

@@ -57,12 +57,8 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 		return err
 	}
 
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 4<<20 { // keep the pool from holding on to huge pages
-			bufPool.Put(bp)
-		}
-	}()
+	bp := getBuf()
+	defer putBuf(bp)
 	b := (*bp)[:0]
 	if need := pageSize(page); cap(b) < need {
 		b = make([]byte, 0, need) // one allocation rather than a doubling
@@ -74,23 +70,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 		b = strconv.AppendInt(b, count, 10)
 	}
 	b = append(b, `,"value":[`...)
-	opts := odata.Options{OmitNulls: prefs.OmitNulls, IncludeUnknownEnums: prefs.IncludeUnknownEnums}
-	var navs []odata.Nav
-	var bodies [][]byte // the segments' bodies of one session, reused
-	for i, row := range page.Sessions {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		navs = navs[:0]
-		if segments != nil {
-			bodies = bodies[:0]
-			for _, seg := range row.Segments {
-				bodies = append(bodies, seg.Body)
-			}
-			navs = append(navs, odata.Nav{Property: segments.Property, Select: segments.Select, Bodies: bodies})
-		}
-		b = codec.Entity(b, session, row.Body, q.Select, opts, navs...)
-	}
+	b = s.appendSessions(b, req, page.Sessions, q, options(prefs))
 	b = append(b, ']')
 	if page.More {
 		last := page.Sessions[len(page.Sessions)-1].Seq
@@ -100,18 +80,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	b = append(b, '}')
 	*bp = b
-
-	h := w.Header()
-	h.Set("Content-Type", odata.ContentType)
-	h["OData-Version"] = []string{"4.0"}
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	if applied := prefs.Applied(size); applied != "" {
-		h.Set("Preference-Applied", applied)
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(b)
-	}
+	s.send(w, r, b, prefs.Applied(size))
 	return nil
 }
 
