@@ -69,43 +69,15 @@ func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outc
 // concerns the record alone comes back with the savepoint rolled back; any
 // other error means the transaction must be abandoned.
 func (db *DB) putInTx(ctx context.Context, tx *sql.Tx, r *callvault.Record) (_ callvault.PutOutcome, err error) {
-	if r == nil {
-		return 0, callvault.Errorf(callvault.EINVALID, "A call record is required.")
-	} else if err := validateKey(r.Tenant, r.ID); err != nil {
-		return 0, err
-	}
-	start, err := unixNano(r.StartDateTime)
-	if err != nil {
-		return 0, err
-	}
-	end, err := unixNano(r.EndDateTime)
-	if err != nil {
+	if err := validateRecord(r); err != nil {
 		return 0, err
 	}
 	defer wrap(&err, "record %s", r.ID)
 
-	var version int64
-	outcome := callvault.Replaced
-	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&version); {
-	case errors.Is(err, sql.ErrNoRows):
-		outcome = callvault.Inserted
-	case err != nil:
-		return 0, err
-	case version > r.Version:
-		return callvault.Stale, nil
-	}
-
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT put_record"); err != nil {
 		return 0, err
 	}
-	if outcome == callvault.Inserted {
-		err = insertHeader(ctx, tx, &db.stmts, r, start, end)
-	} else {
-		err = replaceHeader(ctx, tx, &db.stmts, r, start, end)
-	}
-	if err == nil {
-		err = insertRows(ctx, tx, &db.stmts, r, start, end)
-	}
+	outcome, err := db.writeRecord(ctx, tx, r)
 	if err != nil {
 		if !recordError(err) {
 			return 0, err
@@ -117,6 +89,9 @@ func (db *DB) putInTx(ctx context.Context, tx *sql.Tx, r *callvault.Record) (_ c
 		}
 		if _, rerr := tx.ExecContext(ctx, "RELEASE put_record"); rerr != nil {
 			return 0, rerr
+		}
+		if callvault.ErrorCode(err) == callvault.EINVALID {
+			return 0, err
 		}
 		return 0, callvault.Errorf(callvault.EINVALID, "The store refused call record %s: %v", r.ID, err)
 	}

@@ -102,17 +102,7 @@ func (s *statements) close() error {
 // PutRecord stores r whole, in one transaction, unless the store has the
 // record with a higher version.
 func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.PutOutcome, err error) {
-	if r == nil {
-		return 0, callvault.Errorf(callvault.EINVALID, "A call record is required.")
-	} else if err := validateKey(r.Tenant, r.ID); err != nil {
-		return 0, err
-	}
-	start, err := unixNano(r.StartDateTime)
-	if err != nil {
-		return 0, err
-	}
-	end, err := unixNano(r.EndDateTime)
-	if err != nil {
+	if err := validateRecord(r); err != nil {
 		return 0, err
 	}
 	defer wrap(&err, "sqlite: put record %s", r.ID)
@@ -122,7 +112,36 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 		return 0, err
 	}
 	defer tx.Rollback()
+	outcome, err := db.writeRecord(ctx, tx, r)
+	if err != nil || outcome == callvault.Stale {
+		return outcome, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return outcome, nil
+}
 
+// validateRecord refuses a record the store cannot key.
+func validateRecord(r *callvault.Record) error {
+	if r == nil {
+		return callvault.Errorf(callvault.EINVALID, "A call record is required.")
+	}
+	return validateKey(r.Tenant, r.ID)
+}
+
+// writeRecord stores r in tx, replacing the stored record of the same id
+// unless that one has a higher version (Stale: nothing is written). PutRecord
+// and the batches of PutRecords both store through it.
+func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) (callvault.PutOutcome, error) {
+	start, err := unixNano(r.StartDateTime)
+	if err != nil {
+		return 0, err
+	}
+	end, err := unixNano(r.EndDateTime)
+	if err != nil {
+		return 0, err
+	}
 	var version int64
 	outcome := callvault.Replaced
 	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&version); {
@@ -133,7 +152,6 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 	case version > r.Version:
 		return callvault.Stale, nil
 	}
-
 	if outcome == callvault.Inserted {
 		err = insertHeader(ctx, tx, &db.stmts, r, start, end)
 	} else {
@@ -143,9 +161,6 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 		return 0, err
 	}
 	if err := insertRows(ctx, tx, &db.stmts, r, start, end); err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
 	return outcome, nil
@@ -245,10 +260,8 @@ func findHeader(ctx context.Context, tx *sql.Tx, s *statements, tenant, id strin
 func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
 	if err := validateKey(q.Tenant, q.RecordID); err != nil {
 		return nil, err
-	} else if q.Limit < 1 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
-	} else if q.After < 0 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The cursor position must not be negative.")
+	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
+		return nil, err
 	}
 	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
 
