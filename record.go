@@ -88,6 +88,17 @@ type SessionQuery struct {
 	Segments bool  // load each session's segments too
 }
 
+// CheckPage refuses a keyset page query's size and position when no store
+// could answer it: at least one row, a position of 0 or more.
+func CheckPage(limit int, after int64) error {
+	if limit < 1 {
+		return Errorf(EINVALID, "The page size must be 1 or more.")
+	} else if after < 0 {
+		return Errorf(EINVALID, "The cursor position must not be negative.")
+	}
+	return nil
+}
+
 // SessionRow is a stored session. Seq is its 1-based position in the record,
 // the keyset cursor's key.
 type SessionRow struct {

@@ -268,10 +268,8 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery) (_ *callvault.ParticipantPage, err error) {
 	if err := validateKey(q.Tenant, q.RecordID); err != nil {
 		return nil, err
-	} else if q.Limit < 1 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
-	} else if q.After < 0 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The cursor position must not be negative.")
+	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
+		return nil, err
 	}
 	defer wrap(&err, "sqlite: list participants of record %s", q.RecordID)
 
