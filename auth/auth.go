@@ -41,7 +41,8 @@ const (
 	RolePstnCallsReadAll = "CallRecord-PstnCalls.Read.All"
 )
 
-// Principal is the caller a verified token speaks for.
+// Principal is the caller a verified token speaks for. A Verifier hands the
+// same Principal to every request with the same token, so it is read-only.
 type Principal struct {
 	Tenant    string   // tid
 	AppID     string   // appid (v1) or azp (v2)

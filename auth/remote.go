@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,6 +82,10 @@ type Issuers struct {
 	minRefresh time.Duration
 	maxAge     time.Duration
 	logger     *slog.Logger
+
+	// gen counts the fetches that changed an issuer, its tenant or its
+	// keys: a Verifier serves a cached token only while it is unchanged.
+	gen atomic.Uint64
 }
 
 // source is one discovery document and the key set it points to.
@@ -275,8 +280,27 @@ func (is *Issuers) fetch(ctx context.Context, src *source) error {
 		is.logger.Warn("the keys of a trusted issuer could not be fetched", "discovery", src.discovery, "err", err)
 		return err
 	}
+	changed := src.issuer != issuer || src.tenant != tenant || !sameKeys(src.keys, keys)
 	src.issuer, src.tenant, src.keys, src.fetched = issuer, tenant, keys, now
+	if changed {
+		// After the new keys are in place: a verification that began
+		// before this read the old generation, and its entry is never served.
+		is.gen.Add(1)
+	}
 	return nil
+}
+
+// sameKeys reports whether two key sets hold the same keys under the same kids.
+func sameKeys(a, b map[string]*rsa.PublicKey) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for kid, k := range a {
+		if other, ok := b[kid]; !ok || !k.Equal(other) {
+			return false
+		}
+	}
+	return true
 }
 
 // load fetches a discovery document and the key set it names.
@@ -435,6 +459,8 @@ func (is *Issuers) unknownIssuer(iss, tid string) error {
 	}
 	return unauthorized("Access token validation failure. Invalid issuer. The issuer '%s' is not one this server trusts.", clipTo(iss, 200))
 }
+
+func (is *Issuers) generation() uint64 { return is.gen.Load() }
 
 func (is *Issuers) tenant(iss, tid string) (string, error) {
 	if is.entra {

@@ -59,7 +59,12 @@ type keyRing struct {
 	keys []signingKey              // oldest first; the last one signs
 	byID map[string]*rsa.PublicKey // every key, by kid
 	file fs.FileInfo               // of the file read, to notice a change
+	gen  uint64                    // unique to this reading: see keySource.generation
 }
+
+// ringGeneration numbers the readings of key files, so that no two rings
+// (of any Signer) share a generation.
+var ringGeneration atomic.Uint64
 
 type signingKey struct {
 	key     *rsa.PrivateKey
@@ -267,7 +272,7 @@ func loadRing(path string) (*keyRing, error) {
 }
 
 func newRing(keys []signingKey, file fs.FileInfo) *keyRing {
-	r := &keyRing{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys)), file: file}
+	r := &keyRing{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys)), file: file, gen: ringGeneration.Add(1)}
 	for _, k := range keys {
 		r.byID[k.kid] = &k.key.PublicKey
 	}
@@ -409,6 +414,13 @@ func (k signerKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) {
 }
 
 func (signerKeys) tenant(iss, tid string) (string, error) { return entraTenant(iss, tid) }
+
+// generation is that of the keys on file now: any change of the file (a
+// rotation, a removal, an edit) reads it again and so makes a new one.
+func (k signerKeys) generation() uint64 {
+	r, _ := k.s.current()
+	return r.gen
+}
 
 // TokenOptions describe a token to mint. Only Tenant is required.
 type TokenOptions struct {

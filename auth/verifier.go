@@ -37,6 +37,11 @@ type VerifierOptions struct {
 	// accepted; a token of any other tenant is refused even when its issuer
 	// and signature are good. Empty means every tenant the issuer vouches for.
 	Tenants []string
+	// CacheSize is the most verified tokens the Verifier remembers, so
+	// that a token's signature is checked once rather than on every
+	// request; 0 means DefaultTokenCacheSize, a negative value no cache.
+	// Tokens that fail are never remembered.
+	CacheSize int
 }
 
 // Verifier checks access tokens: signature, lifetime, issuer, tenant and
@@ -47,6 +52,7 @@ type Verifier struct {
 	tenants   map[string]bool // nil: any
 	now       func() time.Time
 	skew      time.Duration
+	cache     *tokenCache // nil: none
 }
 
 // keySource is where a Verifier's keys come from, and which issuers and
@@ -60,6 +66,12 @@ type keySource interface {
 	// tenant checks the issuer and tenant claims of a token whose signature
 	// is good, and returns the tenant the token speaks for.
 	tenant(iss, tid string) (string, error)
+	// generation changes whenever what verificationKey or tenant answer
+	// may have changed (keys added, removed or replaced, issuers fetched
+	// anew). A token verified under one generation is served from the
+	// Verifier's cache only while the generation is the same. It may do
+	// what verificationKey does to notice a change (a stat of a key file).
+	generation() uint64
 }
 
 // NewVerifier returns a Verifier that accepts RS256 tokens signed by one of
@@ -95,13 +107,30 @@ func newVerifier(keys keySource, opts VerifierOptions) *Verifier {
 	} else if v.skew < 0 {
 		v.skew = 0
 	}
+	switch {
+	case opts.CacheSize == 0:
+		v.cache = newTokenCache(DefaultTokenCacheSize)
+	case opts.CacheSize > 0:
+		v.cache = newTokenCache(opts.CacheSize)
+	}
 	return v
+}
+
+// ClearCache forgets every token verified so far, so that each is verified
+// in full on its next use. Changes of the keys a Verifier trusts clear the
+// cache by themselves; this is for trust changes the Verifier cannot see.
+func (v *Verifier) ClearCache() {
+	if v.cache != nil {
+		v.cache.clear()
+	}
 }
 
 // fixedKeys are keys given once, with Entra ID's global issuers.
 type fixedKeys map[string]*rsa.PublicKey
 
 func (k fixedKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) { return k[kid], nil }
+
+func (fixedKeys) generation() uint64 { return 0 } // they never change
 
 func (fixedKeys) tenant(iss, tid string) (string, error) { return entraTenant(iss, tid) }
 
@@ -146,7 +175,42 @@ type member struct {
 // Verify checks token and returns the principal it speaks for. Any failure
 // is an EUNAUTHORIZED error whose message says what is wrong with the token.
 // Verify does not check permissions; see Principal.Require.
+//
+// A token that verified is remembered (see VerifierOptions.CacheSize), and
+// its next uses return the same *Principal, which callers must therefore
+// not modify, until it expires or the trusted keys change.
 func (v *Verifier) Verify(token string) (*Principal, error) {
+	if v.cache == nil || token == "" || len(token) > maxTokenBytes {
+		return v.verify(token, nil)
+	}
+	// The generation is read before the token is checked, so that a change
+	// of keys during the check leaves an entry that is never served.
+	gen := v.keys.generation()
+	k := keyOf(token)
+	now := v.now()
+	if p, ok := v.cache.get(&k, gen, now); ok {
+		return p, nil
+	}
+	var lt lifetime
+	p, err := v.verify(token, &lt)
+	if err != nil {
+		return nil, err // never cached: a bad token costs the full check each time
+	}
+	e := cacheEntry{p: p, gen: gen, notAfter: lt.exp.Add(v.skew), verified: now}
+	if !lt.nbf.IsZero() {
+		e.notBefore = lt.nbf.Add(-v.skew)
+	}
+	v.cache.put(&k, e)
+	return p, nil
+}
+
+// lifetime is when a verified token may be used: its exp and nbf (zero when
+// it has none).
+type lifetime struct{ exp, nbf time.Time }
+
+// verify checks token in full, and returns its principal; lt, if not nil,
+// gets its lifetime.
+func (v *Verifier) verify(token string, lt *lifetime) (*Principal, error) {
 	if token == "" {
 		return nil, unauthorized("Access token is empty.")
 	}
@@ -222,6 +286,12 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	}
 	if c.Scope != nil {
 		p.Scopes = strings.Fields(*c.Scope)
+	}
+	if lt != nil {
+		lt.exp = c.ExpiresAt.Time // required: the parser refused a token without it
+		if c.NotBefore != nil {
+			lt.nbf = c.NotBefore.Time
+		}
 	}
 	return p, nil
 }
