@@ -44,17 +44,46 @@ var demoPeople = []person{
 // estimate is 2^53+1, calls over mobile and VPN networks, and a few calls
 // drawn from DefaultMix. Non-ASCII names appear throughout.
 func Demo() []byte {
-	from := time.Date(2020, 2, 24, 0, 0, 0, 0, time.UTC)
+	from := demoWeek
+	g := newGen(DemoTenant, demoSeed, DefaultMix(), from.Add(5*24*time.Hour), demoDirectory())
+	specs := demoSpecs(from, 0)
+
+	var e enc
+	var st Stats
+	out := make([]byte, 0, 2<<20)
+	e.reset()
+	g.write(&e, g.demoCall(0, 1), &st)
+	out = append(append(out, e.b...), '\n')
+	for _, s := range specs {
+		e.reset()
+		g.write(&e, g.plan(s), &st)
+		out = append(append(out, e.b...), '\n')
+	}
+	return out
+}
+
+// demoWeek starts the week of Demo (a Monday).
+var demoWeek = time.Date(2020, 2, 24, 0, 0, 0, 0, time.UTC)
+
+// demoDirectory returns demoPeople as users of DemoTenant, to open a
+// generator's directory.
+func demoDirectory() []person {
 	people := make([]person, len(demoPeople))
 	copy(people, demoPeople)
 	for i := range people {
 		people[i].tenant = DemoTenant
 	}
-	g := newGen(DemoTenant, demoSeed, DefaultMix(), from.Add(5*24*time.Hour), people)
+	return people
+}
+
+// demoSpecs returns the named records of the demo, and a few others, in
+// the five days that begin at from; their random streams are index+2 to
+// index+12. The meeting (DemoMeetingID) comes first.
+func demoSpecs(from time.Time, index uint64) []recordSpec {
 	at := func(day, hour, minute int) time.Time {
 		return from.Add(time.Duration(day)*24*time.Hour + time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
 	}
-	spec := func(i int, start time.Time) recordSpec { return anySpec(uint64(i), start) }
+	spec := func(i int, start time.Time) recordSpec { return anySpec(index+uint64(i), start) }
 
 	var specs []recordSpec
 	meeting := spec(2, at(1, 14, 0))
@@ -90,35 +119,25 @@ func Demo() []byte {
 	for i, start := range []time.Time{at(0, 9, 5), at(1, 10, 40), at(2, 15, 10), at(4, 9, 50)} {
 		specs = append(specs, spec(9+i, start))
 	}
-
-	var e enc
-	var st Stats
-	out := make([]byte, 0, 2<<20)
-	e.reset()
-	g.write(&e, g.demoCall(), &st)
-	out = append(append(out, e.b...), '\n')
-	for _, s := range specs {
-		e.reset()
-		g.write(&e, g.plan(s), &st)
-		out = append(append(out, e.b...), '\n')
-	}
-	return out
+	return specs
 }
 
 // demoCall builds the call of Graph's get and list-sessions examples, with
-// its ids, times, devices and networks, completed with generated metrics.
-func (g *gen) demoCall() *record {
+// its ids, devices and networks, completed with generated metrics, on 25
+// February 2020 as in the examples, moved later by shift; index selects its
+// random stream.
+func (g *gen) demoCall(shift time.Duration, index uint64) *record {
 	abbie, owen := &g.dir[0], &g.dir[1]
 	t := func(s string) time.Time {
 		v, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			panic(err)
 		}
-		return v
+		return v.Add(shift)
 	}
 	start, end := t("2020-02-25T18:52:21.2169889Z"), t("2020-02-25T18:52:46.7640013Z")
 	rec := &record{
-		r: newRNG(g.seed, keyRecord, 1), id: DemoCallID, version: 1,
+		r: newRNG(g.seed, keyRecord, index), id: DemoCallID, version: 1,
 		start: start, end: end, modified: t("2020-02-25T19:00:24.582757Z"),
 		organizer: abbie, people: []*person{abbie, owen},
 	}

@@ -218,10 +218,10 @@ func TestKeysRotateWhileServing(t *testing.T) {
 	if !strings.Contains(out, kidOf(before)+"  ") || !strings.Contains(out, newKid) || !strings.Contains(out, "signs and verifies") {
 		t.Errorf("keys list:\n%s", out)
 	}
-	if _, errs, status := runCLI(t, "", "keys", "remove", "--data", data, newKid); status != 1 || !strings.Contains(errs, "rotate to a new key before removing it") {
+	if _, errs, status := runCLI(t, "", "keys", "remove", "--data", data, "--", newKid); status != 1 || !strings.Contains(errs, "rotate to a new key before removing it") {
 		t.Errorf("removing the signing key: %d %s", status, errs)
 	}
-	if _, errs, status := runCLI(t, "", "keys", "remove", "--data", data, kidOf(before)); status != 0 {
+	if _, errs, status := runCLI(t, "", "keys", "remove", "--data", data, "--", kidOf(before)); status != 0 {
 		t.Fatalf("keys remove: %s", errs)
 	}
 	if status, body := get(t, sessions, before); status != 401 || !strings.Contains(string(body), "no signing key with kid") {

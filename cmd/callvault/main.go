@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -77,7 +78,9 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 			continue
 		}
 		fs := flag.NewFlagSet("callvault "+c.name, flag.ContinueOnError)
-		fs.SetOutput(errw)
+		// What parsing prints waits: --help is shown once, on standard output.
+		var parseOut bytes.Buffer
+		fs.SetOutput(&parseOut)
 		do := c.flags(fs)
 		if err := parseFlags(fs, args[1:]); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -85,8 +88,10 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 				fs.Usage()
 				return 0
 			}
+			errw.Write(parseOut.Bytes())
 			return 2
 		}
+		fs.SetOutput(errw)
 		err := do(ctx, fs.Args(), stdio{in: in, out: out, err: errw})
 		switch {
 		case err == nil:

@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/callvault/callvault/synth"
 )
 
 // binary is the real callvault, built once for the end-to-end tests.
@@ -53,8 +56,24 @@ func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 	return out.String(), errb.String(), status
 }
 
-// serve starts the binary on a free loopback port and returns its URL.
+// serve starts the binary on a free loopback port and returns its URL; it
+// stops at the end of the test.
 func serve(t *testing.T, args ...string) (url string, stdout *bufio.Scanner) {
+	t.Helper()
+	s := startServer(t, args...)
+	return s.url, s.lines
+}
+
+// server is a running callvault serve.
+type server struct {
+	url   string
+	lines *bufio.Scanner // its standard output after the "listening" line
+	// stop interrupts it, waits for it to end and returns its standard
+	// error. The test's end stops it too.
+	stop func() string
+}
+
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	out, err := cmd.StdoutPipe()
@@ -66,29 +85,36 @@ func serve(t *testing.T, args ...string) (url string, stdout *bufio.Scanner) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve did not stop cleanly: %v\n%s", err, logs.String())
+	var once sync.Once
+	stop := func() string {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve did not stop cleanly: %v\n%s", err, logs.String())
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Error("serve did not stop within 15 s of SIGINT")
 			}
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Error("serve did not stop within 15 s of SIGINT")
-		}
-	})
+		})
+		return logs.String() // written no more once Wait has returned
+	}
+	t.Cleanup(func() { stop() })
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), "callvault listening on "); ok {
-			url, _, _ = strings.Cut(rest, " ")
-			return url, lines
+			url, _, _ := strings.Cut(rest, " ")
+			return &server{url: url, lines: lines, stop: stop}
 		}
 	}
+	stop()
 	t.Fatalf("serve said nothing of where it listens:\n%s", logs.String())
-	return "", nil
+	return nil
 }
 
 func get(t *testing.T, url, token string) (int, []byte) {
@@ -205,44 +231,95 @@ func TestImportServeTokenAndPage(t *testing.T) {
 	}
 }
 
-func TestServeDemoPrintsATokenAndACurlThatWork(t *testing.T) {
-	data := t.TempDir()
-	_, lines := serve(t, "--data", data, "--demo")
-	var token, curl string
+// demoStart is what one start of serve --demo printed, logged and answered
+// to the curl commands it printed.
+type demoStart struct {
+	logs     string
+	sessions struct { // the demo meeting's first page of sessions
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"@odata.nextLink"`
+	}
+	records struct { // the first page of the records over the seeded days
+		Count int               `json:"@odata.count"`
+		Value []json.RawMessage `json:"value"`
+	}
+	pstn struct { // getPstnCalls over the seeded days
+		Value []json.RawMessage `json:"value"`
+	}
+}
+
+// startDemo starts serve --demo on data, runs the curl commands it prints
+// as a user would, and stops it.
+func startDemo(t *testing.T, data string) *demoStart {
+	t.Helper()
+	s := startServer(t, "--data", data, "--demo")
+	var token string
+	var curls []string
 	found := make(chan struct{})
 	go func() {
 		defer close(found)
-		for (token == "" || curl == "") && lines.Scan() {
-			line := lines.Text()
+		for len(curls) < 3 && s.lines.Scan() {
+			line := s.lines.Text()
 			if rest, ok := strings.CutPrefix(line, "export TOKEN="); ok {
 				token = rest
 			}
 			if strings.HasPrefix(line, "curl ") {
-				curl = line
+				curls = append(curls, line)
 			}
 		}
 	}()
 	select {
 	case <-found:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve --demo printed no token and curl line within 30 s")
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve --demo printed no token and three curl lines within 60 s")
 	}
-	if token == "" || curl == "" {
-		t.Fatal("serve --demo printed no token or no curl line")
+	if token == "" || len(curls) != 3 {
+		t.Fatalf("serve --demo printed token %q and curl lines %q", token, curls)
 	}
-	// Run the printed line as a user would, with the token exported.
-	cmd := exec.CommandContext(context.Background(), "sh", "-c", curl)
-	cmd.Env = append(os.Environ(), "TOKEN="+token)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Skipf("curl is not available here: %v", err)
+	d := &demoStart{}
+	for i, into := range []any{&d.sessions, &d.records, &d.pstn} {
+		// Run the printed line as a user would, with the token exported.
+		cmd := exec.CommandContext(context.Background(), "sh", "-c", curls[i])
+		cmd.Env = append(os.Environ(), "TOKEN="+token)
+		out, err := cmd.Output()
+		if err != nil {
+			s.stop()
+			t.Skipf("curl is not available here: %v", err)
+		}
+		if err := json.Unmarshal(out, into); err != nil {
+			t.Errorf("%s: %v\n%.300s", curls[i], err, out)
+		}
 	}
-	var page struct {
-		Value    []json.RawMessage `json:"value"`
-		NextLink string            `json:"@odata.nextLink"`
+	d.logs = s.stop()
+	return d
+}
+
+func TestServeDemoPrintsATokenAndCurlsThatWork(t *testing.T) {
+	data := t.TempDir()
+	first := startDemo(t, data)
+	if len(first.sessions.Value) != 60 || first.sessions.NextLink == "" {
+		t.Errorf("the demo meeting's curl got %d sessions and next link %q", len(first.sessions.Value), first.sessions.NextLink)
 	}
-	if err := json.Unmarshal(out, &page); err != nil || len(page.Value) != 60 || page.NextLink == "" {
-		t.Errorf("the demo curl got %d sessions and next link %q (%v):\n%.300s", len(page.Value), page.NextLink, err, out)
+	// The default --demo-records, and the demo's named records.
+	if want := 500 + synth.DemoNamedRecords; first.records.Count != want || len(first.records.Value) != 60 {
+		t.Errorf("the records' curl counts %d records (want %d) and got %d", first.records.Count, want, len(first.records.Value))
+	}
+	if len(first.pstn.Value) == 0 {
+		t.Error("the getPstnCalls curl got no rows")
+	}
+	if !strings.Contains(first.logs, `msg="seeding demo data"`) || !strings.Contains(first.logs, `msg="demo data seeded"`) {
+		t.Errorf("the first start did not log its seeding:\n%s", first.logs)
+	}
+
+	// Again on the same data: nothing is imported, nothing doubles.
+	second := startDemo(t, data)
+	if strings.Contains(second.logs, "seeding demo data") || !strings.Contains(second.logs, "demo data already seeded") {
+		t.Errorf("the second start seeded again:\n%s", second.logs)
+	}
+	if second.records.Count != first.records.Count || len(second.pstn.Value) != len(first.pstn.Value) ||
+		len(second.sessions.Value) != 60 {
+		t.Errorf("after a restart: %d records, %d PSTN rows, %d sessions; before: %d, %d, 60",
+			second.records.Count, len(second.pstn.Value), len(second.sessions.Value), first.records.Count, len(first.pstn.Value))
 	}
 }
 

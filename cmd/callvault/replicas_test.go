@@ -120,8 +120,10 @@ func TestPostgresServesWhatSQLiteServes(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
 	const public = "https://graph.example.test"
-	onSQLite, _ := serve(t, "--data", dir, "--demo", "--public-url", public)
-	onPostgres, _ := serve(t, "--db", dsn, "--data", t.TempDir(), "--demo", "--public-url", public)
+	// Both seed the same demo data (the day's, unless the test straddles
+	// midnight UTC).
+	onSQLite, _ := serve(t, "--data", dir, "--demo", "--demo-records", "100", "--public-url", public)
+	onPostgres, _ := serve(t, "--db", dsn, "--data", t.TempDir(), "--demo", "--demo-records", "100", "--public-url", public)
 	token := func(args ...string) string {
 		out, errs, status := runCLI(t, "", append([]string{"token", "--tenant", synth.DemoTenant}, args...)...)
 		if status != 0 {

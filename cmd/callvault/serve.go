@@ -5,11 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -29,7 +29,9 @@ var serveCommand = command{
 		fs.StringVar(&c.db, "db", "", dbFlagUsage)
 		fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "the `host:port` to listen on; port 0 picks a free port")
 		fs.StringVar(&c.publicURL, "public-url", "", "the base `URL` clients reach the server at, used in @odata.context and @odata.nextLink,\nsuch as https://graph.microsoft.us or a proxy's URL (default http:// and the listening address)")
-		fs.BoolVar(&c.demo, "demo", false, "load the built-in demo call records (tenant "+synth.DemoTenant+") when they are missing,\nand print a token and a curl command to try")
+		fs.BoolVar(&c.demo, "demo", false, "seed demo data for tenant "+synth.DemoTenant+" unless it is there\n(four weeks of calls up to today, and their PSTN rows), and print a token and curl commands to try")
+		fs.IntVar(&c.demoRecords, "demo-records", 500, "with --demo: how many generated calls to seed, besides the demo's twelve named records")
+		fs.Int64Var(&c.demoSeed, "demo-seed", 1, "with --demo: selects the generated data (the same seed on the same day gives the same data)")
 		fs.StringVar(&c.logLevel, "log-level", "info", "the least `level` logged: debug, info, warn or error")
 		fs.StringVar(&c.logFormat, "log-format", "text", "the log `format` on standard error: text or json")
 		fs.DurationVar(&c.retention, "retention", 0, "behave as Graph does after this long: older call records are 404 and absent from lists\n(Graph keeps 30 days: 720h); 0 keeps everything")
@@ -43,7 +45,13 @@ with $select, $expand=segments, paging by @odata.nextLink (at most 60 sessions a
 page) and the Prefer headers odata.maxpagesize, include-unknown-enum-members and
 omit-values=nulls. Requests need an app-only bearer token with the role
 CallRecords.Read.All: 'callvault token' prints one. Stops cleanly on SIGINT or
-SIGTERM.`)
+SIGTERM.
+
+With --demo, a database without the demo meeting is seeded from the generator
+of 'callvault generate': --demo-records calls over the 28 days before today
+(UTC), the named demo records (a meeting of 150 sessions among them) and the
+getPstnCalls and getDirectRoutingCalls rows of their phone legs. The data keeps
+the dates of the day it was seeded: later starts find it and import nothing.`)
 		return c.run
 	},
 }
@@ -52,6 +60,8 @@ type serveConfig struct {
 	data, addr, publicURL string
 	db                    string // a PostgreSQL URL; "" for the data directory's SQLite
 	demo                  bool
+	demoRecords           int
+	demoSeed              int64
 	logLevel, logFormat   string
 	retention             time.Duration
 	ingest                bool           // serve the ingest API
@@ -65,6 +75,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	}
 	if c.retention < 0 {
 		return fmt.Errorf("%w: --retention must not be negative", errUsage)
+	}
+	if c.demoRecords < 0 {
+		return fmt.Errorf("%w: --demo-records must not be negative", errUsage)
 	}
 	logger, err := newLogger(std, c.logLevel, c.logFormat)
 	if err != nil {
@@ -95,8 +108,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
+	var demo demoWindow
 	if c.demo {
-		if err := loadDemo(ctx, store, logger); err != nil {
+		if demo, err = seedDemo(ctx, store, logger, time.Now(), c.demoSeed, c.demoRecords); err != nil {
 			return err
 		}
 	}
@@ -136,7 +150,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	}
 	fmt.Fprintf(std.out, "callvault listening on %s://%s (public URL %s, data %s)\n", scheme, ln.Addr(), publicURL, storeName(c.data, c.db))
 	if c.demo {
-		if err := printDemo(std, signer, publicURL); err != nil {
+		if err := printDemo(std, signer, publicURL, demo); err != nil {
 			return err
 		}
 	}
@@ -174,42 +188,88 @@ func newLogger(std stdio, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, format)
 }
 
-// loadDemo imports the demo data set unless its records are already there.
-func loadDemo(ctx context.Context, store callvault.Store, logger *slog.Logger) error {
-	if _, err := store.GetRecord(ctx, synth.DemoTenant, synth.DemoMeetingID); err == nil {
-		return nil
+// demoWindow is the days the demo data set spans.
+type demoWindow struct{ from, to time.Time }
+
+// seedDemo seeds the demo tenant from the generator, anchored at the day
+// of now, unless the demo meeting is already there: synth.WriteDemo writes
+// it last, after the report rows and the other records, so its presence
+// says an earlier start seeded everything. It returns the days the data
+// set spans, today's or those of the earlier seeding. Seeding again over a
+// partial seeding replaces records and rows by id: nothing is duplicated.
+func seedDemo(ctx context.Context, store callvault.Store, logger *slog.Logger, now time.Time, seed int64, records int) (demoWindow, error) {
+	if m, err := store.GetRecord(ctx, synth.DemoTenant, synth.DemoMeetingID); err == nil {
+		from, to := synth.DemoWindowOf(m.StartDateTime)
+		logger.Info("demo data already seeded: importing nothing", "tenant", synth.DemoTenant, "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly))
+		return demoWindow{from, to}, nil
 	} else if callvault.ErrorCode(err) != callvault.ENOTFOUND {
-		return err
+		return demoWindow{}, err
 	}
+	cfg := synth.DemoConfig{Now: now.UTC().Truncate(24 * time.Hour), Seed: seed, Records: records}
+	from, to := synth.DemoWindow(cfg.Now)
+	total := records + synth.DemoNamedRecords
+	logger.Info("seeding demo data", "tenant", synth.DemoTenant, "records", total, "seed", seed, "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly))
+	start := time.Now()
 	var stats ingest.Stats
-	im := &ingest.Importer{Store: store, Tenant: synth.DemoTenant, OnReject: func(r ingest.Rejection) {
-		logger.Error("demo record rejected", "err", r)
-	}}
-	if err := im.Import(ctx, "demo", strings.NewReader(string(synth.Demo())), &stats); err != nil {
-		return err
+	last := start
+	im := &ingest.Importer{Store: store, Tenant: synth.DemoTenant,
+		OnReject: func(r ingest.Rejection) { logger.Error("demo record rejected", "err", r) },
+		OnRecord: func(s ingest.Stats) {
+			if t := time.Now(); t.Sub(last) >= time.Second {
+				last = t
+				logger.Info("seeding demo data", "records", s.Records, "of", total, "sessions", s.Sessions, "rows", s.Rows)
+			}
+		},
+	}
+	// The rows first, then the records, the meeting last.
+	for _, part := range []struct {
+		name  string
+		write func(io.Writer, synth.DemoConfig) (synth.Stats, error)
+	}{{"demo report rows", synth.WriteDemoRows}, {"demo records", synth.WriteDemo}} {
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := part.write(pw, cfg)
+			pw.CloseWithError(err)
+		}()
+		err := im.Import(ctx, part.name, pr, &stats)
+		pr.CloseWithError(errors.New("import ended")) // stops the generator if the import did not read it all
+		if err != nil {
+			return demoWindow{}, fmt.Errorf("seed demo data: %w", err)
+		}
 	}
 	if stats.Rejected > 0 {
-		return fmt.Errorf("the built-in demo data has %d bad records: this is a bug", stats.Rejected)
+		return demoWindow{}, fmt.Errorf("the generated demo data has %d bad records: this is a bug", stats.Rejected)
 	}
-	logger.Info("demo data loaded", "tenant", synth.DemoTenant, "records", stats.Records, "sessions", stats.Sessions, "segments", stats.Segments)
-	return nil
+	logger.Info("demo data seeded", "tenant", synth.DemoTenant, "records", stats.Records, "sessions", stats.Sessions,
+		"segments", stats.Segments, "rows", stats.Rows, "took", time.Since(start).Round(time.Millisecond))
+	return demoWindow{from, to}, nil
 }
 
-func printDemo(std stdio, signer *auth.Signer, publicURL string) error {
+func printDemo(std stdio, signer *auth.Signer, publicURL string, w demoWindow) error {
 	tok, err := signer.Mint(auth.TokenOptions{Tenant: synth.DemoTenant, TTL: 24 * time.Hour})
 	if err != nil {
 		return err
 	}
+	from, to := w.from.Format(time.DateOnly), w.to.Format(time.DateOnly)
+	api := publicURL + "/v1.0/communications/callRecords"
 	fmt.Fprintf(std.out, `
-Demo data is loaded for tenant %s.
+Demo data is loaded for tenant %s: calls from %s up to %s (UTC).
 An app-only token with the role CallRecords.Read.All, good for 24 hours:
 
 export TOKEN=%s
 
 List the sessions of the demo meeting (150 sessions, pages of 60):
 
-curl -s -H "Authorization: Bearer $TOKEN" '%s/v1.0/communications/callRecords/%s/sessions?$expand=segments'
+curl -s -H "Authorization: Bearer $TOKEN" '%s/%s/sessions?$expand=segments'
 
-`, synth.DemoTenant, tok, publicURL, synth.DemoMeetingID)
+List the call records of those days, with their count (pages of 60):
+
+curl -s -H "Authorization: Bearer $TOKEN" '%s?$count=true&$filter=startDateTime%%20ge%%20%sT00:00:00Z%%20and%%20startDateTime%%20lt%%20%sT00:00:00Z'
+
+The PSTN calls of those days (getPstnCalls):
+
+curl -s -H "Authorization: Bearer $TOKEN" '%s/getPstnCalls(fromDateTime=%s,toDateTime=%s)'
+
+`, synth.DemoTenant, from, to, tok, api, synth.DemoMeetingID, api, from, to, api, from, to)
 	return nil
 }
