@@ -64,33 +64,68 @@ func index(i int) string     { return "[" + strconv.Itoa(i) + "]" }
 type Normalizer struct {
 	model                                       *schema.Model
 	record, session, segment, participant, orgz *schema.Type
-	slots                                       [maxDepth][][]byte
-	members                                     [maxDepth][]jsonx.Member
 	seen                                        map[string]struct{}
+	candidatesOf                                map[*schema.Type][]*schema.Type // see candidates
+	ordered                                     bool                            // see NewNormalizer
+	follow                                      map[*schema.Type][]int32        // see after
+	named                                       map[string]*schema.Type         // see typeNamed
+
+	// Scratch space of each level of nesting.
+	slots   [maxDepth][]field // by property index; valEnd 0 when absent
+	members [maxDepth][]field
+	dynamic [maxDepth][]field
+	navs    [maxDepth][]navValue
+
+	sc  scanner
+	doc []byte // the record being walked, as sc has scanned it
 }
 
 // NewNormalizer returns a Normalizer for the beta model.
 func NewNormalizer() *Normalizer {
 	m := schema.MustLoad(schema.Beta)
 	t := func(n string) *schema.Type { return m.Type(schema.CallRecordsNamespace + "." + n) }
-	return &Normalizer{
+	n := &Normalizer{
 		model: m, record: t("callRecord"), session: t("session"), segment: t("segment"),
 		participant: t("participant"), orgz: t("organizer"), seen: map[string]struct{}{},
+		candidatesOf: map[*schema.Type][]*schema.Type{}, ordered: true, follow: map[*schema.Type][]int32{},
+		named: map[string]*schema.Type{},
 	}
+	// Finding a member's property by position (object's guesses) gives
+	// what Property gives only when each name has one property, Index is
+	// the position and no name holds an '@' or a backslash: check it
+	// rather than assume it.
+	for _, ty := range m.Types() {
+		for i, p := range ty.Properties {
+			if p.Index != i || ty.Property(p.Name) != p || strings.ContainsAny(p.Name, `@\`) {
+				n.ordered = false
+			}
+		}
+	}
+	return n
 }
 
 // Record validates one call record and returns it in stored form for tenant.
 // A record is valid or not as a whole; the error is an *Error naming the
 // JSON path and the reason.
 func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error) {
-	if err := checkSyntax(raw); err != nil {
-		return nil, err
+	// The scan that checks the syntax also indexes the containers for the
+	// walk, so the walk reads the record only once more.
+	if !n.sc.scan(raw, true) {
+		return nil, syntaxError(raw)
 	}
-	return n.checkedRecord(tenant, raw)
+	n.doc = raw
+	defer func() { n.doc = nil }()
+	return n.walkRecord(tenant, raw)
 }
 
-// checkedRecord is Record for raw that checkSyntax has passed.
+// checkedRecord is Record for raw that checkSyntax has passed (the check
+// runs again: it is also what indexes the record).
 func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record, error) {
+	return n.Record(tenant, raw)
+}
+
+// walkRecord is Record for raw that n.sc has just scanned.
+func (n *Normalizer) walkRecord(tenant string, raw []byte) (*callvault.Record, error) {
 	r := &callvault.Record{Tenant: tenant}
 	// One buffer holds every body of the record; each body is a capped
 	// sub-slice, so later appends never touch it.
@@ -127,15 +162,42 @@ func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record
 
 // checkSyntax rejects text that is not UTF-8 JSON, before anything walks it.
 func checkSyntax(raw []byte) *Error {
+	if valid(raw) {
+		return nil
+	}
+	return syntaxError(raw)
+}
+
+// syntaxError says why raw, which the scanner refused, is not UTF-8 JSON,
+// in encoding/json's words.
+func syntaxError(raw []byte) *Error {
 	if !utf8.Valid(raw) {
 		return (&Error{Reason: "the record is not valid UTF-8"}).finish()
 	}
-	if !json.Valid(raw) {
-		var v json.RawMessage
-		err := json.Unmarshal(raw, &v)
-		return (&Error{Reason: "invalid JSON: " + strings.TrimPrefix(fmt.Sprint(err), "json: ")}).finish()
+	var v json.RawMessage
+	err := json.Unmarshal(raw, &v)
+	return (&Error{Reason: "invalid JSON: " + strings.TrimPrefix(fmt.Sprint(err), "json: ")}).finish()
+}
+
+// walk starts a walk over v, an object when open is '{' or an array when
+// it is '['; ok is false when v is not one.
+func (n *Normalizer) walk(v []byte, open byte) (w walker, ok bool) {
+	i := jsonx.SkipSpace(v, 0)
+	if i >= len(v) || v[i] != open {
+		return walker{}, false
 	}
-	return nil
+	return walker{b: v, i: i + 1, off: n.offset(v), spans: n.sc.spans}, true
+}
+
+// offset returns the offset of v in the scanned record, or -1 when v is
+// not part of it (report rows, stored bodies). A sub-slice shares the
+// record's array up to its end, so the capacities tell the offset.
+func (n *Normalizer) offset(v []byte) int {
+	off := cap(n.doc) - cap(v)
+	if len(v) == 0 || off < 0 || off >= len(n.doc) || &n.doc[off] != &v[0] {
+		return -1
+	}
+	return off
 }
 
 // recordHeader copies the properties the store indexes out of the body.
@@ -163,13 +225,13 @@ func (n *Normalizer) sessions(r *callvault.Record, v []byte, buf *[]byte) *Error
 	if jsonx.IsNull(v) {
 		return nil
 	}
-	arr, ok := jsonx.NewArray(v)
+	arr, ok := n.walk(v, '[')
 	if !ok {
 		return invalid("expected an array of microsoft.graph.callRecords.session").at(key("sessions"))
 	}
 	clear(n.seen)
 	i := 0
-	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+	for el, ok := arr.element(); ok; el, ok = arr.element() {
 		r.Sessions = append(r.Sessions, callvault.Session{})
 		s := &r.Sessions[len(r.Sessions)-1]
 		segNav := func(p *schema.Property, v []byte) *Error { return n.segments(s, v, buf) }
@@ -192,12 +254,12 @@ func (n *Normalizer) segments(s *callvault.Session, v []byte, buf *[]byte) *Erro
 	if jsonx.IsNull(v) {
 		return nil
 	}
-	arr, ok := jsonx.NewArray(v)
+	arr, ok := n.walk(v, '[')
 	if !ok {
 		return invalid("expected an array of microsoft.graph.callRecords.segment").at(key("segments"))
 	}
 	i := 0
-	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+	for el, ok := arr.element(); ok; el, ok = arr.element() {
 		body, err := n.entity(n.segment, el, buf, 2, nil)
 		if err != nil {
 			return err.at(index(i)).at(key("segments"))
@@ -218,12 +280,12 @@ func (n *Normalizer) participants(r *callvault.Record, v []byte, buf *[]byte) *E
 	if jsonx.IsNull(v) {
 		return nil
 	}
-	arr, ok := jsonx.NewArray(v)
+	arr, ok := n.walk(v, '[')
 	if !ok {
 		return invalid("expected an array of microsoft.graph.callRecords.participant").at(key("participants_v2"))
 	}
 	i := 0
-	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+	for el, ok := arr.element(); ok; el, ok = arr.element() {
 		body, err := n.entity(n.participant, el, buf, 1, nil)
 		if err != nil {
 			return err.at(index(i)).at(key("participants_v2"))
@@ -267,18 +329,18 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 	if depth >= maxDepth {
 		return nil, invalid("nested more than %d levels deep", maxDepth)
 	}
-	o, ok := jsonx.NewObject(v)
+	o, ok := n.walk(v, '{')
 	if !ok {
 		return nil, invalid("expected an object of type %s", t.Name)
 	}
 	// One pass over the object's members: the runtime type and the
 	// properties both come from it, so each level scans its value once.
 	members := n.members[depth][:0]
-	for m, ok := o.Next(); ok; m, ok = o.Next() {
+	for m, ok := o.member(); ok; m, ok = o.member() {
 		members = append(members, m)
 	}
 	n.members[depth] = members
-	rt, err := n.runtimeType(t, members)
+	rt, err := n.runtimeType(t, v, members)
 	if err != nil {
 		return nil, err
 	}
@@ -286,37 +348,58 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 	slots = slices.Grow(slots, len(rt.Properties))[:len(rt.Properties)]
 	clear(slots)
 	n.slots[depth] = slots
-	var dynamic []jsonx.Member
+	dynamic := n.dynamic[depth][:0]
+	// Keys are looked up as bytes; names become strings only for errors.
+	// Writers keep to one order of members, so the property that followed
+	// the previous one last time is a good first guess (cheaper than a map
+	// lookup); after[0] guesses the first member, after[i+1] the one after
+	// Properties[i].
+	after := n.after(rt)
+	prev := 0
 	for _, m := range members {
-		name := string(m.Key)
-		if strings.IndexByte(name, '@') >= 0 {
-			continue // @odata.type is read above; other annotations are the server's to write
+		k := m.keyIn(v)
+		var p *schema.Property
+		if g := after[prev]; g >= 0 && rt.Properties[g].Name == string(k) {
+			p = rt.Properties[g] // a name: no '@', no escape
+		} else {
+			at, escaped := keyMarks(k)
+			if at {
+				continue // @odata.type is read above; other annotations are the server's to write
+			}
+			if !escaped {
+				p = rt.Property(string(k))
+			} else {
+				p = rt.Property(keyName(k))
+			}
+			if p != nil && n.ordered {
+				after[prev] = int32(p.Index)
+			}
 		}
-		if strings.IndexByte(name, '\\') >= 0 {
-			name = unquote(append(append([]byte{'"'}, m.Key...), '"'))
+		if p != nil {
+			prev = p.Index + 1
 		}
-		p := rt.Property(name)
 		if p == nil {
 			if !rt.Open {
-				return nil, invalid("unknown property '%s' on type %s", name, rt.Name).at(key(name))
+				return nil, invalid("unknown property '%s' on type %s", keyName(k), rt.Name).at(key(keyName(k)))
 			}
 			for _, d := range dynamic {
-				if bytes.Equal(d.Key, m.Key) {
-					return nil, invalid("duplicate property '%s'", name).at(key(name))
+				if bytes.Equal(d.keyIn(v), k) {
+					return nil, invalid("duplicate property '%s'", keyName(k)).at(key(keyName(k)))
 				}
 			}
 			dynamic = append(dynamic, m)
 			continue
 		}
-		if slots[p.Index] != nil {
-			return nil, invalid("duplicate property '%s'", name).at(key(name))
+		if slots[p.Index].valEnd != 0 {
+			return nil, invalid("duplicate property '%s'", keyName(k)).at(key(keyName(k)))
 		}
-		slots[p.Index] = m.Value
+		slots[p.Index] = m
 	}
+	n.dynamic[depth] = dynamic
 	if id := rt.Property("id"); id != nil && t.Kind == schema.Entity {
-		if v := slots[id.Index]; v == nil || jsonx.IsNull(v) || len(v) < 3 || v[0] != '"' {
+		if id := slots[id.Index].valueIn(v); len(id) < 3 || id[0] != '"' { // absent, null, "" or not a string
 			return nil, invalid("missing id: every %s needs a non-empty string id", rt.ShortName()).at(key("id"))
-		} else if len(v) > MaxIDLength {
+		} else if len(id) > MaxIDLength {
 			return nil, invalid("id is longer than %d bytes", MaxIDLength).at(key("id"))
 		}
 	}
@@ -324,17 +407,20 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 	*buf = append(*buf, '{')
 	first := true
 	var navs []navValue
+	if withNav {
+		navs = n.navs[depth][:0]
+	}
 	if rt != t {
-		*buf = append(*buf, `"@odata.type":"`...)
-		*buf = append(*buf, rt.TypeName()...)
+		*buf = append(*buf, `"@odata.type":"#`...) // rt.TypeName()
+		*buf = append(*buf, rt.Name...)
 		*buf = append(*buf, '"')
 		first = false
 	}
 	for i, p := range rt.Properties {
-		val := n.slots[depth][i]
-		if val == nil {
+		if slots[i].valEnd == 0 {
 			continue
 		}
+		val := slots[i].valueIn(v)
 		if p.Navigation {
 			if !withNav {
 				return nil, invalid("navigation property '%s' cannot be imported here", p.Name).at(key(p.Name))
@@ -365,24 +451,60 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 		}
 		first = false
 		*buf = append(*buf, '"')
-		*buf = append(*buf, d.Key...)
+		*buf = append(*buf, d.keyIn(v)...)
 		*buf = append(*buf, '"', ':')
-		*buf = appendCompact(*buf, d.Value)
+		*buf = appendCompact(*buf, d.valueIn(v))
 	}
 	*buf = append(*buf, '}')
+	if withNav {
+		n.navs[depth] = navs
+	}
 	return navs, nil
+}
+
+// after returns the guesses of object for members of t.
+func (n *Normalizer) after(t *schema.Type) []int32 {
+	a, ok := n.follow[t]
+	if !ok {
+		a = make([]int32, len(t.Properties)+1)
+		for i := range a {
+			a[i] = -1
+		}
+		n.follow[t] = a
+	}
+	return a
+}
+
+// keyMarks reports whether a raw key holds an '@' (an annotation) or a
+// backslash (an escape).
+func keyMarks(k []byte) (at, escaped bool) {
+	for _, c := range k {
+		switch c {
+		case '@':
+			at = true
+		case '\\':
+			escaped = true
+		}
+	}
+	return at, escaped
+}
+
+// keyName is the name a raw member key spells.
+func keyName(k []byte) string {
+	if bytes.IndexByte(k, '\\') < 0 {
+		return string(k)
+	}
+	return unquote(append(append([]byte{'"'}, k...), '"'))
 }
 
 // runtimeType is the type named by @odata.type, or, when there is none, the
 // declared type or the one subtype whose properties the object uses.
-func (n *Normalizer) runtimeType(t *schema.Type, members []jsonx.Member) (*schema.Type, *Error) {
-	var keys [][]byte
+func (n *Normalizer) runtimeType(t *schema.Type, obj []byte, members []field) (*schema.Type, *Error) {
 	for _, m := range members {
-		if string(m.Key) == "@odata.type" {
-			name := strings.TrimPrefix(unquote(m.Value), "#")
-			rt := n.model.Type(name)
+		if string(m.keyIn(obj)) == "@odata.type" {
+			rt := n.typeNamed(m.valueIn(obj))
 			if rt == nil || !rt.IsStructured() {
-				return nil, invalid("unknown type '%s'", unquote(m.Value)).at(key("@odata.type"))
+				return nil, invalid("unknown type '%s'", unquote(m.valueIn(obj))).at(key("@odata.type"))
 			}
 			if !rt.DerivesFrom(t) {
 				return nil, invalid("type %s is not %s or derived from it", rt.Name, t.Name).at(key("@odata.type"))
@@ -392,9 +514,6 @@ func (n *Normalizer) runtimeType(t *schema.Type, members []jsonx.Member) (*schem
 			}
 			return rt, nil
 		}
-		if bytes.IndexByte(m.Key, '@') < 0 {
-			keys = append(keys, m.Key)
-		}
 	}
 	if len(t.Derived) == 0 {
 		if t.Abstract {
@@ -402,39 +521,75 @@ func (n *Normalizer) runtimeType(t *schema.Type, members []jsonx.Member) (*schem
 		}
 		return t, nil
 	}
-	var fits []*schema.Type
-	var walk func(c *schema.Type)
-	walk = func(c *schema.Type) {
-		if !c.Abstract && usesOnly(c, keys) {
-			fits = append(fits, c)
-		}
-		for _, d := range c.Derived {
-			walk(d)
+	// The candidates are t and its subtypes, depth first; the first that
+	// fits wins when it is t, else exactly one must fit.
+	var first *schema.Type
+	fits := 0
+	for _, c := range n.candidates(t) {
+		if usesOnly(c, obj, members) {
+			if fits == 0 {
+				first = c
+			}
+			fits++
 		}
 	}
-	walk(t)
 	switch {
-	case len(fits) > 0 && fits[0] == t:
+	case fits > 0 && first == t:
 		return t, nil
-	case len(fits) == 1:
-		return fits[0], nil
+	case fits == 1:
+		return first, nil
 	}
 	var names []string
 	for _, d := range t.Derived {
 		names = append(names, d.TypeName())
 	}
-	if len(fits) == 0 {
+	if fits == 0 {
 		return nil, invalid("the properties fit no type derived from %s; set @odata.type to one of %s", t.Name, strings.Join(names, ", "))
 	}
 	return nil, invalid("%s is abstract: set @odata.type to one of %s", t.Name, strings.Join(names, ", "))
 }
 
-func usesOnly(t *schema.Type, keys [][]byte) bool {
+// typeNamed returns the type an @odata.type value names, or nil.
+func (n *Normalizer) typeNamed(v []byte) *schema.Type {
+	if rt, ok := n.named[string(v)]; ok {
+		return rt
+	}
+	rt := n.model.Type(strings.TrimPrefix(unquote(v), "#"))
+	if _, plain := plainString(v); plain && rt != nil {
+		n.named[string(v)] = rt // a spelling of one of the model's types: few
+	}
+	return rt
+}
+
+// candidates returns the types an object of declared type t without
+// @odata.type may be: t and its subtypes, depth first, less the abstract.
+func (n *Normalizer) candidates(t *schema.Type) []*schema.Type {
+	if c, ok := n.candidatesOf[t]; ok {
+		return c
+	}
+	var c []*schema.Type
+	var walk func(x *schema.Type)
+	walk = func(x *schema.Type) {
+		if !x.Abstract {
+			c = append(c, x)
+		}
+		for _, d := range x.Derived {
+			walk(d)
+		}
+	}
+	walk(t)
+	n.candidatesOf[t] = c
+	return c
+}
+
+// usesOnly reports whether t declares every member of the object but its
+// annotations (raw keys: an escaped key matches nothing).
+func usesOnly(t *schema.Type, obj []byte, members []field) bool {
 	if t.Open {
 		return true
 	}
-	for _, k := range keys {
-		if t.Property(string(k)) == nil {
+	for _, m := range members {
+		if k := m.keyIn(obj); bytes.IndexByte(k, '@') < 0 && t.Property(string(k)) == nil {
 			return false
 		}
 	}
@@ -446,13 +601,13 @@ func (n *Normalizer) property(p *schema.Property, v []byte, buf *[]byte, depth i
 	if !p.Collection {
 		return n.value(p.Type, v, buf, depth)
 	}
-	arr, ok := jsonx.NewArray(v)
+	arr, ok := n.walk(v, '[')
 	if !ok {
 		return invalid("expected an array of %s", p.Type.Name)
 	}
 	*buf = append(*buf, '[')
 	i := 0
-	for el, ok := arr.Next(); ok; el, ok = arr.Next() {
+	for el, ok := arr.element(); ok; el, ok = arr.element() {
 		if i > 0 {
 			*buf = append(*buf, ',')
 		}
@@ -479,6 +634,13 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 	case schema.Enum:
 		if v[0] != '"' {
 			return invalid("expected a member of enum %s as a string", t.ShortName())
+		}
+		if name, ok := plainString(v); ok && printableASCII(name) {
+			// Quoting such a name gives v back: no decoding, no allocation.
+			if t.Member(string(name)) >= 0 {
+				*buf = append(*buf, v...)
+				return nil
+			}
 		}
 		name := unquote(v)
 		if t.Member(name) < 0 {
@@ -520,6 +682,10 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		}
 		*buf = append(*buf, v...)
 	case schema.EdmDateTimeOffset:
+		if canonicalDateTime(v) {
+			*buf = append(*buf, v...) // as AppendDateTimeOffset would write it
+			return nil
+		}
 		tm, err := edm.ParseDateTimeOffset(stringValue(v))
 		if v[0] != '"' || err != nil {
 			return invalid("expected an RFC 3339 date-time such as 2020-02-25T18:52:21.2169889Z, got %s", clip(v))
@@ -528,6 +694,10 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		*buf = edm.AppendDateTimeOffset(*buf, tm)
 		*buf = append(*buf, '"')
 	case schema.EdmDuration:
+		if s, ok := plainString(v); ok && edm.ValidDuration(string(s)) {
+			*buf = append(*buf, v...)
+			return nil
+		}
 		if v[0] != '"' || !edm.ValidDuration(unquote(v)) {
 			return invalid("expected an ISO 8601 duration such as PT0.016S, got %s", clip(v))
 		}
@@ -538,7 +708,11 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		}
 		*buf = append(*buf, v...)
 	case schema.EdmGuid:
-		if s := stringValue(v); v[0] != '"' || !isGUID(s) {
+		if s, ok := plainString(v); ok && isGUID(s) {
+			*buf = append(*buf, v...)
+			return nil
+		}
+		if s := stringValue(v); v[0] != '"' || !isGUID([]byte(s)) {
 			return invalid("expected a GUID, got %s", clip(v))
 		}
 		*buf = append(*buf, v...)
@@ -571,6 +745,63 @@ func unquote(v []byte) string {
 
 func stringValue(v []byte) string { return unquote(v) }
 
+// plainString returns the text of the JSON string v when it has no escapes,
+// so that it reads as it is written.
+func plainString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
+}
+
+func printableASCII(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalDateTime reports whether v is a valid date-time already in the
+// form edm.AppendDateTimeOffset writes, "2006-01-02T15:04:05.1234567Z" with
+// trailing zeros of the fraction trimmed, so that it can be kept as it is.
+// Anything else goes through time.Parse.
+func canonicalDateTime(v []byte) bool {
+	// "YYYY-MM-DDTHH:MM:SS[.F{1,7}]Z"
+	if len(v) < 22 || v[0] != '"' || v[len(v)-1] != '"' || v[len(v)-2] != 'Z' {
+		return false
+	}
+	d := v[1 : len(v)-2]
+	if d[4] != '-' || d[7] != '-' || d[10] != 'T' || d[13] != ':' || d[16] != ':' {
+		return false
+	}
+	num := func(i, n int) int {
+		x := 0
+		for _, c := range d[i : i+n] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			x = x*10 + int(c-'0')
+		}
+		return x
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
+	if year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return false
+	}
+	if day > 28 && day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return false
+	}
+	if frac := d[19:]; len(frac) > 0 {
+		if len(frac) < 2 || len(frac) > 8 || frac[0] != '.' || frac[len(frac)-1] == '0' || num(20, len(frac)-1) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // entityID reads the id of a canonical entity body (id comes first: it is
 // the first property of graph.entity).
 func entityID(body []byte) string {
@@ -583,13 +814,23 @@ func entityID(body []byte) string {
 	return ""
 }
 
-// appendCompact appends a raw JSON value without insignificant space.
+// appendCompact appends a raw JSON value without insignificant space, as
+// json.Compact would; v is valid, so strings are copied whole.
 func appendCompact(b, v []byte) []byte {
-	var out bytes.Buffer
-	if err := json.Compact(&out, v); err != nil {
-		return append(b, v...)
+	for i := 0; i < len(v); {
+		switch c := v[i]; c {
+		case ' ', '\t', '\n', '\r':
+			i++
+		case '"':
+			e := jsonx.StringEnd(v, i)
+			b = append(b, v[i:e]...)
+			i = e
+		default:
+			b = append(b, c)
+			i++
+		}
 	}
-	return append(b, out.Bytes()...)
+	return b
 }
 
 func clip(v []byte) string {
@@ -599,7 +840,7 @@ func clip(v []byte) string {
 	return string(v)
 }
 
-func isGUID(s string) bool {
+func isGUID(s []byte) bool {
 	if len(s) != 36 {
 		return false
 	}

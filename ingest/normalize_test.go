@@ -1,12 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/synth"
 )
 
 func normalize(t *testing.T, raw string) (*callvault.Record, error) {
@@ -123,4 +125,33 @@ func TestInvalidUTF8IsRejected(t *testing.T) {
 	if _, err := normalize(t, "{\"id\":\"\xff\"}"); err == nil || !strings.Contains(err.Error(), "UTF-8") {
 		t.Errorf("got %v", err)
 	}
+}
+
+// BenchmarkNormalize validates 100 records of synth's default mix (about 480
+// sessions, 4 MB) an op, as the importer's validating goroutines do. On a
+// shared machine compare cpu-µs/session (the process's user and system time,
+// GC included), not ns/op.
+func BenchmarkNormalize(b *testing.B) {
+	var out bytes.Buffer
+	st, err := synth.Write(&out, synth.Config{Tenant: "9b1c2f4e-0b8a-4c9e-8f3a-5d6e7f8a9b0c", Seed: 1, Records: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := bytes.Split(bytes.TrimSpace(out.Bytes()), []byte{'\n'})
+	n := NewNormalizer()
+	b.SetBytes(int64(out.Len()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	for b.Loop() {
+		for _, raw := range recs {
+			if _, err := n.Record("tenant-a", raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	cpu = processCPU() - cpu
+	sessions := float64(st.Sessions) * float64(b.N)
+	b.ReportMetric(sessions/b.Elapsed().Seconds(), "sessions/s")
+	b.ReportMetric(float64(cpu.Microseconds())/sessions, "cpu-µs/session")
 }
