@@ -196,8 +196,9 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 			continue
 		}
 		it.kind = im.Kind
-		// The syntax is checked once, before anything reads the object.
-		if err := checkSyntax(it.raw); err != nil {
+		// The syntax is checked once, before anything reads the object; the
+		// same scan indexes it for checkedRecord.
+		if err := n.checkSyntax(it.raw); err != nil {
 			it.err = err
 		} else if k, ok := reportKind(it.raw); ok {
 			it.kind = k

@@ -108,20 +108,27 @@ func NewNormalizer() *Normalizer {
 // A record is valid or not as a whole; the error is an *Error naming the
 // JSON path and the reason.
 func (n *Normalizer) Record(tenant string, raw []byte) (*callvault.Record, error) {
-	// The scan that checks the syntax also indexes the containers for the
-	// walk, so the walk reads the record only once more.
-	if !n.sc.scan(raw, true) {
-		return nil, syntaxError(raw)
+	if err := n.checkSyntax(raw); err != nil {
+		return nil, err
 	}
+	return n.checkedRecord(tenant, raw)
+}
+
+// checkSyntax rejects text that is not UTF-8 JSON. The scan that checks
+// the syntax also indexes the containers of raw, so that checkedRecord,
+// called next on the same raw, reads the record only once more.
+func (n *Normalizer) checkSyntax(raw []byte) *Error {
+	if !n.sc.scan(raw, true) {
+		return syntaxError(raw)
+	}
+	return nil
+}
+
+// checkedRecord is Record for raw that n.checkSyntax has just passed.
+func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record, error) {
 	n.doc = raw
 	defer func() { n.doc = nil }()
 	return n.walkRecord(tenant, raw)
-}
-
-// checkedRecord is Record for raw that checkSyntax has passed (the check
-// runs again: it is also what indexes the record).
-func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record, error) {
-	return n.Record(tenant, raw)
 }
 
 // walkRecord is Record for raw that n.sc has just scanned.
