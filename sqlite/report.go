@@ -20,7 +20,7 @@ const (
 	// report functions page with $skip, so a page is an OFFSET into the range.
 	sqlCountReportRows = `SELECT COUNT(*) FROM report_rows
 		WHERE tenant = ? AND kind = ? AND row_time BETWEEN ? AND ?`
-	sqlSelectReportRows = `SELECT body FROM report_rows
+	sqlSelectReportRows = `SELECT CAST(body AS BLOB) FROM report_rows
 		WHERE tenant = ? AND kind = ? AND row_time BETWEEN ? AND ?
 		ORDER BY row_time, row_key LIMIT ? OFFSET ?`
 )
@@ -112,12 +112,12 @@ func (db *DB) ListReportRows(ctx context.Context, q callvault.ReportQuery) (_ *c
 	}
 	defer rows.Close()
 	page.Rows = make([][]byte, 0, min(q.Limit, int(page.Total-int64(q.Offset)), 1024))
+	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
 	for rows.Next() {
-		var body []byte
 		if err := rows.Scan(&body); err != nil {
 			return nil, err
 		}
-		page.Rows = append(page.Rows, body)
+		page.Rows = append(page.Rows, keep(body))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +235,139 @@ func TestQueryPlans(t *testing.T) {
 			t.Errorf("plan of %s\ngot  %s\nwant %s", tt.sql, got, tt.want)
 		}
 	}
+}
+
+// TestKeepOwnsBlobs holds the driver to what keep relies on: each BLOB of a
+// row scanned into a sql.RawBytes is a slice of its own, which later rows do
+// not overwrite, for values stored as BLOB and as TEXT alike, small and
+// spilling to overflow pages.
+func TestKeepOwnsBlobs(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
+	defer db.Close()
+	ctx := t.Context()
+	r := &callvault.Record{Tenant: "t", ID: "r", Version: 1, Body: []byte(`{}`)}
+	var want []string
+	for i := range 40 {
+		body := `{"n":` + strconv.Itoa(i) + `,"pad":"` + strings.Repeat(string(rune('a'+i%26)), i*997%20000) + `"}`
+		want = append(want, body)
+		r.Sessions = append(r.Sessions, callvault.Session{ID: "s" + strconv.Itoa(i), Body: []byte(body),
+			Segments: []callvault.Segment{{ID: "g", Body: []byte(body)}}})
+	}
+	if _, err := db.PutRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// Every other session's body as TEXT.
+	if _, err := db.write.ExecContext(ctx, `UPDATE sessions SET body = CAST(body AS TEXT) WHERE seq % 2 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	page, err := db.ListSessions(ctx, callvault.SessionQuery{Tenant: "t", RecordID: "r", Limit: 60, Segments: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Sessions) != len(want) {
+		t.Fatalf("%d sessions, want %d", len(page.Sessions), len(want))
+	}
+	for i, s := range page.Sessions {
+		if string(s.Body) != want[i] {
+			t.Errorf("session %d: body %.40q…, want %.40q…", i+1, s.Body, want[i])
+		}
+		if len(s.Segments) != 1 || string(s.Segments[0].Body) != want[i] {
+			t.Errorf("session %d: segments %d, want one with the session's body", i+1, len(s.Segments))
+		}
+	}
+}
+
+// TestPutRecordsRefusedByTheDatabase has SQLite itself refuse one record of
+// a batch (a trigger), which the batch learns only while writing it: that
+// record alone is refused, and the others are stored.
+func TestPutRecordsRefusedByTheDatabase(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
+	defer db.Close()
+	ctx := t.Context()
+	if _, err := db.write.ExecContext(ctx, `CREATE TEMP TRIGGER refuse BEFORE INSERT ON sessions
+		WHEN NEW.record_id = 'bad' AND NEW.seq = 2 BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	batch := []*callvault.Record{batchRecord("a", 1, 2), batchRecord("bad", 1, 3), batchRecord("b", 1, 1)}
+	outcomes, errs, err := db.PutRecords(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []callvault.PutOutcome{callvault.Inserted, 0, callvault.Inserted} {
+		if outcomes[i] != want || (errs[i] != nil) != (i == 1) {
+			t.Errorf("record %d: %v, %v; want %v", i, outcomes[i], errs[i], want)
+		}
+	}
+	if callvault.ErrorCode(errs[1]) != callvault.EINVALID {
+		t.Errorf("the refused record's error: %v", errs[1])
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE record_id = 'bad'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the refused record left %d sessions (%v)", n, err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := db.GetRecord(ctx, "t", id); err != nil {
+			t.Errorf("record %s: %v", id, err)
+		}
+	}
+}
+
+// TestPageSize checks that a new database gets pageSize, and that one
+// created with SQLite's default 4 KiB pages (as callvault created them
+// before) keeps them, and works.
+func TestPageSize(t *testing.T) {
+	pageSizeOf := func(t *testing.T, db *DB) int {
+		var n int
+		if err := db.read.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	t.Run("new", func(t *testing.T) {
+		db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
+		defer db.Close()
+		if got := pageSizeOf(t, db); got != pageSize {
+			t.Errorf("page size %d, want %d", got, pageSize)
+		}
+	})
+	t.Run("existing 4 KiB", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "callvault.db")
+		old, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {"page_size(4096)"}, "_journal_mode": {"WAL"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first migration, as an older callvault applied it.
+		schema, err := migrationFS.ReadFile("migrations/0001_init.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.ExecContext(t.Context(), string(schema)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.ExecContext(t.Context(), `CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT '');
+			INSERT INTO schema_migrations (name) VALUES ('migrations/0001_init.sql')`); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			db := open(t, path)
+			if got := pageSizeOf(t, db); got != 4096 {
+				t.Errorf("page size %d, want 4096 kept", got)
+			}
+			r := &callvault.Record{Tenant: "t", ID: "r", Version: 1, Body: []byte(`{}`),
+				Sessions: []callvault.Session{{ID: "s", Body: []byte(strings.Repeat("x", 9000)), Segments: []callvault.Segment{{ID: "g", Body: []byte(`{}`)}}}}}
+			if _, _, err := db.PutRecords(t.Context(), []*callvault.Record{r}); err != nil {
+				t.Fatal(err)
+			}
+			page, err := db.ListSessions(t.Context(), callvault.SessionQuery{Tenant: "t", RecordID: "r", Limit: 10, Segments: true})
+			if err != nil || len(page.Sessions) != 1 || len(page.Sessions[0].Body) != 9000 || len(page.Sessions[0].Segments) != 1 {
+				t.Fatalf("page %+v, %v", page, err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }

@@ -52,7 +52,8 @@ func main() {
 	in := flag.String("in", "", "import this JSON Lines file instead of generating one")
 	dir := flag.String("dir", "", "the directory for the file and the databases (default: a new temporary one)")
 	phases := flag.String("phases", "validate,raw,import", "the phases to run, comma-separated: validate, raw, rawrecord, import")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the import phase to this file")
+	flag.IntVar(&batchBytes, "batch-bytes", batchBytes, "raw and rawrecord: store the records in batches of about this many bytes of input (the Importer's size)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each phase to this file name with the phase's name appended (.raw, .import, …)")
 	child := flag.String("child", "", "run this one phase on -in and -dir and print its result (used by the parent)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -81,7 +82,7 @@ func main() {
 	if *child == "" {
 		fmt.Printf("GOMAXPROCS %d, %s\n", runtime.GOMAXPROCS(0), runtime.Version())
 		for _, p := range splitComma(*phases) {
-			args := []string{"-child", p, "-in", file, "-dir", work}
+			args := []string{"-child", p, "-in", file, "-dir", work, "-batch-bytes", fmt.Sprint(batchBytes)}
 			if *cpuprofile != "" {
 				args = append(args, "-cpuprofile", *cpuprofile)
 			}
@@ -108,20 +109,26 @@ func main() {
 			}
 		case "import":
 			fn = func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
-				if *cpuprofile != "" {
-					f, err := os.Create(*cpuprofile)
-					if err != nil {
-						return ingest.Stats{}, excluded{}, err
-					}
-					defer f.Close()
-					pprof.StartCPUProfile(f)
-					defer pprof.StopCPUProfile()
-				}
 				st, err := importFile(ctx, file, db)
 				return st, excluded{}, err
 			}
 		default:
 			log.Fatalf("unknown phase %q", p)
+		}
+		if *cpuprofile != "" {
+			inner := fn
+			fn = func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
+				f, err := os.Create(*cpuprofile + "." + p)
+				if err != nil {
+					return ingest.Stats{}, excluded{}, err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return ingest.Stats{}, excluded{}, err
+				}
+				defer pprof.StopCPUProfile()
+				return inner(ctx, file, db)
+			}
 		}
 		db := filepath.Join(work, p+".db")
 		m := measure(func() (ingest.Stats, excluded, error) { return fn(ctx, file, db) })
@@ -262,6 +269,9 @@ func count(st *ingest.Stats, rec *callvault.Record) {
 	}
 }
 
+// batchBytes is the size of the raw phases' batches, in bytes of input.
+var batchBytes = 8 << 20
+
 // rawInsert validates the records in chunks with the clock stopped, and
 // times only storing them: batched (PutRecords, 8 MiB of input a
 // transaction, as the Importer does) or one transaction a record.
@@ -282,7 +292,7 @@ func rawInsert(ctx context.Context, file, path string, batched bool) (st ingest.
 		t0, c0 := time.Now(), cpuTime()
 		var chunk []*callvault.Record
 		size := 0
-		for size < 8<<20 && len(chunk) < 2000 {
+		for size < batchBytes && len(chunk) < 2000 {
 			raw, _, err := rd.Next()
 			if err == io.EOF {
 				done = true
