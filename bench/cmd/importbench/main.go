@@ -166,13 +166,24 @@ func splitComma(s string) []string {
 
 // generate writes records to file until they hold at least sessions sessions.
 func generate(file string, seed int64, sessions int) (synth.Stats, error) {
-	// About 4.8 sessions a record with DefaultMix; generate a little more
-	// than needed in one deterministic run.
+	// Sessions a record vary widely (a rare meeting has thousands), so
+	// estimate the records from a probe, and if the file falls short,
+	// write it again with proportionally more: one deterministic run each.
 	probe, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: seed, Records: 2000})
 	if err != nil {
 		return probe, err
 	}
 	records := int(float64(sessions)/float64(probe.Sessions)*2000*1.02) + 1
+	for {
+		st, err := writeRecords(file, seed, records)
+		if err != nil || st.Sessions >= sessions {
+			return st, err
+		}
+		records = int(float64(records)*float64(sessions)/float64(max(st.Sessions, 1))*1.02) + 1
+	}
+}
+
+func writeRecords(file string, seed int64, records int) (synth.Stats, error) {
 	f, err := os.Create(file)
 	if err != nil {
 		return synth.Stats{}, err
