@@ -23,31 +23,41 @@ const (
 	sqlCountRecords = `SELECT COUNT(*) FROM call_records
 		WHERE tenant = ? AND start_time BETWEEN ? AND ? AND end_time >= ?`
 	// A range of participants_by_id, which holds each record of a participant
-	// once, then each record by its primary key; CROSS JOIN keeps the loops in
-	// that order.
+	// once with its rk, then each record by its rowid; CROSS JOIN keeps the
+	// loops in that order. The record's tenant and id are checked against
+	// the index entry's as well, so that the page is the tenant's records
+	// whatever rk says; the unary + keeps the planner from searching
+	// (tenant, id) for them instead of the rowid.
 	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, CAST(c.body AS BLOB), CAST(c.organizer AS BLOB), c.session_count, c.participant_count
 		FROM participants AS p CROSS JOIN call_records AS c
 		WHERE p.tenant = ? AND p.id = ? AND p.record_start IS NOT NULL
 			AND (p.record_start, p.record_id) > (?, ?) AND p.record_start <= ? AND p.record_end >= ?
-			AND c.tenant = p.tenant AND c.id = p.record_id
+			AND c.rk = p.rk AND +c.tenant = p.tenant AND +c.id = p.record_id
 		ORDER BY p.record_start, p.record_id LIMIT ?`
 	sqlCountParticipantRecords = `SELECT COUNT(*) FROM participants
 		WHERE tenant = ? AND id = ? AND record_start IS NOT NULL
 			AND record_start BETWEEN ? AND ? AND record_end >= ?`
 
-	// An id a record has twice is found at its first position.
-	sqlSelectSession = `SELECT seq, id, body FROM sessions
-		WHERE tenant = ? AND record_id = ? AND id = ?
-		ORDER BY seq LIMIT 1`
-	sqlSelectSessionSegments = `SELECT id, CAST(body AS BLOB) FROM segments
-		WHERE tenant = ? AND record_id = ? AND session_seq = ?
-		ORDER BY seq`
-	sqlSelectParticipants = `SELECT seq, id, CAST(body AS BLOB) FROM participants
-		WHERE tenant = ? AND record_id = ? AND seq > ?
-		ORDER BY seq LIMIT ?`
-	sqlSelectParticipant = `SELECT seq, id, body FROM participants
-		WHERE tenant = ? AND record_id = ? AND id = ?
-		ORDER BY seq LIMIT 1`
+	// The rows below a record are keyed by its rk: each query finds the
+	// record by (tenant, id) first, which confines it to the tenant, then
+	// the rows by rk; CROSS JOIN keeps the loops in that order. An id a
+	// record has twice is found at its first position.
+	sqlSelectSession = `SELECT s.seq, s.id, s.body
+		FROM call_records AS c CROSS JOIN sessions AS s
+		WHERE c.tenant = ? AND c.id = ? AND s.rk = c.rk AND s.id = ?
+		ORDER BY s.seq LIMIT 1`
+	sqlSelectSessionSegments = `SELECT g.id, CAST(g.body AS BLOB)
+		FROM call_records AS c CROSS JOIN segments AS g
+		WHERE c.tenant = ? AND c.id = ? AND g.rk = c.rk AND g.session_seq = ?
+		ORDER BY g.seq`
+	sqlSelectParticipants = `SELECT p.seq, p.id, CAST(p.body AS BLOB)
+		FROM call_records AS c CROSS JOIN participants AS p
+		WHERE c.tenant = ? AND c.id = ? AND p.rk = c.rk AND p.seq > ?
+		ORDER BY p.seq LIMIT ?`
+	sqlSelectParticipant = `SELECT p.seq, p.id, p.body
+		FROM call_records AS c CROSS JOIN participants AS p
+		WHERE c.tenant = ? AND c.id = ? AND p.rk = c.rk AND p.id = ?
+		ORDER BY p.seq LIMIT 1`
 )
 
 // queryStatements are the prepared statements of query.go and report.go.

@@ -22,39 +22,7 @@ func TestQueryPlansOfQueries(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
 	defer db.Close()
 	ctx := t.Context()
-	plans := []struct {
-		sql  string
-		args []any
-		want string
-	}{
-		{sqlSelectRecords, []any{"t", zeroTime, "", math.MaxInt64, zeroTime, 61},
-			"SEARCH call_records USING INDEX call_records_by_start (tenant=? AND (start_time,id)>(?,?) AND start_time<?)"},
-		{sqlCountRecords, []any{"t", zeroTime, math.MaxInt64, zeroTime},
-			"SEARCH call_records USING COVERING INDEX call_records_by_start (tenant=? AND start_time>? AND start_time<?)"},
-		{sqlSelectParticipantRecords, []any{"t", "p", zeroTime, "", math.MaxInt64, zeroTime, 61},
-			"SEARCH p USING COVERING INDEX participants_by_id (tenant=? AND id=? AND (record_start,record_id)>(?,?) AND record_start<?); " +
-				"SEARCH c USING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?)"},
-		{sqlCountParticipantRecords, []any{"t", "p", zeroTime, math.MaxInt64, zeroTime},
-			"SEARCH participants USING COVERING INDEX participants_by_id (tenant=? AND id=? AND record_start>? AND record_start<?)"},
-		{sqlSelectSession, []any{"t", "r", "s"}, "SEARCH sessions USING INDEX sessions_by_id (tenant=? AND record_id=? AND id=?)"},
-		{sqlSelectSessionSegments, []any{"t", "r", 1}, "SEARCH segments USING INDEX sqlite_autoindex_segments_1 (tenant=? AND record_id=? AND session_seq=?)"},
-		{sqlSelectParticipants, []any{"t", "r", 130, 131}, "SEARCH participants USING INDEX sqlite_autoindex_participants_1 (tenant=? AND record_id=? AND seq>?)"},
-		{sqlSelectParticipant, []any{"t", "r", "p"}, "SEARCH participants USING INDEX participants_in_record (tenant=? AND record_id=? AND id=?)"},
-		{sqlCountReportRows, []any{"t", "k", zeroTime, math.MaxInt64},
-			"SEARCH report_rows USING COVERING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
-		{sqlSelectReportRows, []any{"t", "k", zeroTime, math.MaxInt64, 1000, 2000},
-			"SEARCH report_rows USING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
-		{sqlUpdateReportRow, []any{1, []byte("{}"), "t", "k", "r"},
-			"SEARCH report_rows USING INDEX sqlite_autoindex_report_rows_1 (tenant=? AND kind=? AND row_key=?)"},
-	}
-	check := func(when string) {
-		for _, tt := range plans {
-			if got := queryPlan(t, db.read, tt.sql, tt.args...); got != tt.want {
-				t.Errorf("%s: plan of %s\ngot  %s\nwant %s", when, tt.sql, got, tt.want)
-			}
-		}
-	}
-	check("on an empty database")
+	checkPlans(t, db, "on an empty database")
 
 	// Two tenants: one with many records of a few participants, one small.
 	for i := range 300 {
@@ -80,7 +48,73 @@ func TestQueryPlansOfQueries(t *testing.T) {
 	if _, err := db.write.ExecContext(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
-	check("after ANALYZE")
+	checkPlans(t, db, "after ANALYZE")
+}
+
+// byRecord is the start of the plan of every query of the rows below a
+// record: the record by (tenant, id), from the index alone.
+const byRecord = "SEARCH c USING COVERING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?); "
+
+// plans are the statements of the store and the plan each must have: one
+// search of an index (or the rowid), a range from the cursor in list order,
+// never a SCAN or a TEMP B-TREE. The rows below a record are found by its
+// rk, which the statement itself takes from the record's (tenant, id).
+var plans = []struct {
+	sql  string
+	args []any
+	want string
+}{
+	// Writer.
+	{sqlSelectVersion, []any{"t", "r"}, "SEARCH call_records USING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?)"},
+	{sqlUpdateRecord, []any{1, 0, 0, []byte("{}"), nil, 0, 0, 1}, "SEARCH call_records USING INTEGER PRIMARY KEY (rowid=?)"},
+	{sqlDeleteSegments, []any{1}, "SEARCH segments USING COVERING INDEX sqlite_autoindex_segments_1 (rk=?)"},
+	{sqlDeleteSessions, []any{1}, "SEARCH sessions USING COVERING INDEX sqlite_autoindex_sessions_1 (rk=?); " +
+		// The foreign key's check that no segment is left.
+		"SEARCH segments USING COVERING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq=?)"},
+	{sqlDeleteParticipants, []any{1}, "SEARCH participants USING COVERING INDEX sqlite_autoindex_participants_1 (rk=?)"},
+
+	// A record and its sessions.
+	{sqlSelectHeader, []any{"t", "r"}, "SEARCH call_records USING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?)"},
+	{sqlRecordExists, []any{"t", "r"}, "SEARCH call_records USING COVERING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?)"},
+	{sqlSelectSessions, []any{"t", "r", 100, 61}, byRecord + "SEARCH s USING INDEX sqlite_autoindex_sessions_1 (rk=? AND seq>?)"},
+	{sqlSelectSegments, []any{"t", "r", 101, 160}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq>? AND session_seq<?)"},
+
+	// The queries.
+	{sqlSelectRecords, []any{"t", zeroTime, "", math.MaxInt64, zeroTime, 61},
+		"SEARCH call_records USING INDEX call_records_by_start (tenant=? AND (start_time,id)>(?,?) AND start_time<?)"},
+	{sqlCountRecords, []any{"t", zeroTime, math.MaxInt64, zeroTime},
+		"SEARCH call_records USING COVERING INDEX call_records_by_start (tenant=? AND start_time>? AND start_time<?)"},
+	{sqlSelectParticipantRecords, []any{"t", "p", zeroTime, "", math.MaxInt64, zeroTime, 61},
+		"SEARCH p USING COVERING INDEX participants_by_id (tenant=? AND id=? AND (record_start,record_id)>(?,?) AND record_start<?); " +
+			"SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"},
+	{sqlCountParticipantRecords, []any{"t", "p", zeroTime, math.MaxInt64, zeroTime},
+		"SEARCH participants USING COVERING INDEX participants_by_id (tenant=? AND id=? AND record_start>? AND record_start<?)"},
+	{sqlSelectSession, []any{"t", "r", "s"}, byRecord + "SEARCH s USING INDEX sessions_by_id (rk=? AND id=?)"},
+	{sqlSelectSessionSegments, []any{"t", "r", 1}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq=?)"},
+	{sqlSelectParticipants, []any{"t", "r", 130, 131}, byRecord + "SEARCH p USING INDEX sqlite_autoindex_participants_1 (rk=? AND seq>?)"},
+	{sqlSelectParticipant, []any{"t", "r", "p"}, byRecord + "SEARCH p USING INDEX participants_in_record (rk=? AND id=?)"},
+
+	// Report rows.
+	{sqlCountReportRows, []any{"t", "k", zeroTime, math.MaxInt64},
+		"SEARCH report_rows USING COVERING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
+	{sqlSelectReportRows, []any{"t", "k", zeroTime, math.MaxInt64, 1000, 2000},
+		"SEARCH report_rows USING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
+	{sqlUpdateReportRow, []any{1, []byte("{}"), "t", "k", "r"},
+		"SEARCH report_rows USING INDEX sqlite_autoindex_report_rows_1 (tenant=? AND kind=? AND row_key=?)"},
+}
+
+// checkPlans checks the plan of each of plans in db.
+func checkPlans(t *testing.T, db *DB, when string) {
+	t.Helper()
+	for _, tt := range plans {
+		got := queryPlan(t, db.write, tt.sql, tt.args...)
+		if got != tt.want {
+			t.Errorf("%s: plan of %s\ngot  %s\nwant %s", when, tt.sql, got, tt.want)
+		}
+		if strings.Contains(got, "SCAN") || strings.Contains(got, "TEMP B-TREE") {
+			t.Errorf("%s: %s scans or sorts: %s", when, tt.sql, got)
+		}
+	}
 }
 
 func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) string {

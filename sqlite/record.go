@@ -12,42 +12,49 @@ import (
 
 // SQL of the store, one statement each, prepared once at Open.
 const (
-	// Writer.
-	sqlSelectVersion = `SELECT version FROM call_records WHERE tenant = ? AND id = ?`
-	sqlInsertRecord  = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
+	// Writer. A record is found by (tenant, id), and its rows below by its
+	// rk (migrations/0003_record_keys.sql).
+	sqlSelectVersion = `SELECT rk, version FROM call_records WHERE tenant = ? AND id = ?`
+	// rk is left to SQLite: one past the largest, so that the record's rows
+	// are appended to the child indexes.
+	sqlInsertRecord = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlUpdateRecord = `UPDATE call_records
 		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?, participant_count = ?
-		WHERE tenant = ? AND id = ?`
+		WHERE rk = ?`
 	// Children go before their parents so that no ON DELETE CASCADE has
 	// anything left to do.
-	sqlDeleteSegments     = `DELETE FROM segments WHERE tenant = ? AND record_id = ?`
-	sqlDeleteSessions     = `DELETE FROM sessions WHERE tenant = ? AND record_id = ?`
-	sqlDeleteParticipants = `DELETE FROM participants WHERE tenant = ? AND record_id = ?`
-	sqlInsertSession      = `INSERT INTO sessions (tenant, record_id, seq, id, body) VALUES (?, ?, ?, ?, ?)`
-	sqlInsertSegment      = `INSERT INTO segments (tenant, record_id, session_seq, seq, id, body) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlDeleteSegments     = `DELETE FROM segments WHERE rk = ?`
+	sqlDeleteSessions     = `DELETE FROM sessions WHERE rk = ?`
+	sqlDeleteParticipants = `DELETE FROM participants WHERE rk = ?`
+	sqlInsertSession      = `INSERT INTO sessions (rk, seq, id, body) VALUES (?, ?, ?, ?)`
+	sqlInsertSegment      = `INSERT INTO segments (rk, session_seq, seq, id, body) VALUES (?, ?, ?, ?, ?)`
 	// record_start and record_end are NULL on the later rows of an id the
 	// record has twice (see migrations/0002_queries.sql).
-	sqlInsertParticipant = `INSERT INTO participants (tenant, record_id, seq, id, body, record_start, record_end)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertParticipant = `INSERT INTO participants (rk, seq, id, body, tenant, record_id, record_start, record_end)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 	// Readers.
 	sqlSelectHeader = `SELECT version, start_time, end_time, body, organizer, session_count, participant_count
 		FROM call_records WHERE tenant = ? AND id = ?`
 	sqlRecordExists = `SELECT 1 FROM call_records WHERE tenant = ? AND id = ?`
-	// A keyset range on the primary key: the cost of a page does not depend
-	// on how deep it is.
+	// The record by (tenant, id), which confines the read to the tenant,
+	// then a keyset range of the sessions' primary key (rk, seq): the cost of
+	// a page does not depend on how deep it is. CROSS JOIN keeps the loops in
+	// that order; the record is one row, so the range is in seq order.
 	//
 	// Bodies are read as CAST(body AS BLOB) into a sql.RawBytes and kept:
 	// see keep.
-	sqlSelectSessions = `SELECT seq, id, CAST(body AS BLOB) FROM sessions
-		WHERE tenant = ? AND record_id = ? AND seq > ?
-		ORDER BY seq LIMIT ?`
+	sqlSelectSessions = `SELECT s.seq, s.id, CAST(s.body AS BLOB)
+		FROM call_records AS c CROSS JOIN sessions AS s
+		WHERE c.tenant = ? AND c.id = ? AND s.rk = c.rk AND s.seq > ?
+		ORDER BY s.seq LIMIT ?`
 	// The segments of a page of sessions, whose seqs are consecutive, in one
 	// range of the primary key.
-	sqlSelectSegments = `SELECT session_seq, id, CAST(body AS BLOB) FROM segments
-		WHERE tenant = ? AND record_id = ? AND session_seq BETWEEN ? AND ?
-		ORDER BY session_seq, seq`
+	sqlSelectSegments = `SELECT g.session_seq, g.id, CAST(g.body AS BLOB)
+		FROM call_records AS c CROSS JOIN segments AS g
+		WHERE c.tenant = ? AND c.id = ? AND g.rk = c.rk AND g.session_seq BETWEEN ? AND ?
+		ORDER BY g.session_seq, g.seq`
 )
 
 // statements are the prepared statements of a DB.
@@ -145,9 +152,9 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 	if err != nil {
 		return 0, err
 	}
-	var version int64
+	var rk, version int64
 	outcome := callvault.Replaced
-	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&version); {
+	switch err := tx.StmtContext(ctx, db.stmts.selectVersion).QueryRowContext(ctx, r.Tenant, r.ID).Scan(&rk, &version); {
 	case errors.Is(err, sql.ErrNoRows):
 		outcome = callvault.Inserted
 	case err != nil:
@@ -156,55 +163,59 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 		return callvault.Stale, nil
 	}
 	if outcome == callvault.Inserted {
-		err = insertHeader(ctx, tx, &db.stmts, r, start, end)
+		rk, err = insertHeader(ctx, tx, &db.stmts, r, start, end)
 	} else {
-		err = replaceHeader(ctx, tx, &db.stmts, r, start, end)
+		err = replaceHeader(ctx, tx, &db.stmts, r, rk, start, end)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if err := insertRows(ctx, tx, &db.stmts, r, start, end); err != nil {
+	if err := insertRows(ctx, tx, &db.stmts, r, rk, start, end); err != nil {
 		return 0, err
 	}
 	return outcome, nil
 }
 
 // insertHeader writes the call_records row of r, whose times are already
-// converted to columns.
-func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
-	_, err := tx.StmtContext(ctx, s.insertRecord).ExecContext(ctx,
+// converted to columns, and returns its rk.
+func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) (int64, error) {
+	res, err := tx.StmtContext(ctx, s.insertRecord).ExecContext(ctx,
 		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants))
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
-// replaceHeader overwrites the record's row and deletes all its rows below,
-// which insertRows then writes anew.
-func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
+// replaceHeader overwrites the row of the record whose rk is rk and deletes
+// all its rows below, which insertRows then writes anew under the same rk.
+func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, rk, start, end int64) error {
 	if _, err := tx.StmtContext(ctx, s.updateRecord).ExecContext(ctx,
-		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), r.Tenant, r.ID); err != nil {
+		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), rk); err != nil {
 		return err
 	}
 	for _, stmt := range []*sql.Stmt{s.deleteSegments, s.deleteSessions, s.deleteParticipants} {
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, r.Tenant, r.ID); err != nil {
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, rk); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// insertRows writes the sessions, segments and participants of r, numbering
-// each from 1 in the order r has them. start and end are r's times as
-// columns, which the first participant row of each id copies.
-func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) error {
+// insertRows writes the sessions, segments and participants of r, whose
+// rk is rk, numbering each from 1 in the order r has them. start and end
+// are r's times as columns, which the first participant row of each id
+// copies.
+func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, rk, start, end int64) error {
 	insertSession := tx.StmtContext(ctx, s.insertSession)
 	insertSegment := tx.StmtContext(ctx, s.insertSegment)
 	for i, ses := range r.Sessions {
 		seq := i + 1
-		if _, err := insertSession.ExecContext(ctx, r.Tenant, r.ID, seq, ses.ID, blob(ses.Body)); err != nil {
+		if _, err := insertSession.ExecContext(ctx, rk, seq, ses.ID, blob(ses.Body)); err != nil {
 			return err
 		}
 		for j, seg := range ses.Segments {
-			if _, err := insertSegment.ExecContext(ctx, r.Tenant, r.ID, seq, j+1, seg.ID, blob(seg.Body)); err != nil {
+			if _, err := insertSegment.ExecContext(ctx, rk, seq, j+1, seg.ID, blob(seg.Body)); err != nil {
 				return err
 			}
 		}
@@ -221,7 +232,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Rec
 		} else if seen != nil {
 			seen[p.ID] = true
 		}
-		if _, err := insertParticipant.ExecContext(ctx, r.Tenant, r.ID, i+1, p.ID, blob(p.Body), recordStart, recordEnd); err != nil {
+		if _, err := insertParticipant.ExecContext(ctx, rk, i+1, p.ID, blob(p.Body), r.Tenant, r.ID, recordStart, recordEnd); err != nil {
 			return err
 		}
 	}

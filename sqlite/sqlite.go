@@ -45,7 +45,10 @@ const busyTimeoutMillis = 10000
 // leaves of the indexes keyed by record id, and every leaf touched is
 // written whole to the WAL, read back whole when the cache has dropped it,
 // and copied again by the checkpoint; small writes (one record) pay the
-// same. 16 KiB is the best of both.
+// same. 16 KiB is the best of both. (Those figures predate
+// migrations/0003_record_keys.sql, since which a record's rows below are
+// appended to their indexes and only call_records' own indexes and
+// participants_by_id take random leaves.)
 //
 // A database keeps the page size it was created with: SQLite changes it
 // only by a VACUUM outside WAL mode, which callvault never runs, so a
