@@ -87,6 +87,7 @@ type Importer struct {
 
 	rows    []callvault.ReportRow
 	rowKind string
+	budget  *budget // of the Import running
 }
 
 // rowBatch is how many report rows go to the store in one transaction.
@@ -95,9 +96,16 @@ const rowBatch = 500
 const (
 	defaultBatchBytes   = 8 << 20
 	defaultBatchRecords = 2000
-	// queueLength bounds the objects read but not yet stored, beyond the
-	// batch: memory stays flat whatever the stream's length.
-	queueLength = 64
+	// queueLength bounds how many objects are read but not yet stored; the
+	// budget below bounds their bytes: memory stays flat whatever the
+	// stream's length.
+	queueLength = 4096
+	// aheadBatches is how many batches' worth of input may be read and
+	// validated beyond the batch being stored: while one batch commits, the
+	// validators fill the next, so the store never waits for them (with 64
+	// objects in flight, as before, the validators stopped a fraction of
+	// the way into the next batch and the store then waited for the rest).
+	aheadBatches = 2
 )
 
 // entry is one object of the stream on its way through the pipeline.
@@ -106,12 +114,17 @@ type entry struct {
 	raw   []byte
 	line  int
 	size  int
-	kind  string // a report row type, or "" for a call record
-	err   error  // a read error (*SyntaxError ends the stream) or a validation error
-	fatal error  // a read error that is not the input's fault
-	rec   *callvault.Record
-	row   callvault.ReportRow
-	done  chan struct{} // closed when a worker has validated the object
+	// charge is what the entry holds of the Importer's budget until it is
+	// stored or rejected: its size, but at most a batch's bytes, so that an
+	// entry always fits beside a batch not yet full and the pipeline
+	// cannot wait on itself.
+	charge int
+	kind   string // a report row type, or "" for a call record
+	err    error  // a read error (*SyntaxError ends the stream) or a validation error
+	fatal  error  // a read error that is not the input's fault
+	rec    *callvault.Record
+	row    callvault.ReportRow
+	done   chan struct{} // closed when a worker has validated the object
 }
 
 // Import reads every record of src into the store and adds to stats. It
@@ -125,6 +138,7 @@ func (im *Importer) Import(ctx context.Context, source string, src io.Reader, st
 	}
 	ordered := make(chan *entry, queueLength) // in stream order, to the store
 	work := make(chan *entry, queueLength)    // to the validators, in any order
+	im.budget = newBudget((1 + aheadBatches) * im.batchBytes())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -140,6 +154,7 @@ func (im *Importer) Import(ctx context.Context, source string, src io.Reader, st
 	}
 	err := im.store(ctx, source, ordered, stats)
 	cancel()
+	im.budget.close() // a reader waiting for room gives up
 	// Let the goroutines see the cancellation; the reader may still sit in a
 	// Read of src, which ends with src.
 	go func() {
@@ -162,6 +177,10 @@ func (im *Importer) read(ctx context.Context, source string, src io.Reader, orde
 			return
 		}
 		it := &entry{index: i, raw: raw, line: line, size: len(raw), done: make(chan struct{})}
+		it.charge = min(it.size, im.batchBytes())
+		if !im.budget.acquire(it.charge) {
+			return
+		}
 		var se *SyntaxError
 		switch {
 		case errors.As(err, &se):
@@ -221,10 +240,7 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 // store takes the validated objects in stream order and stores them.
 func (im *Importer) store(ctx context.Context, source string, ordered <-chan *entry, stats *Stats) error {
 	batchStore, _ := im.Store.(BatchStore)
-	maxBytes, maxRecords := im.BatchBytes, im.BatchRecords
-	if maxBytes <= 0 {
-		maxBytes = defaultBatchBytes
-	}
+	maxBytes, maxRecords := im.batchBytes(), im.BatchRecords
 	if maxRecords <= 0 {
 		maxRecords = defaultBatchRecords
 	}
@@ -235,6 +251,9 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 			return nil
 		}
 		err := im.putRecords(ctx, batchStore, source, batch, stats)
+		for _, it := range batch {
+			im.budget.release(it.charge)
+		}
 		clear(batch)
 		batch, batchBytes = batch[:0], 0
 		return err
@@ -247,6 +266,9 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if it.fatal != nil || it.err != nil || it.kind != "" || batchStore == nil {
+			im.budget.release(it.charge) // it does not join a batch
 		}
 		if it.fatal != nil {
 			if err := flushRecords(); err != nil {
@@ -293,6 +315,58 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 		return err
 	}
 	return im.flush(ctx, stats)
+}
+
+func (im *Importer) batchBytes() int {
+	if im.BatchBytes > 0 {
+		return im.BatchBytes
+	}
+	return defaultBatchBytes
+}
+
+// budget bounds the bytes of the objects read but not yet stored.
+type budget struct {
+	mu     sync.Mutex
+	room   sync.Cond
+	used   int
+	max    int
+	closed bool
+}
+
+func newBudget(max int) *budget {
+	b := &budget{max: max}
+	b.room.L = &b.mu
+	return b
+}
+
+// acquire waits until n more bytes fit, and reports false if the budget
+// was closed first.
+func (b *budget) acquire(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.closed && b.used+n > b.max {
+		b.room.Wait()
+	}
+	if b.closed {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *budget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.room.Broadcast()
+}
+
+// close wakes the waiters and makes every later acquire fail.
+func (b *budget) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.room.Broadcast()
 }
 
 // putRecord stores one record in a transaction of its own.
