@@ -151,3 +151,42 @@ func TestTheLargestMeetingImports(t *testing.T) {
 		t.Errorf("%d sessions", st.Sessions)
 	}
 }
+
+// The bytes in flight are bounded by a budget of three batches; an object
+// larger than a batch is charged one batch, so a stream of them, with
+// report rows and rejects between, still flows, and stops cleanly when
+// the store fails.
+func TestImportWithRecordsLargerThanABatch(t *testing.T) {
+	var out bytes.Buffer
+	gen, err := synth.Write(&out, synth.Config{Tenant: tenant, Seed: 5, Records: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(out.String(), "\n"), "\n")
+	lines[len(lines)-1] += "\n"
+	var in strings.Builder
+	for i, l := range lines {
+		in.WriteString(l)
+		if i%7 == 3 {
+			in.WriteString("{\"id\": 1}\n") // a reject between records
+		}
+	}
+	ctx := context.Background()
+	for _, records := range []int{1, 2, 1000} {
+		db := openDB(t)
+		im := &ingest.Importer{Store: db, Tenant: tenant, BatchBytes: 64, BatchRecords: records}
+		var st ingest.Stats
+		if err := im.Import(ctx, "calls", strings.NewReader(in.String()), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Inserted != gen.Records || st.Rejected != len(lines)/7+1 {
+			t.Errorf("batches of %d: %+v, want %d inserted", records, st, gen.Records)
+		}
+
+		failing := &failingStore{DB: openDB(t)}
+		im = &ingest.Importer{Store: failing, Tenant: tenant, BatchBytes: 64, BatchRecords: records}
+		if err := im.Import(ctx, "calls", strings.NewReader(in.String()), &st); err == nil && records < 1000 {
+			t.Errorf("batches of %d: a failing store, and no error", records)
+		}
+	}
+}
