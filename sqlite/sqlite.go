@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,7 +73,8 @@ type DB struct {
 	stmts   statements      // PutRecord, GetRecord, ListSessions
 	queries queryStatements // the other queries, and the report rows
 
-	pageSize int // of the database file, in bytes
+	pageSize int      // of the database file, in bytes
+	applied  []string // the migrations Open applied
 }
 
 var _ callvault.Store = (*DB)(nil)
@@ -201,19 +204,27 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := db.migrateFile(ctx, name); err != nil {
+		applied, err := db.migrateFile(ctx, name)
+		if err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if applied {
+			db.applied = append(db.applied, path.Base(name))
 		}
 	}
 	return nil
 }
 
+// Applied returns the names of the migrations that Open applied, in order:
+// none when the database was up to date.
+func (db *DB) Applied() []string { return slices.Clone(db.applied) }
+
 // migrateFile applies one migration and records it in the same transaction,
 // so that a failed migration leaves no trace and is tried again next time.
-func (db *DB) migrateFile(ctx context.Context, name string) error {
+func (db *DB) migrateFile(ctx context.Context, name string) (applied bool, err error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 
@@ -221,22 +232,22 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 	// the same new file do not both apply it.
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
-		return err
+		return false, err
 	} else if n != 0 {
-		return nil
+		return false, nil
 	}
 
 	buf, err := fs.ReadFile(migrationFS, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
 }
 
 // wrap gives an internal error the context of the operation that failed. A

@@ -51,6 +51,15 @@ func openStore(ctx context.Context, dir, dsn string) (callvault.Store, error) {
 	return postgres.Open(ctx, dsn)
 }
 
+// appliedMigrations returns the migrations that opening the SQLite store
+// applied (the PostgreSQL store reports its own through postgres.Migrate).
+func appliedMigrations(store callvault.Store) []string {
+	if m, ok := store.(interface{ Applied() []string }); ok {
+		return m.Applied()
+	}
+	return nil
+}
+
 // isPostgresDSN reports whether dsn is a PostgreSQL URL or keyword=value
 // connection string.
 func isPostgresDSN(dsn string) bool {

@@ -355,3 +355,17 @@ func TestFlagsReadTheEnvironment(t *testing.T) {
 		t.Errorf("CALLVAULT_DATA was not used: %v %s", err, out)
 	}
 }
+
+// migrate names the migrations it applied to a SQLite database, and says
+// when there were none.
+func TestMigrateSaysWhatItApplied(t *testing.T) {
+	data := t.TempDir()
+	out, errs, status := runCLI(t, "", "migrate", "--data", data)
+	if status != 0 || !strings.Contains(out, ": applied 0001_init.sql, 0002_queries.sql, 0003_record_keys.sql") {
+		t.Fatalf("first migrate: status %d, %q, %q", status, out, errs)
+	}
+	out, errs, status = runCLI(t, "", "migrate", "--data", data)
+	if status != 0 || !strings.HasSuffix(out, " is up to date\n") {
+		t.Errorf("second migrate: status %d, %q, %q", status, out, errs)
+	}
+}

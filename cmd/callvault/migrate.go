@@ -44,10 +44,16 @@ func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error
 		if err != nil {
 			return err
 		}
+		applied := appliedMigrations(store)
 		if err := store.Close(); err != nil {
 			return err
 		}
-		fmt.Fprintf(std.out, "the SQLite database %s is up to date\n", filepath.Join(c.data, databaseFile))
+		file := filepath.Join(c.data, databaseFile)
+		if len(applied) == 0 {
+			fmt.Fprintf(std.out, "the SQLite database %s is up to date\n", file)
+			return nil
+		}
+		fmt.Fprintf(std.out, "the SQLite database %s: applied %s\n", file, strings.Join(applied, ", "))
 		return nil
 	}
 	if !isPostgresDSN(c.db) {

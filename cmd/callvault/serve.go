@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -91,11 +92,15 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err := c.identity.check(); err != nil {
 		return err
 	}
+	opened := time.Now()
 	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if names := appliedMigrations(store); len(names) > 0 {
+		logger.Info("database migrated", "applied", strings.Join(names, ","), "took", time.Since(opened).Round(time.Millisecond))
+	}
 	signer, err := loadSigner(ctx, store, c.data)
 	if err != nil {
 		return err
