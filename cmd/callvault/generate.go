@@ -115,12 +115,7 @@ func (c *generateConfig) run(ctx context.Context, args []string, std stdio) (err
 	}
 
 	start := time.Now()
-	prog := &genProgress{w: std.err, every: c.every, start: start, total: c.records}
-	if f, ok := std.err.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			prog.terminal = true
-		}
-	}
+	prog := &genProgress{statusLine: newStatusLine(std.err), every: c.every, start: start, total: c.records}
 	cfg.OnRecord = prog.update
 	st, err := synth.Write(ctxWriter{ctx, w}, cfg)
 	prog.clear()
@@ -165,12 +160,10 @@ func parseDate(flagName, s string) (time.Time, error) {
 // genProgress reports a generation's progress like import's: a line
 // redrawn in place on a terminal, plain lines otherwise.
 type genProgress struct {
-	w           io.Writer
+	statusLine
 	every       time.Duration
 	start, last time.Time
 	total       int
-	terminal    bool
-	drawn       bool
 }
 
 func (p *genProgress) update(st synth.Stats) {
@@ -189,17 +182,5 @@ func (p *genProgress) update(st synth.Stats) {
 		eta := time.Duration(float64(p.total-calls) / (float64(calls) / elapsed) * float64(time.Second))
 		line += fmt.Sprintf(", %.0f%%, ETA %s", 100*float64(calls)/float64(p.total), eta.Round(time.Second))
 	}
-	if p.terminal {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
-	} else {
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-func (p *genProgress) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
+	p.show(line)
 }

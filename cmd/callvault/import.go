@@ -77,7 +77,7 @@ func (c *importConfig) run(ctx context.Context, files []string, std stdio) error
 
 	var stats ingest.Stats
 	start := time.Now()
-	prog := &progress{w: std.err, every: c.every, start: start}
+	prog := &progress{statusLine: newStatusLine(std.err), every: c.every, start: start}
 	im := &ingest.Importer{
 		Store:  store,
 		Tenant: c.tenant,
@@ -145,24 +145,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // progress reports an import's progress: a line redrawn in place on a
 // terminal, plain lines otherwise (logs, CI).
 type progress struct {
-	w        io.Writer
-	every    time.Duration
-	start    time.Time
-	last     time.Time
-	name     string
-	src      *countingReader
-	size     int64
-	terminal bool
-	drawn    bool
+	statusLine
+	every time.Duration
+	start time.Time
+	last  time.Time
+	name  string
+	src   *countingReader
+	size  int64
 }
 
 func (p *progress) file(name string, src *countingReader, size int64) {
 	p.name, p.src, p.size = name, src, size
-	if f, ok := p.w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			p.terminal = true
-		}
-	}
 }
 
 func (p *progress) update(s ingest.Stats) {
@@ -182,20 +175,7 @@ func (p *progress) update(s ingest.Stats) {
 		eta := time.Duration(float64(p.size-p.src.n) / rate * float64(time.Second))
 		line += fmt.Sprintf(", %.0f%%, ETA %s", 100*float64(p.src.n)/float64(p.size), eta.Round(time.Second))
 	}
-	if p.terminal {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
-	} else {
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-// clear ends a line drawn in place, so the next output starts clean.
-func (p *progress) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
-	}
+	p.show(line)
 }
 
 func bytesText(n int64) string {
