@@ -67,47 +67,29 @@ type queryStatements struct {
 	insertReportRow, updateReportRow, countReportRows, selectReportRows            *sql.Stmt
 }
 
-func (s *queryStatements) prepare(ctx context.Context, write, read *sql.DB) error {
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		db   *sql.DB
-		sql  string
-	}{
-		{&s.selectRecords, read, sqlSelectRecords},
-		{&s.countRecords, read, sqlCountRecords},
-		{&s.selectParticipantRecords, read, sqlSelectParticipantRecords},
-		{&s.countParticipantRecords, read, sqlCountParticipantRecords},
-		{&s.selectSession, read, sqlSelectSession},
-		{&s.selectSessionSegments, read, sqlSelectSessionSegments},
-		{&s.selectParticipants, read, sqlSelectParticipants},
-		{&s.selectParticipant, read, sqlSelectParticipant},
-		{&s.insertReportRow, write, sqlInsertReportRow},
-		{&s.updateReportRow, write, sqlUpdateReportRow},
-		{&s.countReportRows, read, sqlCountReportRows},
-		{&s.selectReportRows, read, sqlSelectReportRows},
-	} {
-		stmt, err := p.db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return err
-		}
-		*p.stmt = stmt
+// specs lists the statements once, for prepare and close alike.
+func (s *queryStatements) specs() []stmtSpec {
+	return []stmtSpec{
+		{&s.selectRecords, false, sqlSelectRecords},
+		{&s.countRecords, false, sqlCountRecords},
+		{&s.selectParticipantRecords, false, sqlSelectParticipantRecords},
+		{&s.countParticipantRecords, false, sqlCountParticipantRecords},
+		{&s.selectSession, false, sqlSelectSession},
+		{&s.selectSessionSegments, false, sqlSelectSessionSegments},
+		{&s.selectParticipants, false, sqlSelectParticipants},
+		{&s.selectParticipant, false, sqlSelectParticipant},
+		{&s.insertReportRow, true, sqlInsertReportRow},
+		{&s.updateReportRow, true, sqlUpdateReportRow},
+		{&s.countReportRows, false, sqlCountReportRows},
+		{&s.selectReportRows, false, sqlSelectReportRows},
 	}
-	return nil
 }
 
-func (s *queryStatements) close() error {
-	var errs []error
-	for _, stmt := range []*sql.Stmt{
-		s.selectRecords, s.countRecords, s.selectParticipantRecords, s.countParticipantRecords,
-		s.selectSession, s.selectSessionSegments, s.selectParticipants, s.selectParticipant,
-		s.insertReportRow, s.updateReportRow, s.countReportRows, s.selectReportRows,
-	} {
-		if stmt != nil {
-			errs = append(errs, stmt.Close())
-		}
-	}
-	return errors.Join(errs...)
+func (s *queryStatements) prepare(ctx context.Context, write, read *sql.DB) error {
+	return prepareAll(ctx, write, read, s.specs())
 }
+
+func (s *queryStatements) close() error { return closeAll(s.specs()) }
 
 // recordRange is a RecordQuery as column values: start_time in [lo, hi],
 // end_time at or after notBefore.

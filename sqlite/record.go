@@ -65,49 +65,30 @@ type statements struct {
 	selectHeader, recordExists, selectSessions, selectSegments *sql.Stmt
 }
 
-func (s *statements) prepare(ctx context.Context, write, read *sql.DB) error {
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		db   *sql.DB
-		sql  string
-	}{
-		{&s.selectVersion, write, sqlSelectVersion},
-		{&s.insertRecord, write, sqlInsertRecord},
-		{&s.updateRecord, write, sqlUpdateRecord},
-		{&s.deleteSegments, write, sqlDeleteSegments},
-		{&s.deleteSessions, write, sqlDeleteSessions},
-		{&s.deleteParticipants, write, sqlDeleteParticipants},
-		{&s.insertSession, write, sqlInsertSession},
-		{&s.insertSegment, write, sqlInsertSegment},
-		{&s.insertParticipant, write, sqlInsertParticipant},
-		{&s.selectHeader, read, sqlSelectHeader},
-		{&s.recordExists, read, sqlRecordExists},
-		{&s.selectSessions, read, sqlSelectSessions},
-		{&s.selectSegments, read, sqlSelectSegments},
-	} {
-		stmt, err := p.db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return err
-		}
-		*p.stmt = stmt
+// specs lists the statements once, for prepare and close alike.
+func (s *statements) specs() []stmtSpec {
+	return []stmtSpec{
+		{&s.selectVersion, true, sqlSelectVersion},
+		{&s.insertRecord, true, sqlInsertRecord},
+		{&s.updateRecord, true, sqlUpdateRecord},
+		{&s.deleteSegments, true, sqlDeleteSegments},
+		{&s.deleteSessions, true, sqlDeleteSessions},
+		{&s.deleteParticipants, true, sqlDeleteParticipants},
+		{&s.insertSession, true, sqlInsertSession},
+		{&s.insertSegment, true, sqlInsertSegment},
+		{&s.insertParticipant, true, sqlInsertParticipant},
+		{&s.selectHeader, false, sqlSelectHeader},
+		{&s.recordExists, false, sqlRecordExists},
+		{&s.selectSessions, false, sqlSelectSessions},
+		{&s.selectSegments, false, sqlSelectSegments},
 	}
-	return nil
 }
 
-func (s *statements) close() error {
-	var errs []error
-	for _, stmt := range []*sql.Stmt{
-		s.selectVersion, s.insertRecord, s.updateRecord,
-		s.deleteSegments, s.deleteSessions, s.deleteParticipants,
-		s.insertSession, s.insertSegment, s.insertParticipant,
-		s.selectHeader, s.recordExists, s.selectSessions, s.selectSegments,
-	} {
-		if stmt != nil {
-			errs = append(errs, stmt.Close())
-		}
-	}
-	return errors.Join(errs...)
+func (s *statements) prepare(ctx context.Context, write, read *sql.DB) error {
+	return prepareAll(ctx, write, read, s.specs())
 }
+
+func (s *statements) close() error { return closeAll(s.specs()) }
 
 // PutRecord stores r whole, in one transaction, unless the store has the
 // record with a higher version.

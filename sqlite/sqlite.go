@@ -250,6 +250,40 @@ func (db *DB) migrateFile(ctx context.Context, name string) (applied bool, err e
 	return true, tx.Commit()
 }
 
+// stmtSpec is a statement a DB prepares once, at Open: on the writer's
+// connection or on the readers'.
+type stmtSpec struct {
+	stmt  **sql.Stmt
+	write bool
+	sql   string
+}
+
+func prepareAll(ctx context.Context, write, read *sql.DB, specs []stmtSpec) error {
+	for _, p := range specs {
+		db := read
+		if p.write {
+			db = write
+		}
+		stmt, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return err
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+// closeAll closes the statements of specs that were prepared.
+func closeAll(specs []stmtSpec) error {
+	var errs []error
+	for _, p := range specs {
+		if *p.stmt != nil {
+			errs = append(errs, (*p.stmt).Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // wrap gives an internal error the context of the operation that failed. A
 // *callvault.Error passes through as it is: its message is for the caller.
 func wrap(errp *error, format string, args ...any) {
