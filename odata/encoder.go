@@ -14,6 +14,8 @@ type Codec struct {
 	Model *schema.Model
 	beta  *schema.Model
 	plans map[*schema.Type]*plan
+
+	render renderState // render.go: built on first use
 }
 
 // plan is what the encoder needs of one structured type, computed once.

@@ -1,0 +1,652 @@
+package odata
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"sync"
+
+	"github.com/callvault/callvault/internal/jsonx"
+	"github.com/callvault/callvault/schema"
+)
+
+// Render scripts. For the default request (no $select, Options{}, the
+// object closed) Object's output for a stored body never changes, so the
+// importer compiles it once into a script stored beside the body, and
+// serving it is a few copies instead of a merge.
+//
+// A script is:
+//
+//	count        byte      how many fingerprints follow (at least one)
+//	fingerprint  [8]byte   each codec the script is for (renderState.fp)
+//	uvarint                the length of the body it was compiled from
+//	uvarint                the length of the output
+//	op*                    until the end of the script
+//
+// The lengths make a script refuse another body and catch one cut short.
+// An op starts with a uvarint a:
+//
+//	a&3 == 0   COPY: copy the next a>>2 bytes of the body
+//	a&3 == 2   COPY: skip a>>2 bytes of the body, then copy the next n
+//	a&1 == 1   CONST: copy n bytes of the dictionary from offset a>>1
+//
+// where n is a second uvarint. The body cursor only moves forward. The
+// compiler coalesces contiguous copies, and contiguous constants, into one
+// op, so ops mostly alternate: a run of the body, a run of absent
+// properties.
+//
+// The dictionary holds the constant bytes the merge writes: a few
+// literals, then for each plan its "@odata.type" annotation, its null run
+// (plan.nulls, which also holds every key with and without its comma) and
+// a closing brace, so that an object ending in absent properties takes one
+// op for its nulls and its brace. One dictionary serves v1.0 and beta, so
+// that a body both versions write alike (most) compiles to the same ops,
+// which CompileAll stores once, with both fingerprints.
+//
+// CompileAll's blob is a sequence of uvarint length, script.
+
+// scriptFormat is hashed into every fingerprint: bump it whenever the
+// script format, the dictionary or what Object writes changes, so that
+// old scripts are refused (and bodies merged) rather than misread.
+const scriptFormat = "callvault render script 1"
+
+const fpLen = 8
+
+// literals are the constants the merge writes that no plan holds.
+const literals = `[]{},:null"unknownFutureValue"`
+
+// dictionary is the constants of every version's scripts.
+type dictionary struct {
+	b  []byte
+	at map[string]int // where each plan's entry starts, by entryKey
+}
+
+func entryKey(p *plan) string { return string(p.annotation) + "\x00" + string(p.nulls) }
+
+// sharedDictionary is built from the plans of v1.0 then beta, each in
+// type name order: the same bytes in every process of one build.
+var sharedDictionary = sync.OnceValue(func() *dictionary {
+	d := &dictionary{b: []byte(literals), at: map[string]int{}}
+	for _, v := range []string{schema.V1, schema.Beta} {
+		c := NewCodec(schema.MustLoad(v))
+		for _, t := range c.Model.Types() {
+			p := c.plans[t]
+			if p == nil || !p.merge {
+				continue
+			}
+			if _, ok := d.at[entryKey(p)]; ok {
+				continue // the same in both versions
+			}
+			d.at[entryKey(p)] = len(d.b)
+			d.b = append(d.b, p.annotation...)
+			d.b = append(d.b, p.nulls...)
+			d.b = append(d.b, '}')
+		}
+	}
+	return d
+})
+
+// renderState is what scripts need of a codec beyond its plans, built on
+// first use: NewCodec stays cheap for codecs that never render.
+type renderState struct {
+	once   sync.Once
+	fp     [fpLen]byte
+	dict   []byte
+	planAt map[*plan]int // where each plan's entry starts in dict
+}
+
+func (c *Codec) renderState() *renderState {
+	rs := &c.render
+	rs.once.Do(func() { c.buildRenderState(rs) })
+	return rs
+}
+
+func (c *Codec) buildRenderState(rs *renderState) {
+	d := sharedDictionary()
+	rs.dict = d.b
+	rs.planAt = map[*plan]int{}
+	for _, p := range c.plans {
+		if at, ok := d.at[entryKey(p)]; ok && p.merge {
+			rs.planAt[p] = at
+		}
+	}
+	h := sha256.New()
+	field := func(b []byte) {
+		h.Write(binary.AppendUvarint(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	field([]byte(scriptFormat))
+	field([]byte(c.Model.Version))
+	for _, v := range []string{c.Model.Version, schema.Beta} {
+		files, err := schema.CSDL(v)
+		if err != nil {
+			panic(err) // embedded: a build defect, as in schema.MustLoad
+		}
+		for _, f := range files {
+			field(f)
+		}
+	}
+	field(schema.Annotations())
+	field(rs.dict) // covers how the plans were built
+	copy(rs.fp[:], h.Sum(nil))
+}
+
+// Compile returns the script that renders body, a stored body of type t
+// (of this codec's model), as c.Object(nil, t, body, nil, Options{},
+// false) writes it; or nil when it cannot: body not valid JSON or not in
+// stored form, or a type the single pass does not take. A script is
+// checked against Object before it is returned.
+func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
+	if !json.Valid(body) { // the walk, like Object, assumes valid JSON
+		return nil
+	}
+	return c.compile(t, body)
+}
+
+// scratch holds the buffers compile checks its scripts in.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// compile is Compile for a body known to be valid JSON.
+func (c *Codec) compile(t *schema.Type, body []byte) []byte {
+	pl := c.plans[t]
+	if pl == nil {
+		return nil
+	}
+	i := jsonx.SkipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil
+	}
+	rs := c.renderState()
+	k := compiler{rs: rs, v: body, ops: make([]byte, 0, 64)}
+	if _, ok := k.object(pl, i); !ok || k.failed {
+		return nil
+	}
+	k.flush()
+	// Object's output and the script's, one after the other.
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	out := c.Object((*bp)[:0], t, body, nil, Options{}, false)
+	n := len(out)
+	script := make([]byte, 0, 1+fpLen+2*binary.MaxVarintLen64+len(k.ops))
+	script = append(append(script, 1), rs.fp[:]...)
+	script = binary.AppendUvarint(script, uint64(len(body)))
+	script = binary.AppendUvarint(script, uint64(n))
+	script = append(script, k.ops...)
+	out, ok := c.Render(out, script, body)
+	*bp = out
+	if !ok || !bytes.Equal(out[:n], out[n:]) {
+		return nil
+	}
+	return script
+}
+
+// forCodec reports whether script names the codec of fingerprint fp, and
+// returns the rest of it, past the fingerprints.
+func forCodec(script []byte, fp *[fpLen]byte) ([]byte, bool) {
+	if len(script) == 0 {
+		return nil, false
+	}
+	n := int(script[0])
+	if n == 0 || len(script) < 1+n*fpLen {
+		return nil, false
+	}
+	for i := 1; i < 1+n*fpLen; i += fpLen {
+		if string(script[i:i+fpLen]) == string(fp[:]) {
+			return script[1+n*fpLen:], true
+		}
+	}
+	return nil, false
+}
+
+// Render appends what script writes of body to buf. ok is false, with buf
+// as it was, when the script is not this codec's or is corrupt.
+func (c *Codec) Render(buf, script, body []byte) ([]byte, bool) {
+	rs := c.renderState()
+	s, ok := forCodec(script, &rs.fp)
+	if !ok {
+		return buf, false
+	}
+	return rs.run(buf, s, body)
+}
+
+// run is Render for s, a script past its fingerprints.
+func (rs *renderState) run(buf, s, body []byte) ([]byte, bool) {
+	size, i := binary.Uvarint(s)
+	if i <= 0 || size != uint64(len(body)) {
+		return buf, false
+	}
+	want, w := binary.Uvarint(s[i:])
+	if w <= 0 {
+		return buf, false
+	}
+	i += w
+	mark := len(buf)
+	dict := rs.dict
+	pos := 0 // the body cursor
+	for i < len(s) {
+		// Uvarints of one or two bytes, mostly.
+		a := uint64(s[i])
+		i++
+		if a >= 0x80 {
+			if a, i = uvarint(s, i, a); i < 0 {
+				return buf[:mark], false
+			}
+		}
+		if a&3 == 0 { // COPY, no skip
+			if n := a >> 2; n > uint64(len(body)-pos) {
+				return buf[:mark], false
+			}
+			from := pos
+			pos += int(a >> 2)
+			buf = append(buf, body[from:pos]...)
+			continue
+		}
+		if i >= len(s) {
+			return buf[:mark], false
+		}
+		n := uint64(s[i])
+		i++
+		if n >= 0x80 {
+			if n, i = uvarint(s, i, n); i < 0 {
+				return buf[:mark], false
+			}
+		}
+		if a&1 == 0 { // COPY after a skip
+			rest := uint64(len(body) - pos)
+			if skip := a >> 2; skip > rest || n > rest-skip {
+				return buf[:mark], false
+			}
+			from := pos + int(a>>2)
+			pos = from + int(n)
+			buf = append(buf, body[from:pos]...)
+			continue
+		}
+		if off := a >> 1; off > uint64(len(dict)) || n > uint64(len(dict))-off {
+			return buf[:mark], false
+		}
+		buf = append(buf, dict[a>>1:a>>1+n]...)
+	}
+	if uint64(len(buf)-mark) != want {
+		return buf[:mark], false
+	}
+	return buf, true
+}
+
+// uvarint finishes reading the uvarint whose first byte, x (>= 0x80), is
+// just before s[i]. It returns -1 for i when the uvarint is cut short or
+// too long.
+func uvarint(s []byte, i int, x uint64) (uint64, int) {
+	x &= 0x7f
+	for shift := uint(7); shift < 64; shift += 7 {
+		if i >= len(s) {
+			return 0, -1
+		}
+		b := s[i]
+		i++
+		if b < 0x80 {
+			if shift == 63 && b > 1 {
+				return 0, -1
+			}
+			return x | uint64(b)<<shift, i
+		}
+		x |= uint64(b&0x7f) << shift
+	}
+	return 0, -1
+}
+
+// CompileAll compiles body, of the type named typeName (qualified, as
+// "microsoft.graph.callRecords.session"), for each codec that has the type,
+// and returns their scripts as one blob for RenderStored; nil when no
+// codec compiled it. Codecs whose scripts are the same but for their
+// fingerprints share one.
+func CompileAll(codecs []*Codec, typeName string, body []byte) []byte {
+	type script struct {
+		fps  []byte // fingerprints, one after another
+		rest []byte // what follows them
+	}
+	if !json.Valid(body) {
+		return nil
+	}
+	var scripts []script
+next:
+	for _, c := range codecs {
+		t := c.Model.Type(typeName)
+		if t == nil {
+			continue
+		}
+		s := c.compile(t, body)
+		if s == nil {
+			continue
+		}
+		fp, rest := s[1:1+fpLen], s[1+fpLen:]
+		for j := range scripts {
+			if x := &scripts[j]; len(x.fps) < 255*fpLen && bytes.Equal(x.rest, rest) {
+				x.fps = append(x.fps, fp...)
+				continue next
+			}
+		}
+		scripts = append(scripts, script{append([]byte(nil), fp...), rest})
+	}
+	var out []byte
+	for _, s := range scripts {
+		out = binary.AppendUvarint(out, uint64(1+len(s.fps)+len(s.rest)))
+		out = append(out, byte(len(s.fps)/fpLen))
+		out = append(out, s.fps...)
+		out = append(out, s.rest...)
+	}
+	return out
+}
+
+// RenderStored finds this codec's script in scripts, a blob CompileAll
+// wrote, and renders body with it. ok is false, with buf as it was, when
+// the blob holds no script of this codec or is corrupt: then the caller
+// writes body with Object.
+//
+// The output is the closed object; Entity's open form, for a caller that
+// appends navigation properties, is all of it but the final '}'.
+func (c *Codec) RenderStored(buf, scripts, body []byte) ([]byte, bool) {
+	rs := c.renderState()
+	for len(scripts) > 0 {
+		n, w := binary.Uvarint(scripts)
+		if w <= 0 || n > uint64(len(scripts)-w) {
+			return buf, false
+		}
+		if s, ok := forCodec(scripts[w:w+int(n)], &rs.fp); ok {
+			return rs.run(buf, s, body)
+		}
+		scripts = scripts[w+int(n):]
+	}
+	return buf, false
+}
+
+// compiler writes the ops of one script. It mirrors merge for the default
+// request, emitting where merge appends; the op being built is kept open
+// so that what follows contiguously extends it.
+type compiler struct {
+	rs     *renderState
+	v      []byte // the body
+	ops    []byte
+	failed bool
+
+	kind     byte // 0: no open op, 'b': a body copy, 'd': a dictionary copy
+	from, to int  // the open op's range, in v or in the dictionary
+	pos      int  // the body cursor: the end of the last copy flushed
+}
+
+func (k *compiler) flush() {
+	switch k.kind {
+	case 'b':
+		skip := k.from - k.pos
+		k.pos = k.to
+		if skip == 0 {
+			k.ops = binary.AppendUvarint(k.ops, uint64(k.to-k.from)<<2)
+			k.kind = 0
+			return
+		}
+		k.ops = binary.AppendUvarint(k.ops, uint64(skip)<<2|2)
+	case 'd':
+		k.ops = binary.AppendUvarint(k.ops, uint64(k.from)<<1|1)
+	default:
+		return
+	}
+	k.ops = binary.AppendUvarint(k.ops, uint64(k.to-k.from))
+	k.kind = 0
+}
+
+// copy emits v[from:to].
+func (k *compiler) copy(from, to int) {
+	switch {
+	case from == to:
+	case k.kind == 'b' && k.to == from:
+		k.to = to
+	case from < k.pos || (k.kind == 'b' && from < k.to):
+		k.failed = true // the cursor only moves forward
+	default:
+		k.flush()
+		k.kind, k.from, k.to = 'b', from, to
+	}
+}
+
+// dict emits n bytes of the dictionary from off.
+func (k *compiler) dict(off, n int) {
+	switch {
+	case n == 0:
+	case k.kind == 'd' && k.to == off:
+		k.to += n
+	default:
+		k.flush()
+		k.kind, k.from, k.to = 'd', off, off+n
+	}
+}
+
+// lit emits s, which the dictionary holds at off: by extending the open
+// dictionary copy when the dictionary goes on with s, else from the body
+// when v[at:] starts with it (at < 0: nowhere), else from the dictionary.
+func (k *compiler) lit(s []byte, at, off int) {
+	d := k.rs.dict
+	if k.kind == 'd' && bytes.HasPrefix(d[k.to:], s) {
+		k.to += len(s)
+		return
+	}
+	if at >= 0 && at <= len(k.v) && bytes.HasPrefix(k.v[at:], s) && at >= k.pos && (k.kind != 'b' || at >= k.to) {
+		k.copy(at, at+len(s))
+		return
+	}
+	k.dict(off, len(s))
+}
+
+// literal emits one of literals.
+func (k *compiler) literal(s string, at int) {
+	k.lit([]byte(s), at, bytes.Index([]byte(literals), []byte(s)))
+}
+
+// object mirrors merge (sel nil, Options{}, open false) for the object at
+// v[i], and returns the index just past it; ok is false where merge would
+// fail and Object fall back to indexing.
+func (k *compiler) object(pl *plan, i int) (end int, ok bool) {
+	v := k.v
+	if !pl.merge {
+		return 0, false
+	}
+	declared := pl
+	open := i
+	i = jsonx.SkipSpace(v, i+1)
+	ann := -1
+	if i < len(v) && v[i] == '"' && hasKey(v, i, "@odata.type") {
+		vs := valueStart(v, i+len(`"@odata.type"`))
+		if vs >= len(v) {
+			return 0, false
+		}
+		ve := jsonx.ValueEnd(v, vs)
+		if ve-vs >= 3 && v[vs] == '"' {
+			if rt := pl.derived[string(v[vs+2:ve-1])]; rt != nil {
+				if !rt.merge {
+					return 0, false
+				}
+				pl = rt
+			}
+		}
+		ann = i
+		i = next(v, ve)
+	}
+	entry, ok := k.rs.planAt[pl]
+	if !ok {
+		return 0, false // not in the dictionary: a model of no version
+	}
+	nulls := entry + len(pl.annotation)
+	k.literal("{", open)
+	first := true
+	if pl != declared {
+		k.lit(pl.annotation, ann, entry)
+		first = false
+	}
+	p := 0  // the next of pl.props to write
+	si := 0 // stored properties before si are behind
+	for i < len(v) && v[i] == '"' {
+		j := si
+		for j < len(pl.storedNames) && !hasKey(v, i, pl.storedNames[j]) {
+			j++
+		}
+		if j == len(pl.storedNames) {
+			break
+		}
+		si = j + 1
+		ke := i + len(pl.storedNames[j]) + 2
+		vs := ke + 1
+		if vs >= len(v) || v[ke] != ':' || v[vs] <= ' ' {
+			vs = valueStart(v, ke)
+		}
+		if vs >= len(v) {
+			return 0, false
+		}
+		if p < len(pl.props) && pl.at[p] < j {
+			m := p + 1
+			for m < len(pl.props) && pl.at[m] < j {
+				m++
+			}
+			k.nulls(pl, nulls, p, m, first)
+			first = false
+			p = m
+		}
+		var ve int
+		if p < len(pl.props) && pl.at[p] == j {
+			vp := &pl.values[p]
+			if vp.kind != structuredValue && !vp.collection && vs == ke+1 {
+				ve = jsonx.ValueEnd(v, vs)
+				if vp.kind == copyValue || !vp.hides(v[vs:ve]) {
+					// Written as stored, with its key.
+					switch {
+					case first:
+						k.copy(i, ve)
+					case v[i-1] == ',':
+						k.copy(i-1, ve)
+					default:
+						k.literal(",", -1)
+						k.copy(i, ve)
+					}
+					first = false
+					p++
+					i = next(v, ve)
+					continue
+				}
+			}
+			if first {
+				k.lit(pl.keys[p], i, nulls+pl.nullAt[p]+1)
+			} else {
+				k.lit(pl.commaKeys[p], i-1, nulls+pl.nullAt[p])
+			}
+			first = false
+			if ve, ok = k.value(vp, vs); !ok {
+				return 0, false
+			}
+			p++
+		} else {
+			ve = jsonx.ValueEnd(v, vs) // not in this version
+		}
+		i = next(v, ve)
+	}
+	if p < len(pl.props) {
+		k.nulls(pl, nulls, p, len(pl.props), first)
+		first = false
+	}
+	// Dynamic properties of open types follow the declared ones.
+	for i < len(v) && v[i] == '"' {
+		ke := jsonx.StringEnd(v, i)
+		if pl.stored.Property(string(v[i+1:ke-1])) != nil {
+			return 0, false // a declared property out of order
+		}
+		vs := valueStart(v, ke)
+		if vs >= len(v) {
+			return 0, false
+		}
+		ve := jsonx.ValueEnd(v, vs)
+		if pl.t.Open {
+			if !first {
+				k.literal(",", i-1)
+			}
+			first = false
+			k.copy(i, ke)
+			k.literal(":", ke)
+			k.copy(vs, ve)
+		}
+		i = next(v, ve)
+	}
+	if i >= len(v) || v[i] != '}' {
+		return 0, false
+	}
+	k.literal("}", i)
+	return i + 1, true
+}
+
+// nulls emits pl's properties p to m-1 as absent; at is where pl's nulls
+// start in the dictionary.
+func (k *compiler) nulls(pl *plan, at, p, m int, first bool) {
+	from := pl.nullAt[p]
+	if first {
+		from++ // no comma
+	}
+	k.dict(at+from, pl.nullAt[m]-from)
+}
+
+// value mirrors mergeValue for the value at v[i].
+func (k *compiler) value(vp *valuePlan, i int) (int, bool) {
+	if !vp.collection {
+		return k.single(vp, i)
+	}
+	v := k.v
+	if v[i] != '[' {
+		k.literal("[]", -1) // a stored null
+		return jsonx.ValueEnd(v, i), true
+	}
+	k.literal("[", i)
+	i = jsonx.SkipSpace(v, i+1)
+	comma := -1 // where the comma before the next element is
+	for n := 0; i < len(v) && v[i] != ']'; n++ {
+		if n > 0 {
+			k.literal(",", comma)
+		}
+		var ok bool
+		if i, ok = k.single(vp, i); !ok {
+			return 0, false
+		}
+		i = jsonx.SkipSpace(v, i)
+		comma = -1
+		if i < len(v) && v[i] == ',' {
+			comma = i
+			i = jsonx.SkipSpace(v, i+1)
+		}
+	}
+	if i >= len(v) {
+		return 0, false
+	}
+	k.literal("]", i)
+	return i + 1, true
+}
+
+// single mirrors mergeSingle for the value at v[i].
+func (k *compiler) single(vp *valuePlan, i int) (int, bool) {
+	v := k.v
+	if i >= len(v) {
+		return 0, false
+	}
+	if vp.kind == structuredValue && v[i] == '{' {
+		return k.object(vp.sub, i) // failing where merge would index
+	}
+	end := jsonx.ValueEnd(v, i)
+	switch vp.kind {
+	case structuredValue:
+		if jsonx.IsNull(v[i:end]) {
+			k.literal("null", i)
+			return end, true
+		}
+		return 0, false // indexed
+	case enumValue:
+		if vp.hides(v[i:end]) {
+			k.literal(`"unknownFutureValue"`, -1)
+			return end, true
+		}
+	}
+	k.copy(i, end)
+	return end, true
+}
