@@ -30,13 +30,15 @@ type Record struct {
 type Session struct {
 	ID       string
 	Body     []byte
+	Render   []byte // Body's render scripts (odata.CompileAll); nil when it has none
 	Segments []Segment
 }
 
 // Segment is one segment of a session.
 type Segment struct {
-	ID   string
-	Body []byte
+	ID     string
+	Body   []byte
+	Render []byte // as Session.Render
 }
 
 // Participant is one entry of a record's participants_v2.
@@ -86,6 +88,11 @@ type SessionQuery struct {
 	After    int64 // the Seq of the last session already returned; 0 for the first page
 	Limit    int   // at most this many sessions (1 or more)
 	Segments bool  // load each session's segments too
+	// Arena, when not nil, is spare memory the store may append the page's
+	// bodies and render scripts to (from its length on), instead of
+	// allocating each; SessionPage.Arena returns it, grown. The page's
+	// slices point into it: the caller may reuse it only when done with them.
+	Arena []byte
 }
 
 // CheckPage refuses a keyset page query's size and position when no store
@@ -105,6 +112,7 @@ type SessionRow struct {
 	Seq      int64
 	ID       string
 	Body     []byte
+	Render   []byte    // as Session.Render; a store may leave it nil
 	Segments []Segment // only when the query asked for them
 }
 
@@ -112,6 +120,7 @@ type SessionRow struct {
 type SessionPage struct {
 	Sessions []SessionRow
 	More     bool
+	Arena    []byte // SessionQuery.Arena after the store appended to it; nil if it did not
 }
 
 // TimeRange bounds a time from either side; a zero bound is open.

@@ -203,8 +203,64 @@ func sessionsPath(version, id string) string {
 	return "/" + version + "/communications/callRecords/" + id + "/sessions"
 }
 
+// withoutScripts is a store whose sessions have no render scripts, as
+// those stored before migration 0004 or by PostgreSQL: every page is
+// merged with the schema.
+type withoutScripts struct{ callvault.Store }
+
+func (s withoutScripts) ListSessions(ctx context.Context, q callvault.SessionQuery) (*callvault.SessionPage, error) {
+	page, err := s.Store.ListSessions(ctx, q)
+	if page != nil {
+		for i := range page.Sessions {
+			row := &page.Sessions[i]
+			row.Render = nil
+			for j := range row.Segments {
+				row.Segments[j].Render = nil
+			}
+		}
+	}
+	return page, err
+}
+
+// countScripts counts the sessions the store returns with a render script.
+type countScripts struct {
+	callvault.Store
+	n *int
+}
+
+func (s countScripts) ListSessions(ctx context.Context, q callvault.SessionQuery) (*callvault.SessionPage, error) {
+	page, err := s.Store.ListSessions(ctx, q)
+	if page != nil {
+		for _, row := range page.Sessions {
+			if row.Render != nil {
+				*s.n++
+			}
+		}
+	}
+	return page, err
+}
+
+// TestSessionsResponses holds every response to its golden file twice:
+// served from the render scripts the import stored, and merged from the
+// bodies alone. Both must write the same bytes.
 func TestSessionsResponses(t *testing.T) {
-	f := newFixture(t, nil)
+	t.Run("scripts", func(t *testing.T) {
+		var scripted int
+		testSessionsResponses(t, func(s callvault.Store) callvault.Store { return countScripts{s, &scripted} })
+		if scripted == 0 {
+			t.Error("no session the store returned had a render script: the import did not compile them or the store lost them")
+		}
+	})
+	t.Run("merged", func(t *testing.T) {
+		if *update {
+			t.Skip("the goldens are written from the scripts")
+		}
+		testSessionsResponses(t, func(s callvault.Store) callvault.Store { return withoutScripts{s} })
+	})
+}
+
+func testSessionsResponses(t *testing.T, wrap func(callvault.Store) callvault.Store) {
+	f := newFixture(t, wrap)
 	expired := f.token(t, auth.TokenOptions{Tenant: tenantA, Now: now.Add(-2 * time.Hour)})
 	for _, tc := range []struct {
 		name    string
@@ -255,6 +311,7 @@ func TestSessionsResponses(t *testing.T) {
 		{name: "error unknown version", path: "/v2.0/communications/callRecords/" + seedID + "/sessions"},
 		{name: "error POST", method: http.MethodPost, path: sessionsPath("v1.0", seedID)},
 		{name: "the record itself", path: "/v1.0/communications/callRecords/" + seedID},
+		{name: "beta expand segments of a meeting", path: sessionsPath("beta", meetingID) + "?$expand=segments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			method := tc.method

@@ -17,6 +17,10 @@ const MaxSessionsPage = 60
 // buffer per request in flight is all the memory a page costs.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// arenaPool holds the memory a store copies a page's bodies into
+// (callvault.SessionQuery.Arena), likewise one per request in flight.
+var arenaPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 // listSessions serves GET /{version}/communications/callRecords/{id}/sessions.
 func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	r := req.r
@@ -47,9 +51,19 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	size := prefs.PageSize(MaxSessionsPage)
 	segments := q.Expanded("segments")
+	ap := arenaPool.Get().(*[]byte)
+	defer func() {
+		if cap(*ap) <= 4<<20 { // a page's bodies are bounded; a huge one is not kept
+			arenaPool.Put(ap)
+		}
+	}()
 	page, err := s.Store.ListSessions(r.Context(), callvault.SessionQuery{
 		Tenant: req.principal.Tenant, RecordID: recordID, After: after.N, Limit: size, Segments: segments != nil,
+		Arena: (*ap)[:0],
 	})
+	if page != nil && page.Arena != nil {
+		*ap = page.Arena // grown: keep the larger one for the next page
+	}
 	if err != nil {
 		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
 			return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", recordID)

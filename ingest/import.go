@@ -229,7 +229,9 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 			if it.kind != "" {
 				it.row, it.err = n.ReportRow(it.kind, it.raw)
 			} else {
-				it.rec, it.err = n.checkedRecord(im.Tenant, it.raw)
+				if it.rec, it.err = n.checkedRecord(im.Tenant, it.raw); it.err == nil {
+					CompileScripts(it.rec)
+				}
 			}
 		}
 		it.raw = nil

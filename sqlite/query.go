@@ -160,7 +160,7 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	defer rows.Close()
 
 	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
-	var body, organizer sql.RawBytes // of the whole loop, as they escape (see findSessions)
+	var body, organizer sql.RawBytes // of the whole loop, as they escape (see keep)
 	for rows.Next() {
 		var h callvault.RecordHeader
 		var start, end sql.NullInt64
@@ -245,7 +245,7 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 		return nil, err
 	}
 	defer rows.Close()
-	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
+	var body sql.RawBytes // of the whole loop, as it escapes (see keep)
 	for rows.Next() {
 		var seg callvault.Segment
 		if err := rows.Scan(&seg.ID, &body); err != nil {
@@ -282,7 +282,7 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 	}
 	defer rows.Close()
 	page := &callvault.ParticipantPage{Participants: make([]callvault.ParticipantRow, 0, min(fetch, 256))}
-	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
+	var body sql.RawBytes // of the whole loop, as it escapes (see keep)
 	for rows.Next() {
 		var row callvault.ParticipantRow
 		if err := rows.Scan(&row.Seq, &row.ID, &body); err != nil {

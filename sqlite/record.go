@@ -27,8 +27,8 @@ const (
 	sqlDeleteSegments     = `DELETE FROM segments WHERE rk = ?`
 	sqlDeleteSessions     = `DELETE FROM sessions WHERE rk = ?`
 	sqlDeleteParticipants = `DELETE FROM participants WHERE rk = ?`
-	sqlInsertSession      = `INSERT INTO sessions (rk, seq, id, body) VALUES (?, ?, ?, ?)`
-	sqlInsertSegment      = `INSERT INTO segments (rk, session_seq, seq, id, body) VALUES (?, ?, ?, ?, ?)`
+	sqlInsertSession      = `INSERT INTO sessions (rk, seq, id, body, render) VALUES (?, ?, ?, ?, ?)`
+	sqlInsertSegment      = `INSERT INTO segments (rk, session_seq, seq, id, body, render) VALUES (?, ?, ?, ?, ?, ?)`
 	// record_start and record_end are NULL on the later rows of an id the
 	// record has twice (see migrations/0002_queries.sql).
 	sqlInsertParticipant = `INSERT INTO participants (rk, seq, id, body, tenant, record_id, record_start, record_end)
@@ -42,16 +42,15 @@ const (
 	// then a keyset range of the sessions' primary key (rk, seq): the cost of
 	// a page does not depend on how deep it is. CROSS JOIN keeps the loops in
 	// that order; the record is one row, so the range is in seq order.
-	//
-	// Bodies are read as CAST(body AS BLOB) into a sql.RawBytes and kept:
-	// see keep.
-	sqlSelectSessions = `SELECT s.seq, s.id, CAST(s.body AS BLOB)
+	// ListSessions runs these on its raw connections (rawread.go), which read
+	// the bytes of a TEXT or BLOB body alike.
+	sqlSelectSessions = `SELECT s.seq, s.id, s.body, s.render
 		FROM call_records AS c CROSS JOIN sessions AS s
 		WHERE c.tenant = ? AND c.id = ? AND s.rk = c.rk AND s.seq > ?
 		ORDER BY s.seq LIMIT ?`
 	// The segments of a page of sessions, whose seqs are consecutive, in one
 	// range of the primary key.
-	sqlSelectSegments = `SELECT g.session_seq, g.id, CAST(g.body AS BLOB)
+	sqlSelectSegments = `SELECT g.session_seq, g.id, g.body, g.render
 		FROM call_records AS c CROSS JOIN segments AS g
 		WHERE c.tenant = ? AND c.id = ? AND g.rk = c.rk AND g.session_seq BETWEEN ? AND ?
 		ORDER BY g.session_seq, g.seq`
@@ -59,10 +58,10 @@ const (
 
 // statements are the prepared statements of a DB.
 type statements struct {
-	selectVersion, insertRecord, updateRecord                  *sql.Stmt
-	deleteSegments, deleteSessions, deleteParticipants         *sql.Stmt
-	insertSession, insertSegment, insertParticipant            *sql.Stmt
-	selectHeader, recordExists, selectSessions, selectSegments *sql.Stmt
+	selectVersion, insertRecord, updateRecord          *sql.Stmt
+	deleteSegments, deleteSessions, deleteParticipants *sql.Stmt
+	insertSession, insertSegment, insertParticipant    *sql.Stmt
+	selectHeader, recordExists                         *sql.Stmt
 }
 
 // specs lists the statements once, for prepare and close alike.
@@ -79,8 +78,6 @@ func (s *statements) specs() []stmtSpec {
 		{&s.insertParticipant, true, sqlInsertParticipant},
 		{&s.selectHeader, false, sqlSelectHeader},
 		{&s.recordExists, false, sqlRecordExists},
-		{&s.selectSessions, false, sqlSelectSessions},
-		{&s.selectSegments, false, sqlSelectSegments},
 	}
 }
 
@@ -192,11 +189,11 @@ func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Rec
 	insertSegment := tx.StmtContext(ctx, s.insertSegment)
 	for i, ses := range r.Sessions {
 		seq := i + 1
-		if _, err := insertSession.ExecContext(ctx, rk, seq, ses.ID, blob(ses.Body)); err != nil {
+		if _, err := insertSession.ExecContext(ctx, rk, seq, ses.ID, blob(ses.Body), nullBlob(ses.Render)); err != nil {
 			return err
 		}
 		for j, seg := range ses.Segments {
-			if _, err := insertSegment.ExecContext(ctx, rk, seq, j+1, seg.ID, blob(seg.Body)); err != nil {
+			if _, err := insertSegment.ExecContext(ctx, rk, seq, j+1, seg.ID, blob(seg.Body), nullBlob(seg.Render)); err != nil {
 				return err
 			}
 		}
@@ -251,7 +248,9 @@ func findHeader(ctx context.Context, tx *sql.Tx, s *statements, tenant, id strin
 
 // ListSessions returns one page of a record's sessions. The record check,
 // the sessions and their segments are read in one transaction, so the page
-// is one version of the record even while it is being replaced.
+// is one version of the record even while it is being replaced. It reads on
+// a raw connection (rawread.go), copying every body and render script into
+// q.Arena.
 func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
 	if err := validateKey(q.Tenant, q.RecordID); err != nil {
 		return nil, err
@@ -260,29 +259,15 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	}
 	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
 
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := db.raw.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-
-	page, err := findSessions(ctx, tx, &db.stmts, q)
-	if err != nil {
-		return nil, err
-	}
-	// Sessions are rows of their record (a foreign key): only an empty page
-	// needs to look for the record.
-	if len(page.Sessions) == 0 {
-		if err := checkRecord(ctx, tx, &db.stmts, q.Tenant, q.RecordID); err != nil {
-			return nil, err
-		}
-	}
-	if q.Segments && len(page.Sessions) > 0 {
-		if err := attachSegments(ctx, tx, &db.stmts, q, page.Sessions); err != nil {
-			return nil, err
-		}
-	}
-	return page, nil
+	defer db.raw.put(c)
+	return c.listSessions(ctx, &q)
 }
 
 // checkRecord returns an ENOTFOUND error unless the tenant has the record.
@@ -295,89 +280,6 @@ func checkRecord(ctx context.Context, tx *sql.Tx, s *statements, tenant, id stri
 	return err
 }
 
-// findSessions reads at most q.Limit sessions after q.After, and learns
-// from one more row whether the page is the last.
-func findSessions(ctx context.Context, tx *sql.Tx, s *statements, q callvault.SessionQuery) (*callvault.SessionPage, error) {
-	fetch := int64(q.Limit)
-	if fetch < math.MaxInt64 {
-		fetch++
-	}
-	rows, err := tx.StmtContext(ctx, s.selectSessions).QueryContext(ctx, q.Tenant, q.RecordID, q.After, fetch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-
-	// A huge Limit must not allocate a huge page up front.
-	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
-	// Scanned into variables of the whole loop: Scan's arguments escape, and
-	// variables of each iteration would be allocated for each row.
-	var (
-		seq  int64
-		id   string
-		body sql.RawBytes
-	)
-	for rows.Next() {
-		if len(page.Sessions) == q.Limit {
-			page.More = true // the row after the page: that it exists is all we need
-			break
-		}
-		if err := rows.Scan(&seq, &id, &body); err != nil {
-			return nil, err
-		}
-		page.Sessions = append(page.Sessions, callvault.SessionRow{Seq: seq, ID: id, Body: keep(body)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return page, nil
-}
-
-// attachSegments reads the segments of sessions, which are in Seq order, in
-// one range query and appends each to its session in order.
-func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.SessionQuery, sessions []callvault.SessionRow) error {
-	first, last := sessions[0].Seq, sessions[len(sessions)-1].Seq
-	rows, err := tx.StmtContext(ctx, s.selectSegments).QueryContext(ctx, q.Tenant, q.RecordID, first, last)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-
-	// The page's segments, in order, in one slice that the sessions share.
-	all := make([]callvault.Segment, 0, 2*len(sessions))
-	i, from := 0, 0 // the session the last segment belonged to, and where its segments start in all
-	var (
-		sessionSeq int64
-		id         string
-		body       sql.RawBytes
-	)
-	for rows.Next() {
-		if err := rows.Scan(&sessionSeq, &id, &body); err != nil {
-			return err
-		}
-		for i < len(sessions) && sessions[i].Seq < sessionSeq {
-			i++
-			from = len(all)
-		}
-		if i < len(sessions) && sessions[i].Seq == sessionSeq {
-			all = append(all, callvault.Segment{ID: id, Body: keep(body)})
-			sessions[i].Segments = all[from:]
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// all may have moved as it grew: point at where it is now.
-	from = 0
-	for i := range sessions {
-		if n := len(sessions[i].Segments); n > 0 {
-			sessions[i].Segments = all[from : from+n : from+n]
-			from += n
-		}
-	}
-	return nil
-}
-
 // keep returns a BLOB column scanned into raw as a slice the caller may
 // keep, without copying it. database/sql would copy a []byte destination out
 // of the driver's value; but this driver (modernc.org/sqlite) already hands
@@ -386,9 +288,12 @@ func attachSegments(ctx context.Context, tx *sql.Tx, s *statements, q callvault.
 // is. The columns read this way are CAST(… AS BLOB), so the value is a BLOB
 // even where a row holds TEXT (a TEXT value would come through database/sql's
 // own buffer, which the next row reuses). TestKeepOwnsBlobs holds the driver
-// to this. Measured against a copy here (BenchmarkStoreRows, a page of 60
-// sessions with segments): a third less of the store's CPU time and half
-// its bytes allocated; a sixth less CPU for the whole request.
+// to this. Measured against a copy when ListSessions read this way
+// (BenchmarkStoreRows, a page of 60 sessions with segments): a third less of
+// the store's CPU time and half its bytes allocated.
+//
+// The RawBytes is a variable of the whole loop of rows: Scan's arguments
+// escape, and a variable of each iteration would be allocated for each row.
 func keep(raw sql.RawBytes) []byte { return []byte(raw) }
 
 // validateKey checks the tenant and id that every method needs.
@@ -441,6 +346,14 @@ func fromUnixNano(n sql.NullInt64) time.Time {
 func blob(b []byte) []byte {
 	if b == nil {
 		return []byte{}
+	}
+	return b
+}
+
+// nullBlob stores an empty b as NULL: a row without render scripts.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
 	}
 	return b
 }

@@ -112,7 +112,7 @@ func (db *DB) ListReportRows(ctx context.Context, q callvault.ReportQuery) (_ *c
 	}
 	defer rows.Close()
 	page.Rows = make([][]byte, 0, min(q.Limit, int(page.Total-int64(q.Offset)), 1024))
-	var body sql.RawBytes // of the whole loop, as it escapes (see findSessions)
+	var body sql.RawBytes // of the whole loop, as it escapes (see keep)
 	for rows.Next() {
 		if err := rows.Scan(&body); err != nil {
 			return nil, err

@@ -67,6 +67,9 @@ type DB struct {
 	// read has many connections that only read; under WAL they see the last
 	// committed snapshot and never wait for the writer.
 	read *sql.DB
+	// raw are read-only connections of SQLite's C API, as many as read
+	// has, on which ListSessions reads (rawread.go).
+	raw *rawPool
 
 	// Statements prepared once at Open; transactions bind them with
 	// Tx.StmtContext, which reuses the preparation on the same connection.
@@ -147,6 +150,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	db.read.SetMaxOpenConns(readers)
 	db.read.SetMaxIdleConns(readers)
+	db.raw = newRawPool(dsn(abs, nil), readers)
 
 	if err := db.stmts.prepare(ctx, db.write, db.read); err != nil {
 		return nil, err
@@ -161,6 +165,10 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 // partly opened.
 func (db *DB) Close() error {
 	var errs []error
+	if db.raw != nil {
+		// First: it waits for the reads in progress.
+		errs = append(errs, db.raw.close())
+	}
 	errs = append(errs, db.stmts.close(), db.queries.close())
 	if db.read != nil {
 		errs = append(errs, db.read.Close())

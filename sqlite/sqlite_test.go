@@ -206,7 +206,9 @@ func TestPutRecordReplacesEveryRow(t *testing.T) {
 // TestKeepOwnsBlobs holds the driver to what keep relies on: each BLOB of a
 // row scanned into a sql.RawBytes is a slice of its own, which later rows do
 // not overwrite, for values stored as BLOB and as TEXT alike, small and
-// spilling to overflow pages.
+// spilling to overflow pages. Participants and GetSession's segments are
+// read through keep; ListSessions, which reads on raw connections, is held
+// to the same.
 func TestKeepOwnsBlobs(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
 	defer db.Close()
@@ -218,13 +220,20 @@ func TestKeepOwnsBlobs(t *testing.T) {
 		want = append(want, body)
 		r.Sessions = append(r.Sessions, callvault.Session{ID: "s" + strconv.Itoa(i), Body: []byte(body),
 			Segments: []callvault.Segment{{ID: "g", Body: []byte(body)}}})
+		r.Participants = append(r.Participants, callvault.Participant{ID: "p" + strconv.Itoa(i), Body: []byte(body)})
 	}
 	if _, err := db.PutRecord(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	// Every other session's body as TEXT.
-	if _, err := db.write.ExecContext(ctx, `UPDATE sessions SET body = CAST(body AS TEXT) WHERE seq % 2 = 0`); err != nil {
-		t.Fatal(err)
+	// Every other row's body as TEXT.
+	for _, table := range []string{"sessions", "segments", "participants"} {
+		seq := "seq"
+		if table == "segments" {
+			seq = "session_seq"
+		}
+		if _, err := db.write.ExecContext(ctx, `UPDATE `+table+` SET body = CAST(body AS TEXT) WHERE `+seq+` % 2 = 0`); err != nil {
+			t.Fatal(err)
+		}
 	}
 	page, err := db.ListSessions(ctx, callvault.SessionQuery{Tenant: "t", RecordID: "r", Limit: 60, Segments: true})
 	if err != nil {
@@ -236,6 +245,27 @@ func TestKeepOwnsBlobs(t *testing.T) {
 	for i, s := range page.Sessions {
 		if string(s.Body) != want[i] {
 			t.Errorf("session %d: body %.40q…, want %.40q…", i+1, s.Body, want[i])
+		}
+		if len(s.Segments) != 1 || string(s.Segments[0].Body) != want[i] {
+			t.Errorf("session %d: segments %d, want one with the session's body", i+1, len(s.Segments))
+		}
+	}
+	participants, err := db.ListParticipants(ctx, callvault.ParticipantQuery{Tenant: "t", RecordID: "r", Limit: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(participants.Participants) != len(want) {
+		t.Fatalf("%d participants, want %d", len(participants.Participants), len(want))
+	}
+	for i, p := range participants.Participants {
+		if string(p.Body) != want[i] {
+			t.Errorf("participant %d: body %.40q…, want %.40q…", i+1, p.Body, want[i])
+		}
+	}
+	for i := range want {
+		s, err := db.GetSession(ctx, "t", "r", "s"+strconv.Itoa(i), true)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if len(s.Segments) != 1 || string(s.Segments[0].Body) != want[i] {
 			t.Errorf("session %d: segments %d, want one with the session's body", i+1, len(s.Segments))

@@ -316,6 +316,7 @@ func rawInsert(ctx context.Context, file, path string, batched bool) (st ingest.
 			if err != nil {
 				return st, ex, err
 			}
+			ingest.CompileScripts(rec) // as the Importer stores them
 			chunk = append(chunk, rec)
 		}
 		ex.wall += time.Since(t0)
