@@ -28,10 +28,10 @@ func CompileScripts(r *callvault.Record) {
 	cs := codecs()
 	for i := range r.Sessions {
 		s := &r.Sessions[i]
-		s.Render = odata.CompileAll(cs, sessionType, s.Body)
+		s.Render = odata.CompileValid(cs, sessionType, s.Body)
 		for j := range s.Segments {
 			g := &s.Segments[j]
-			g.Render = odata.CompileAll(cs, segmentType, g.Body)
+			g.Render = odata.CompileValid(cs, segmentType, g.Body)
 		}
 	}
 }

@@ -134,21 +134,34 @@ func (c *Codec) buildRenderState(rs *renderState) {
 
 // Compile returns the script that renders body, a stored body of type t
 // (of this codec's model), as c.Object(nil, t, body, nil, Options{},
-// false) writes it; or nil when it cannot: body not valid JSON or not in
-// stored form, or a type the single pass does not take. A script is
-// checked against Object before it is returned.
+// false) writes it; or nil when it cannot: body not in stored form, or a
+// type the single pass does not take. A script is checked against Object
+// before it is returned, so that it never writes other bytes than Object,
+// whatever body is (FuzzCompile).
 func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
-	if !json.Valid(body) { // the walk, like Object, assumes valid JSON
+	// Object, which the script is checked against, assumes a type of its
+	// model and valid JSON, as stored bodies are.
+	if c.plans[t] == nil || !json.Valid(body) {
 		return nil
 	}
-	return c.compile(t, body)
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	want := c.Object((*bp)[:0], t, body, nil, Options{}, false)
+	*bp = want
+	rest := c.compile(t, body, want)
+	if rest == nil {
+		return nil
+	}
+	fp := c.renderState().fp
+	return append(append(append(make([]byte, 0, 1+fpLen+len(rest)), 1), fp[:]...), rest...)
 }
 
-// scratch holds the buffers compile checks its scripts in.
+// scratch holds the buffers scripts are checked in.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
-// compile is Compile for a body known to be valid JSON.
-func (c *Codec) compile(t *schema.Type, body []byte) []byte {
+// compile returns the script of body, past its fingerprints, if it writes
+// want (Object's output); else nil.
+func (c *Codec) compile(t *schema.Type, body, want []byte) []byte {
 	pl := c.plans[t]
 	if pl == nil {
 		return nil
@@ -158,27 +171,35 @@ func (c *Codec) compile(t *schema.Type, body []byte) []byte {
 		return nil
 	}
 	rs := c.renderState()
-	k := compiler{rs: rs, v: body, ops: make([]byte, 0, 64)}
-	if _, ok := k.object(pl, i); !ok || k.failed {
+	op := scratch.Get().(*[]byte)
+	defer scratch.Put(op)
+	k := compiler{rs: rs, v: body, ops: (*op)[:0]}
+	ok := false
+	if _, ok = k.object(pl, i); ok && !k.failed {
+		k.flush()
+	}
+	*op = k.ops
+	if !ok || k.failed {
 		return nil
 	}
-	k.flush()
-	// Object's output and the script's, one after the other.
+	rest := make([]byte, 0, 2*binary.MaxVarintLen64+len(k.ops))
+	rest = binary.AppendUvarint(rest, uint64(len(body)))
+	rest = binary.AppendUvarint(rest, uint64(len(want)))
+	rest = append(rest, k.ops...)
+	if !rs.writes(rest, body, want) {
+		return nil
+	}
+	return rest
+}
+
+// writes reports whether s, a script past its fingerprints, writes want
+// of body.
+func (rs *renderState) writes(s, body, want []byte) bool {
 	bp := scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
-	out := c.Object((*bp)[:0], t, body, nil, Options{}, false)
-	n := len(out)
-	script := make([]byte, 0, 1+fpLen+2*binary.MaxVarintLen64+len(k.ops))
-	script = append(append(script, 1), rs.fp[:]...)
-	script = binary.AppendUvarint(script, uint64(len(body)))
-	script = binary.AppendUvarint(script, uint64(n))
-	script = append(script, k.ops...)
-	out, ok := c.Render(out, script, body)
+	out, ok := rs.run((*bp)[:0], s, body)
 	*bp = out
-	if !ok || !bytes.Equal(out[:n], out[n:]) {
-		return nil
-	}
-	return script
+	return ok && bytes.Equal(out, want)
 }
 
 // forCodec reports whether script names the codec of fingerprint fp, and
@@ -301,39 +322,71 @@ func uvarint(s []byte, i int, x uint64) (uint64, int) {
 // codec compiled it. Codecs whose scripts are the same but for their
 // fingerprints share one.
 func CompileAll(codecs []*Codec, typeName string, body []byte) []byte {
-	type script struct {
-		fps  []byte // fingerprints, one after another
-		rest []byte // what follows them
-	}
 	if !json.Valid(body) {
 		return nil
 	}
-	var scripts []script
-next:
+	return CompileValid(codecs, typeName, body)
+}
+
+// CompileValid is CompileAll for a body known to be valid JSON, as every
+// body package ingest writes is: the check costs a third of compiling.
+func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
+	// An import compiles every body it stores: what would be a handful of
+	// small allocations a body is kept on the stack or in scratch.
+	var restBuf [4][]byte
+	rests := restBuf[:0] // the distinct scripts, past their fingerprints
+	var ofBuf [4]int
+	of := ofBuf[:0] // for each codec, the index of its script in rests, or -1
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
 	for _, c := range codecs {
+		of = append(of, -1)
 		t := c.Model.Type(typeName)
-		if t == nil {
+		if c.plans[t] == nil {
 			continue
 		}
-		s := c.compile(t, body)
-		if s == nil {
-			continue
-		}
-		fp, rest := s[1:1+fpLen], s[1+fpLen:]
-		for j := range scripts {
-			if x := &scripts[j]; len(x.fps) < 255*fpLen && bytes.Equal(x.rest, rest) {
-				x.fps = append(x.fps, fp...)
-				continue next
+		want := c.Object((*bp)[:0], t, body, nil, Options{}, false)
+		*bp = want
+		rs := c.renderState()
+		// The dictionary is shared: a script of another version that
+		// writes this version's output serves both, without a second walk.
+		for j, r := range rests {
+			if rs.writes(r, body, want) {
+				of[len(of)-1] = j
+				break
 			}
 		}
-		scripts = append(scripts, script{append([]byte(nil), fp...), rest})
+		if of[len(of)-1] < 0 {
+			if rest := c.compile(t, body, want); rest != nil {
+				of[len(of)-1] = len(rests)
+				rests = append(rests, rest)
+			}
+		}
 	}
 	var out []byte
-	for _, s := range scripts {
-		out = binary.AppendUvarint(out, uint64(1+len(s.fps)+len(s.rest)))
-		out = append(out, byte(len(s.fps)/fpLen))
-		out = append(out, s.fps...)
-		out = append(out, s.rest...)
+	for j, rest := range rests {
+		n := 0
+		for _, x := range of {
+			if x == j {
+				n++
+			}
+		}
+		for n > 0 { // a count byte says at most 255 fingerprints
+			k := min(n, 255)
+			if out == nil {
+				out = make([]byte, 0, len(rests)*(binary.MaxVarintLen64+1+len(codecs)*fpLen+len(rest)))
+			}
+			out = binary.AppendUvarint(out, uint64(1+k*fpLen+len(rest)))
+			out = append(out, byte(k))
+			for i, x := range of {
+				if x == j && k > 0 {
+					fp := codecs[i].renderState().fp
+					out = append(out, fp[:]...)
+					of[i], k, n = -1, k-1, n-1
+				}
+			}
+			out = append(out, rest...)
+		}
 	}
 	return out
 }

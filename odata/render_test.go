@@ -3,6 +3,7 @@ package odata_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -351,5 +352,43 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("buf lost its prefix: %q", out)
 		}
 		c.RenderStored(nil, s, body)
+	})
+}
+
+// FuzzCompile holds Compile and CompileAll to their promise on any body:
+// no panic, nothing compiled of a body that is not JSON, and a script,
+// when there is one, writes what Object writes.
+func FuzzCompile(f *testing.F) {
+	codecs := []*odata.Codec{odata.NewCodec(schema.MustLoad(schema.V1)), odata.NewCodec(schema.MustLoad(schema.Beta))}
+	f.Add([]byte(`{"id":"s","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","userAgent":{"platform":"web","productFamily":"azureCommunicationServices"}},"modalities":["audio"]}`))
+	f.Add([]byte(`{"id":"g","media":[{"label":"main-audio","streams":[{"streamId":"1","averageJitter":"PT0.01S"}]}]}`))
+	f.Add([]byte(`{"id":"s","modalities":["audio",]}`))
+	f.Add([]byte(`{"id":"s","caller":{"userAgent":{"platform":"web"`))
+	f.Add([]byte(`{"id":"s" , "failureInfo":null,"isTest":tru}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, typ := range []string{"session", "segment"} {
+			name := schema.CallRecordsNamespace + "." + typ
+			all := odata.CompileAll(codecs, name, body)
+			if !json.Valid(body) {
+				// Object's input is a stored body, valid JSON: nothing
+				// to compare with, and nothing to compile.
+				if all != nil || codecs[0].Compile(codecs[0].Model.Type(name), body) != nil {
+					t.Fatalf("compiled a body that is not JSON: %q", body)
+				}
+				continue
+			}
+			for _, c := range codecs {
+				tt := c.Model.Type(name)
+				want := c.Object(nil, tt, body, nil, odata.Options{}, false)
+				if s := c.Compile(tt, body); s != nil {
+					if got, ok := c.Render(nil, s, body); !ok || !bytes.Equal(got, want) {
+						t.Fatalf("%s %s: the script writes %q (ok %v), Object %q", c.Model.Version, typ, got, ok, want)
+					}
+				}
+				if got, ok := c.RenderStored(nil, all, body); ok && !bytes.Equal(got, want) {
+					t.Fatalf("%s %s: CompileAll's script writes %q, Object %q", c.Model.Version, typ, got, want)
+				}
+			}
+		}
 	})
 }
