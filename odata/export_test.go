@@ -1,0 +1,4 @@
+package odata
+
+// ScriptFormat is scriptFormat, for TestScriptFormatPinsTheOutput.
+const ScriptFormat = scriptFormat
