@@ -112,7 +112,7 @@ type SessionRow struct {
 	Seq      int64
 	ID       string
 	Body     []byte
-	Render   []byte    // as Session.Render; a store may leave it nil
+	Render   []byte    // as Session.Render
 	Segments []Segment // only when the query asked for them
 }
 
@@ -255,4 +255,16 @@ type Store interface {
 	ListSessions(ctx context.Context, q SessionQuery) (*SessionPage, error)
 
 	Close() error
+}
+
+// ScriptFunc decides the render scripts of one stored body: kind is
+// "session" or "segment", render the scripts stored now (nil for none).
+// It returns the scripts to store and whether they differ from render.
+// Stores call it from one goroutine.
+type ScriptFunc func(kind string, body, render []byte) (scripts []byte, changed bool)
+
+// ScriptStats counts what a store's CompileScripts did.
+type ScriptStats struct {
+	Rows    int64 // sessions and segments read
+	Changed int64 // rows whose scripts were written
 }

@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -36,6 +37,14 @@ var migrationFS embed.FS
 // share one database.
 type DB struct {
 	pool *pgxpool.Pool
+
+	// lastPage is how many bytes the last ListSessions appended to its
+	// arena (at most maxPageHint): the room the next one reserves.
+	lastPage atomic.Int64
+
+	// The size of CompileScripts' chunks; zero for scriptChunkRows and
+	// scriptChunkBytes. The tests make them small.
+	scriptRows, scriptBytes int
 }
 
 var _ callvault.Store = (*DB)(nil)
@@ -130,11 +139,25 @@ const (
 // migrate applies, in name order and in one transaction, each embedded
 // migration that schema_migrations does not list, and returns their names.
 func (db *DB) migrate(ctx context.Context) ([]string, error) {
+	return db.migrateThrough(ctx, "")
+}
+
+// migrateThrough is migrate up to and including the migration called last
+// (all of them when last is ""): the tests use it to make a database of an
+// older schema.
+func (db *DB) migrateThrough(ctx context.Context, last string) ([]string, error) {
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(names)
+	if last != "" {
+		i := slices.Index(names, last)
+		if i < 0 {
+			return nil, fmt.Errorf("no migration %s", last)
+		}
+		names = names[:i+1]
+	}
 	// The common case, a server starting on a current schema, takes no lock.
 	if applied, err := db.appliedMigrations(ctx, db.pool); err == nil && !pending(names, applied) {
 		return nil, nil

@@ -35,12 +35,13 @@ const (
 	// Rows go in as arrays, many to a statement: far fewer round trips and
 	// statements than a row each, and, unlike COPY, plain SQL that every
 	// Postgres-wire engine runs inside a transaction.
-	sqlInsertSessions = `INSERT INTO sessions (tenant, record_id, seq, id, body)
-		SELECT $1::TEXT, $2::TEXT, u.seq, u.id, u.body
-		FROM unnest($3::BIGINT[], $4::TEXT[], $5::BYTEA[]) AS u (seq, id, body)`
-	sqlInsertSegments = `INSERT INTO segments (tenant, record_id, session_seq, seq, id, body)
-		SELECT $1::TEXT, $2::TEXT, u.session_seq, u.seq, u.id, u.body
-		FROM unnest($3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BYTEA[]) AS u (session_seq, seq, id, body)`
+	// render is NULL where a row has no render scripts.
+	sqlInsertSessions = `INSERT INTO sessions (tenant, record_id, seq, id, body, render)
+		SELECT $1::TEXT, $2::TEXT, u.seq, u.id, u.body, u.render
+		FROM unnest($3::BIGINT[], $4::TEXT[], $5::BYTEA[], $6::BYTEA[]) AS u (seq, id, body, render)`
+	sqlInsertSegments = `INSERT INTO segments (tenant, record_id, session_seq, seq, id, body, render)
+		SELECT $1::TEXT, $2::TEXT, u.session_seq, u.seq, u.id, u.body, u.render
+		FROM unnest($3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::BYTEA[], $7::BYTEA[]) AS u (session_seq, seq, id, body, render)`
 	// record_start and record_end are NULL on the later rows of an id the
 	// record has twice (see migrations/0001_init.sql).
 	sqlInsertParticipants = `INSERT INTO participants (tenant, record_id, seq, id, body, record_start, record_end)
@@ -90,39 +91,42 @@ const (
 			AND record_start BETWEEN $3 AND $4 AND record_end >= $5`
 
 	// The record's marker (0, 0), then each session (seq, 0) followed by its
-	// segments (session_seq, seq ≥ 1). The sessions are a keyset range on the
-	// primary key, so a page costs the same at any depth; the segments of the
-	// page, whose sessions have consecutive seqs, are one range of theirs.
-	sqlSelectSessions = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA
+	// segments (session_seq, seq ≥ 1), each with its body and render scripts.
+	// The sessions are a keyset range on the primary key, so a page costs the
+	// same at any depth; the segments of the page, whose sessions have
+	// consecutive seqs, are one range of theirs.
+	sqlSelectSessions = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA
 		FROM call_records WHERE tenant = $1 AND id = $2
 		UNION ALL
-		(SELECT seq, 0, id, body FROM sessions
+		(SELECT seq, 0, id, body, render FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND seq > $3
 			ORDER BY seq LIMIT $4)
 		ORDER BY 1, 2`
-	sqlSelectSessionsAndSegments = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA
+	sqlSelectSessionsAndSegments = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA
 		FROM call_records WHERE tenant = $1 AND id = $2
 		UNION ALL
-		(SELECT seq, 0, id, body FROM sessions
+		(SELECT seq, 0, id, body, render FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND seq > $3
 			ORDER BY seq LIMIT $4)
 		UNION ALL
-		SELECT session_seq, seq, id, body FROM segments
+		SELECT session_seq, seq, id, body, render FROM segments
 			WHERE tenant = $1 AND record_id = $2 AND session_seq > $3 AND session_seq <= $5
 		ORDER BY 1, 2`
 
 	// The same shape for one session, found by id: the first of that id.
+	// Only pages are rendered by their scripts (graph's appendSessions), so
+	// this read leaves them in the table.
 	sqlSelectSession = `WITH s AS (
 			SELECT seq, id, body FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND id = $3
 			ORDER BY seq LIMIT 1
 		)
-		SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA
+		SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA
 		FROM call_records WHERE tenant = $1 AND id = $2
 		UNION ALL
-		SELECT seq, 0, id, body FROM s
+		SELECT seq, 0, id, body, NULL FROM s
 		UNION ALL
-		SELECT g.session_seq, g.seq, g.id, g.body FROM segments AS g JOIN s ON g.session_seq = s.seq
+		SELECT g.session_seq, g.seq, g.id, g.body, NULL FROM segments AS g JOIN s ON g.session_seq = s.seq
 			WHERE g.tenant = $1 AND g.record_id = $2 AND $4
 		ORDER BY 1, 2`
 
@@ -274,10 +278,12 @@ type chunk struct {
 	rows, bytes int
 }
 
-// add counts a row and reports whether the chunk is full.
-func (c *chunk) add(body []byte) (full bool) {
+// add counts a row of these blobs and reports whether the chunk is full.
+func (c *chunk) add(blobs ...[]byte) (full bool) {
 	c.rows++
-	c.bytes += len(body)
+	for _, b := range blobs {
+		c.bytes += len(b)
+	}
 	return c.rows >= chunkRows || c.bytes >= chunkBytes
 }
 
@@ -286,16 +292,18 @@ func (c *chunk) add(body []byte) (full bool) {
 // r's times as columns, which the first participant row of each id copies.
 func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
 	var (
-		c      chunk
-		seqs   []int64
-		ids    []string
-		bodies [][]byte
+		c       chunk
+		seqs    []int64
+		ids     []string
+		bodies  [][]byte
+		renders [][]byte // nil elements are NULL
 	)
 	for i, ses := range r.Sessions {
 		seqs, ids, bodies = append(seqs, int64(i+1)), append(ids, ses.ID), append(bodies, blob(ses.Body))
-		if c.add(ses.Body) || i == len(r.Sessions)-1 {
-			b.Queue(sqlInsertSessions, r.Tenant, r.ID, seqs, ids, bodies)
-			c, seqs, ids, bodies = chunk{}, nil, nil, nil
+		renders = append(renders, nullable(ses.Render))
+		if c.add(ses.Body, ses.Render) || i == len(r.Sessions)-1 {
+			b.Queue(sqlInsertSessions, r.Tenant, r.ID, seqs, ids, bodies, renders)
+			c, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil
 		}
 	}
 
@@ -303,15 +311,15 @@ func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
 	for i, ses := range r.Sessions {
 		for j, seg := range ses.Segments {
 			sessionSeqs, seqs = append(sessionSeqs, int64(i+1)), append(seqs, int64(j+1))
-			ids, bodies = append(ids, seg.ID), append(bodies, blob(seg.Body))
-			if c.add(seg.Body) {
-				b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies)
-				c, sessionSeqs, seqs, ids, bodies = chunk{}, nil, nil, nil, nil
+			ids, bodies, renders = append(ids, seg.ID), append(bodies, blob(seg.Body)), append(renders, nullable(seg.Render))
+			if c.add(seg.Body, seg.Render) {
+				b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders)
+				c, sessionSeqs, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil, nil
 			}
 		}
 	}
 	if len(seqs) > 0 {
-		b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies)
+		b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders)
 		c, seqs, ids, bodies = chunk{}, nil, nil, nil
 	}
 
@@ -355,7 +363,9 @@ func (db *DB) GetRecord(ctx context.Context, tenant, id string) (_ *callvault.Re
 }
 
 // ListSessions returns one page of a record's sessions, and their segments
-// when asked, in one statement.
+// when asked, with their render scripts, in one statement. The page's bodies
+// and scripts are copied into q.Arena, or into an arena of its own when the
+// caller has none, which the page returns (see scan.go).
 func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
 	if err := validateKey(q.Tenant, q.RecordID); err != nil {
 		return nil, err
@@ -377,46 +387,16 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	if err != nil {
 		return nil, err
 	}
-	// A huge Limit must not allocate a huge page up front.
-	page := &callvault.SessionPage{Sessions: make([]callvault.SessionRow, 0, min(fetch, 256))}
-	found, err := scanSessions(rows, &page.Sessions)
+	sc := getSessionScan(db.reserve(q.Arena))
+	defer putSessionScan(sc)
+	found, more, err := sc.scan(rows, q.Limit)
 	if err != nil {
 		return nil, err
 	} else if !found {
 		return nil, notFound(q.RecordID)
 	}
-	if len(page.Sessions) > q.Limit {
-		page.Sessions, page.More = page.Sessions[:q.Limit], true
-	}
-	return page, nil
-}
-
-// scanSessions reads rows of the shape of sqlSelectSessions into sessions,
-// and reports whether the record's marker row was among them.
-func scanSessions(rows pgx.Rows, sessions *[]callvault.SessionRow) (found bool, err error) {
-	defer rows.Close()
-	var (
-		seq, sub int64
-		id       string
-		body     []byte
-	)
-	for rows.Next() {
-		if err := rows.Scan(&seq, &sub, &id, &body); err != nil {
-			return false, err
-		}
-		switch s := *sessions; {
-		case seq == 0:
-			found = true
-		case sub == 0:
-			*sessions = append(s, callvault.SessionRow{Seq: seq, ID: id, Body: body})
-		case len(s) > 0 && s[len(s)-1].Seq == seq:
-			// Rows come in (seq, sub) order: a segment follows its session.
-			last := &s[len(s)-1]
-			last.Segments = append(last.Segments, callvault.Segment{ID: id, Body: body})
-		}
-		body = nil // Scan reuses a slice it is given; each row needs its own.
-	}
-	return found, rows.Err()
+	db.lastPage.Store(int64(min(len(sc.arena)-len(q.Arena), maxPageHint)))
+	return &callvault.SessionPage{Sessions: sc.sessions(), More: more, Arena: sc.arena}, nil
 }
 
 // GetSession returns one session of a record, with its segments when asked.
@@ -436,14 +416,17 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 	if err != nil {
 		return nil, err
 	}
-	var sessions []callvault.SessionRow
-	found, err := scanSessions(rows, &sessions)
+	sc := getSessionScan(nil)
+	defer putSessionScan(sc)
+	found, _, err := sc.scan(rows, 1)
 	switch {
 	case err != nil:
 		return nil, err
 	case !found:
 		return nil, notFound(recordID)
-	case len(sessions) == 0:
+	}
+	sessions := sc.sessions()
+	if len(sessions) == 0 {
 		return nil, sessionNotFound(recordID, sessionID)
 	}
 	return &sessions[0], nil
@@ -885,6 +868,15 @@ func addCapped(a, b int64) int64 {
 func blob(b []byte) []byte {
 	if b == nil {
 		return []byte{}
+	}
+	return b
+}
+
+// nullable turns empty render scripts into nil, which pgx sends as NULL:
+// a row without scripts.
+func nullable(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
 	}
 	return b
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("invalid queries are refused", s.testInvalidQueries)
 	t.Run("the header of a record is what was put", s.testHeader)
 	t.Run("a large record round-trips", s.testLargeRecord)
+	t.Run("render scripts round-trip beside their bodies, and none stays none", s.testRender)
 	t.Run("readers see whole pages while writers replace records", s.testConcurrency)
 
 	t.Run("records list by start time then id, each once, in pages of any size", s.testListOrder)

@@ -50,9 +50,11 @@ func (s *mapStore) PutRecord(_ context.Context, r *callvault.Record) (callvault.
 	c.Sessions = slices.Clone(r.Sessions)
 	for i := range c.Sessions {
 		c.Sessions[i].Body = slices.Clone(c.Sessions[i].Body)
+		c.Sessions[i].Render = slices.Clone(c.Sessions[i].Render)
 		c.Sessions[i].Segments = slices.Clone(c.Sessions[i].Segments)
 		for j := range c.Sessions[i].Segments {
 			c.Sessions[i].Segments[j].Body = slices.Clone(c.Sessions[i].Segments[j].Body)
+			c.Sessions[i].Segments[j].Render = slices.Clone(c.Sessions[i].Segments[j].Render)
 		}
 	}
 	s.records[key] = &c
@@ -259,7 +261,7 @@ func (s *mapStore) ListSessions(_ context.Context, q callvault.SessionQuery) (*c
 			break
 		}
 		ses := r.Sessions[seq-1]
-		row := callvault.SessionRow{Seq: seq, ID: ses.ID, Body: ses.Body}
+		row := callvault.SessionRow{Seq: seq, ID: ses.ID, Body: ses.Body, Render: ses.Render}
 		if q.Segments {
 			row.Segments = ses.Segments
 		}

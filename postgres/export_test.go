@@ -1,0 +1,21 @@
+package postgres
+
+import "context"
+
+// MigrateThrough applies to the database at dsn the migrations it lacks up
+// to and including last (e.g. "migrations/0001_init.sql"): a database of
+// an older schema.
+func MigrateThrough(ctx context.Context, dsn, last string) ([]string, error) {
+	pool, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	return (&DB{pool: pool}).migrateThrough(ctx, last)
+}
+
+// SetScriptChunk sets the most rows and bytes of a chunk of db's
+// CompileScripts.
+func SetScriptChunk(db *DB, rows, bytes int) {
+	db.scriptRows, db.scriptBytes = rows, bytes
+}
