@@ -115,7 +115,7 @@ func (c *generateConfig) run(ctx context.Context, args []string, std stdio) (err
 	}
 
 	start := time.Now()
-	prog := &genProgress{statusLine: newStatusLine(std.err), every: c.every, start: start, total: c.records}
+	prog := &genProgress{statusLine: newStatusLine(std.err, c.every, start), total: c.records}
 	cfg.OnRecord = prog.update
 	st, err := synth.Write(ctxWriter{ctx, w}, cfg)
 	prog.clear()
@@ -161,21 +161,15 @@ func parseDate(flagName, s string) (time.Time, error) {
 // redrawn in place on a terminal, plain lines otherwise.
 type genProgress struct {
 	statusLine
-	every       time.Duration
-	start, last time.Time
-	total       int
+	total int
 }
 
 func (p *genProgress) update(st synth.Stats) {
-	if p.every <= 0 {
+	d, ok := p.due()
+	if !ok {
 		return
 	}
-	now := time.Now()
-	if now.Sub(p.last) < p.every || now.Sub(p.start) < p.every {
-		return
-	}
-	p.last = now
-	elapsed := now.Sub(p.start).Seconds()
+	elapsed := d.Seconds()
 	calls := st.Records - st.Revisions
 	line := fmt.Sprintf("generate: %d of %d calls, %d sessions, %s written, %.0f records/s", calls, p.total, st.Sessions, bytesText(st.Bytes), float64(st.Records)/elapsed)
 	if calls > 0 && p.total > 0 {

@@ -77,7 +77,7 @@ func (c *importConfig) run(ctx context.Context, files []string, std stdio) error
 
 	var stats ingest.Stats
 	start := time.Now()
-	prog := &progress{statusLine: newStatusLine(std.err), every: c.every, start: start}
+	prog := &progress{statusLine: newStatusLine(std.err, c.every, start)}
 	im := &ingest.Importer{
 		Store:  store,
 		Tenant: c.tenant,
@@ -146,12 +146,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // terminal, plain lines otherwise (logs, CI).
 type progress struct {
 	statusLine
-	every time.Duration
-	start time.Time
-	last  time.Time
-	name  string
-	src   *countingReader
-	size  int64
+	name string
+	src  *countingReader
+	size int64
 }
 
 func (p *progress) file(name string, src *countingReader, size int64) {
@@ -159,15 +156,11 @@ func (p *progress) file(name string, src *countingReader, size int64) {
 }
 
 func (p *progress) update(s ingest.Stats) {
-	if p.every <= 0 {
+	d, ok := p.due()
+	if !ok {
 		return
 	}
-	now := time.Now()
-	if now.Sub(p.last) < p.every || now.Sub(p.start) < p.every {
-		return
-	}
-	p.last = now
-	elapsed := now.Sub(p.start).Seconds()
+	elapsed := d.Seconds()
 	line := fmt.Sprintf("%s: %d records, %d sessions, %d rejected, %s read, %.0f records/s",
 		p.name, s.Records+s.Stale, s.Sessions, s.Rejected, bytesText(p.src.n), float64(s.Records+s.Stale)/elapsed)
 	if p.size > 0 && p.src.n > 0 {
