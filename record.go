@@ -268,3 +268,12 @@ type ScriptStats struct {
 	Rows    int64 // sessions and segments read
 	Changed int64 // rows whose scripts were written
 }
+
+// SessionVisitor receives a page of sessions as a store reads it: Session
+// for each session in order, then Segment for each of that session's
+// segments when the query asked for them. body and render are the store's
+// memory, valid only during the call.
+type SessionVisitor interface {
+	Session(seq int64, body, render []byte) error
+	Segment(body, render []byte) error
+}

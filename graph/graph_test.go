@@ -240,15 +240,39 @@ func (s countScripts) ListSessions(ctx context.Context, q callvault.SessionQuery
 	return page, err
 }
 
-// TestSessionsResponses holds every response to its golden file twice:
-// served from the render scripts the import stored, and merged from the
-// bodies alone. Both must write the same bytes.
+// countVisits counts the pages read by VisitSessions, which the sessions
+// handler uses for default pages when the store has it (SQLite does): the
+// store's memory rendered straight into the response.
+type countVisits struct {
+	callvault.Store
+	n *int
+}
+
+func (s countVisits) VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (bool, error) {
+	*s.n++
+	return s.Store.(interface {
+		VisitSessions(context.Context, callvault.SessionQuery, callvault.SessionVisitor) (bool, error)
+	}).VisitSessions(ctx, q, v)
+}
+
+// TestSessionsResponses holds every response to its golden file three
+// times: served from the render scripts the import stored, read from a
+// page the store copied (ListSessions) or straight from the store's memory
+// (VisitSessions), and merged from the bodies alone. All must write the
+// same bytes.
 func TestSessionsResponses(t *testing.T) {
 	t.Run("scripts", func(t *testing.T) {
 		var scripted int
 		testSessionsResponses(t, func(s callvault.Store) callvault.Store { return countScripts{s, &scripted} })
 		if scripted == 0 {
 			t.Error("no session the store returned had a render script: the import did not compile them or the store lost them")
+		}
+	})
+	t.Run("visited", func(t *testing.T) {
+		var visits int
+		testSessionsResponses(t, func(s callvault.Store) callvault.Store { return countVisits{s, &visits} })
+		if visits == 0 {
+			t.Error("no default page was read by VisitSessions")
 		}
 	})
 	t.Run("merged", func(t *testing.T) {

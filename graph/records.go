@@ -236,17 +236,14 @@ func (s *Server) appendRecord(b []byte, req *request, h *callvault.RecordHeader,
 func (s *Server) appendSessions(b []byte, req *request, rows []callvault.SessionRow, q *odata.Query, o odata.Options) []byte {
 	session := req.entityType("session")
 	segments := q.Expanded("segments")
-	// A default request (no $select, no Prefer that changes the body) is
-	// what the render scripts stored beside the bodies write: a row that has
-	// one for this codec is copied rather than merged with the schema.
-	scripted := q.Select == nil && o == (odata.Options{}) && (segments == nil || segments.Select == nil)
+	fast := scripted(q, req.prefs) && o == (odata.Options{})
 	var navs []odata.Nav
 	var bodies [][]byte // the segments' bodies of one session, reused
 	for i, row := range rows {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if scripted {
+		if fast {
 			if out, ok := s.renderSession(b, req, row, segments); ok {
 				b = out
 				continue
@@ -263,6 +260,15 @@ func (s *Server) appendSessions(b []byte, req *request, rows []callvault.Session
 		b = req.codec.Entity(b, session, row.Body, q.Select, o, navs...)
 	}
 	return b
+}
+
+// scripted reports whether a sessions request is a default one (no
+// $select, no Prefer that changes bodies): what the render scripts stored
+// beside the bodies write, so that a row with one for this codec is copied
+// rather than merged with the schema.
+func scripted(q *odata.Query, p odata.Preferences) bool {
+	segments := q.Expanded("segments")
+	return q.Select == nil && options(p) == (odata.Options{}) && (segments == nil || segments.Select == nil)
 }
 
 // renderSession writes a session of a default request by its render

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -51,43 +52,38 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	size := prefs.PageSize(MaxSessionsPage)
 	segments := q.Expanded("segments")
-	ap := arenaPool.Get().(*[]byte)
-	defer func() {
-		if cap(*ap) <= 4<<20 { // a page's bodies are bounded; a huge one is not kept
-			arenaPool.Put(ap)
-		}
-	}()
-	page, err := s.Store.ListSessions(r.Context(), callvault.SessionQuery{
+	query := callvault.SessionQuery{
 		Tenant: req.principal.Tenant, RecordID: recordID, After: after.N, Limit: size, Segments: segments != nil,
-		Arena: (*ap)[:0],
-	})
-	if page != nil && page.Arena != nil {
-		*ap = page.Arena // grown: keep the larger one for the next page
-	}
-	if err != nil {
-		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
-			return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", recordID)
-		}
-		return err
 	}
 
 	bp := getBuf()
 	defer putBuf(bp)
-	b := (*bp)[:0]
-	if need := pageSize(page); cap(b) < need {
-		b = make([]byte, 0, need) // one allocation rather than a doubling
-	}
-	b = append(b, `{"@odata.context":`...)
+	b := append((*bp)[:0], `{"@odata.context":`...)
 	b = odata.AppendString(b, s.PublicURL+"/"+req.version+"/$metadata#communications/"+resource+q.Clause())
 	if q.Count {
 		b = append(b, `,"@odata.count":`...)
 		b = strconv.AppendInt(b, count, 10)
 	}
 	b = append(b, `,"value":[`...)
-	b = s.appendSessions(b, req, page.Sessions, q, options(prefs))
+	var more bool
+	var last int64 // the Seq of the page's last session
+	if vs, ok := s.Store.(sessionVisitor); ok && scripted(q, prefs) {
+		// The bodies go from the store's memory straight into the response.
+		pw := &pageWriter{b: b, codec: req.codec, session: session, segments: segments}
+		more, err = vs.VisitSessions(r.Context(), query, pw)
+		b, last = pw.finish(), pw.last
+	} else {
+		b, more, last, err = s.listedSessions(b, req, query, q)
+	}
+	*bp = b
+	if err != nil {
+		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
+			return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", recordID)
+		}
+		return err
+	}
 	b = append(b, ']')
-	if page.More {
-		last := page.Sessions[len(page.Sessions)-1].Seq
+	if more {
 		next := s.PublicURL + r.URL.EscapedPath() + "?" + q.NextQuery(s.Cursors.Seal(scope, odata.Position{N: last}))
 		b = append(b, `,"@odata.nextLink":`...)
 		b = odata.AppendString(b, next)
@@ -96,6 +92,100 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	*bp = b
 	s.send(w, r, b, prefs.Applied(size))
 	return nil
+}
+
+// listedSessions reads a page with ListSessions, into a pooled arena, and
+// appends its sessions to b.
+func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQuery, q *odata.Query) (_ []byte, more bool, last int64, err error) {
+	ap := arenaPool.Get().(*[]byte)
+	defer func() {
+		if cap(*ap) <= 4<<20 { // a page's bodies are bounded; a huge one is not kept
+			arenaPool.Put(ap)
+		}
+	}()
+	query.Arena = (*ap)[:0]
+	page, err := s.Store.ListSessions(req.r.Context(), query)
+	if page != nil && page.Arena != nil {
+		*ap = page.Arena // grown: keep the larger one for the next page
+	}
+	if err != nil {
+		return b, false, 0, err
+	}
+	if need := len(b) + pageSize(page); cap(b) < need {
+		b = append(make([]byte, 0, need), b...) // one allocation rather than a doubling
+	}
+	b = s.appendSessions(b, req, page.Sessions, q, options(req.prefs))
+	if n := len(page.Sessions); n > 0 {
+		last = page.Sessions[n-1].Seq
+	}
+	return b, page.More, last, nil
+}
+
+// sessionVisitor is a store that hands a page's bodies to the encoder as it
+// reads them (sqlite.DB), sparing a copy of each.
+type sessionVisitor interface {
+	VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error)
+}
+
+// pageWriter writes a default page's sessions as a store visits them: each
+// by its render script, or merged when it has none for this codec (the
+// same bytes), with its segments when expanded.
+type pageWriter struct {
+	b        []byte
+	codec    *odata.Codec
+	session  *schema.Type
+	segments *odata.Expand
+	n        int   // sessions written
+	segs     int   // segments written of the last session
+	last     int64 // the Seq of the last session
+}
+
+func (pw *pageWriter) Session(seq int64, body, render []byte) error {
+	pw.closeSession()
+	if pw.n > 0 {
+		pw.b = append(pw.b, ',')
+	}
+	pw.n, pw.last, pw.segs = pw.n+1, seq, 0
+	pw.b = pw.object(pw.b, pw.session, body, render)
+	if pw.segments != nil {
+		// Reopen the closed object for "segments".
+		pw.b = pw.b[:len(pw.b)-1]
+		if pw.b[len(pw.b)-1] != '{' {
+			pw.b = append(pw.b, ',')
+		}
+		pw.b = append(pw.b, '"')
+		pw.b = append(pw.b, pw.segments.Property.Name...)
+		pw.b = append(pw.b, `":[`...)
+	}
+	return nil
+}
+
+func (pw *pageWriter) Segment(body, render []byte) error {
+	if pw.segs > 0 {
+		pw.b = append(pw.b, ',')
+	}
+	pw.segs++
+	pw.b = pw.object(pw.b, pw.segments.Property.Type, body, render)
+	return nil
+}
+
+func (pw *pageWriter) object(b []byte, t *schema.Type, body, render []byte) []byte {
+	if out, ok := pw.codec.RenderStored(b, render, body); ok {
+		return out
+	}
+	return pw.codec.Object(b, t, body, nil, odata.Options{}, false)
+}
+
+// closeSession ends the segments of the last session written.
+func (pw *pageWriter) closeSession() {
+	if pw.n > 0 && pw.segments != nil {
+		pw.b = append(pw.b, ']', '}')
+	}
+}
+
+func (pw *pageWriter) finish() []byte {
+	pw.closeSession()
+	return pw.b
 }
 
 // pageSize guesses the size of a page's response from its stored bodies:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -348,7 +349,18 @@ var rawBetweenStatements func()
 
 // listSessions reads a page of q as ListSessions does, in one read
 // transaction, copying bodies and render scripts into q.Arena.
-func (c *rawConn) listSessions(ctx context.Context, q *callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
+func (c *rawConn) listSessions(ctx context.Context, q *callvault.SessionQuery) (page *callvault.SessionPage, err error) {
+	err = c.inRead(ctx, q, func() error {
+		page, err = c.readPage(ctx, q)
+		return err
+	})
+	return page, err
+}
+
+// inRead runs read in one read transaction with the key of q bound, ending
+// the transaction whatever happens; ctx's end interrupts the statement
+// that runs, and its error is the read's.
+func (c *rawConn) inRead(ctx context.Context, q *callvault.SessionQuery, read func() error) (err error) {
 	if ctx.Done() != nil {
 		// sqlite3_interrupt stops a running statement; one that starts
 		// after it clears it, so ctx is also asked between statements.
@@ -366,18 +378,22 @@ func (c *rawConn) listSessions(ctx context.Context, q *callvault.SessionQuery) (
 	}()
 	if err := c.bindKey(q.Tenant, q.RecordID); err != nil {
 		c.end(false)
-		return nil, err
+		return err
 	}
 	if err := c.exec(rawBegin); err != nil {
 		c.end(false)
-		return nil, err
+		return err
 	}
 	defer func() {
 		if cerr := c.end(err == nil); err == nil {
 			err = cerr
 		}
 	}()
+	return read()
+}
 
+// readPage is listSessions inside its read transaction.
+func (c *rawConn) readPage(ctx context.Context, q *callvault.SessionQuery) (*callvault.SessionPage, error) {
 	arena, more, err := c.findSessions(ctx, q, q.Arena)
 	if err != nil {
 		return nil, err
@@ -451,6 +467,98 @@ func (c *rawConn) end(commit bool) error {
 		}
 	}
 	return err
+}
+
+// visitSessions reads a page of q as listSessions does, in one read
+// transaction, but copies nothing: v gets each session, then each of its
+// segments, while SQLite holds them. Both statements step side by side,
+// in session order.
+func (c *rawConn) visitSessions(ctx context.Context, q *callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error) {
+	err = c.inRead(ctx, q, func() error {
+		more, err = c.visitPage(ctx, q, v)
+		return err
+	})
+	return more, err
+}
+
+// visitPage is visitSessions inside its read transaction.
+func (c *rawConn) visitPage(ctx context.Context, q *callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error) {
+	ss, gs := c.stmts[rawSessions], c.stmts[rawSegments]
+	if rc := lib.Xsqlite3_bind_int64(c.tls, ss, 3, q.After); rc != lib.SQLITE_OK {
+		return false, c.errorOf(rc)
+	}
+	if rc := lib.Xsqlite3_bind_int64(c.tls, ss, 4, pageFetch(q.Limit)); rc != lib.SQLITE_OK {
+		return false, c.errorOf(rc)
+	}
+	if q.Segments {
+		// No upper bound: the range is read only as far as the sessions go.
+		if rc := lib.Xsqlite3_bind_int64(c.tls, gs, 3, q.After+1); rc != lib.SQLITE_OK {
+			return false, c.errorOf(rc)
+		}
+		if rc := lib.Xsqlite3_bind_int64(c.tls, gs, 4, math.MaxInt64); rc != lib.SQLITE_OK {
+			return false, c.errorOf(rc)
+		}
+	}
+	n := 0
+	seg := int32(0) // the segments statement's last step; 0 before the first
+	for {
+		rc := lib.Xsqlite3_step(c.tls, ss)
+		if rc == lib.SQLITE_DONE {
+			break
+		} else if rc != lib.SQLITE_ROW {
+			return false, c.errorOf(rc)
+		}
+		if n == q.Limit {
+			more = true // the row after the page: that it exists is all we need
+			break
+		}
+		n++
+		seq := lib.Xsqlite3_column_int64(c.tls, ss, 0)
+		body, render := c.columns(ss)
+		if err := v.Session(seq, body, render); err != nil {
+			return false, err
+		}
+		if !q.Segments {
+			continue
+		}
+		if seg == 0 {
+			seg = lib.Xsqlite3_step(c.tls, gs)
+		}
+		for seg == lib.SQLITE_ROW {
+			s := lib.Xsqlite3_column_int64(c.tls, gs, 0)
+			if s > seq {
+				break // the next session's
+			}
+			if s == seq {
+				body, render := c.columns(gs)
+				if err := v.Segment(body, render); err != nil {
+					return false, err
+				}
+			}
+			seg = lib.Xsqlite3_step(c.tls, gs)
+		}
+		if seg != lib.SQLITE_ROW && seg != lib.SQLITE_DONE {
+			return false, c.errorOf(seg)
+		}
+	}
+	if n == 0 {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		return false, c.checkRecord(q.RecordID)
+	}
+	return more, nil
+}
+
+// columns returns the body and render of the row of s, (seq, id, body,
+// render), as SQLite's memory: valid until s steps again.
+func (c *rawConn) columns(s uintptr) (body, render []byte) {
+	p := lib.Xsqlite3_column_blob(c.tls, s, 2)
+	body = cBytes(p, int(lib.Xsqlite3_column_bytes(c.tls, s, 2)))
+	if p = lib.Xsqlite3_column_blob(c.tls, s, 3); p != 0 {
+		render = cBytes(p, int(lib.Xsqlite3_column_bytes(c.tls, s, 3)))
+	}
+	return body, render
 }
 
 // findSessions reads at most q.Limit sessions after q.After into c.rows,

@@ -148,6 +148,43 @@ func putRecord(t testing.TB, db *DB, r *callvault.Record) {
 // TestRawReadMatchesDatabaseSQL compares the raw read with the reference on
 // pages of every shape, records of two tenants sharing an id, bodies stored
 // as TEXT and as BLOB, and records that are not there.
+// pageVisitor collects what VisitSessions hands over, copied (the bytes
+// are SQLite's only during each call).
+type pageVisitor struct{ page callvault.SessionPage }
+
+func (v *pageVisitor) Session(seq int64, body, render []byte) error {
+	v.page.Sessions = append(v.page.Sessions, callvault.SessionRow{Seq: seq, Body: bytes.Clone(body), Render: bytes.Clone(render)})
+	return nil
+}
+
+func (v *pageVisitor) Segment(body, render []byte) error {
+	s := &v.page.Sessions[len(v.page.Sessions)-1]
+	s.Segments = append(s.Segments, callvault.Segment{Body: bytes.Clone(body), Render: bytes.Clone(render)})
+	return nil
+}
+
+func visitPage(ctx context.Context, db *DB, q callvault.SessionQuery) (*callvault.SessionPage, error) {
+	v := &pageVisitor{}
+	more, err := db.VisitSessions(ctx, q, v)
+	v.page.More = more
+	return &v.page, err
+}
+
+// withoutIDs is page with its ids left out, as VisitSessions gives none.
+func withoutIDs(page *callvault.SessionPage) *callvault.SessionPage {
+	out := &callvault.SessionPage{More: page.More}
+	for _, s := range page.Sessions {
+		s.ID = ""
+		segs := make([]callvault.Segment, len(s.Segments))
+		for i, g := range s.Segments {
+			segs[i] = callvault.Segment{Body: g.Body, Render: g.Render}
+		}
+		s.Segments = segs
+		out.Sessions = append(out.Sessions, s)
+	}
+	return out
+}
+
 func TestRawReadMatchesDatabaseSQL(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
 	defer db.Close()
@@ -191,10 +228,21 @@ func TestRawReadMatchesDatabaseSQL(t *testing.T) {
 						if callvault.ErrorCode(err) != callvault.ENOTFOUND {
 							t.Fatalf("%+v: %v, want ENOTFOUND", k, err)
 						}
+						if _, err := visitPage(ctx, db, q); callvault.ErrorCode(err) != callvault.ENOTFOUND {
+							t.Fatalf("%+v: VisitSessions: %v, want ENOTFOUND", k, err)
+						}
 						continue
 					}
 					if err := samePage(got, want); err != nil {
 						t.Fatalf("%s/%s after %d limit %d segments %v: %v", k.tenant, k.id, after, limit, segments, err)
+					}
+					// VisitSessions hands over the same rows, ids aside.
+					visited, err := visitPage(ctx, db, q)
+					if err != nil {
+						t.Fatalf("%+v: VisitSessions: %v", k, err)
+					}
+					if err := samePage(visited, withoutIDs(want)); err != nil {
+						t.Fatalf("%s/%s after %d limit %d segments %v: VisitSessions: %v", k.tenant, k.id, after, limit, segments, err)
 					}
 					if q.Arena != nil {
 						if !bytes.HasPrefix(got.Arena, []byte("prefix")) {
@@ -715,4 +763,40 @@ func TestRawPoolClose(t *testing.T) {
 			t.Errorf("50 opens and closes left %d more C allocations", d)
 		}
 	})
+}
+
+// failingVisitor refuses the third session it is handed.
+type failingVisitor struct{ n int }
+
+func (v *failingVisitor) Session(int64, []byte, []byte) error {
+	if v.n++; v.n == 3 {
+		return errors.New("no more")
+	}
+	return nil
+}
+
+func (v *failingVisitor) Segment([]byte, []byte) error { return nil }
+
+// TestVisitSessionsStops checks that a visitor's error ends the read with
+// that error and leaves the connection fit for the next read.
+func TestVisitSessionsStops(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "callvault.db"))
+	defer db.Close()
+	ctx := t.Context()
+	putRecord(t, db, rawRecord("t1", "r", 1, 10, func(int) int { return 2 }, func(int, int) bool { return true }))
+	q := callvault.SessionQuery{Tenant: "t1", RecordID: "r", Limit: 60, Segments: true}
+	for range 8 { // more reads than the pool has connections
+		if _, err := db.VisitSessions(ctx, q, &failingVisitor{}); err == nil || !strings.Contains(err.Error(), "no more") {
+			t.Fatalf("error %v, want the visitor's", err)
+		}
+		page, err := visitPage(ctx, db, q)
+		if err != nil || len(page.Sessions) != 10 || len(page.Sessions[9].Segments) != 2 {
+			t.Fatalf("the read after: %v, %d sessions", err, len(page.Sessions))
+		}
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.VisitSessions(canceled, q, &pageVisitor{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled: %v", err)
+	}
 }

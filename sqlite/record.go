@@ -270,6 +270,28 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	return c.listSessions(ctx, &q)
 }
 
+// VisitSessions reads the page ListSessions reads, in one read transaction
+// too, and hands v each session, then each of its segments, without
+// copying them: the bytes v gets are SQLite's, valid only during the call.
+// It returns whether sessions follow the page.
+func (db *DB) VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error) {
+	if err := validateKey(q.Tenant, q.RecordID); err != nil {
+		return false, err
+	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
+		return false, err
+	}
+	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	c, err := db.raw.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer db.raw.put(c)
+	return c.visitSessions(ctx, &q, v)
+}
+
 // checkRecord returns an ENOTFOUND error unless the tenant has the record.
 func checkRecord(ctx context.Context, tx *sql.Tx, s *statements, tenant, id string) error {
 	var one int
