@@ -236,18 +236,24 @@ func (s *Server) appendRecord(b []byte, req *request, h *callvault.RecordHeader,
 func (s *Server) appendSessions(b []byte, req *request, rows []callvault.SessionRow, q *odata.Query, o odata.Options) []byte {
 	session := req.entityType("session")
 	segments := q.Expanded("segments")
-	fast := scripted(q, req.prefs) && o == (odata.Options{})
+	if scripted(q, req.prefs) && o == (odata.Options{}) {
+		// As VisitSessions would hand them over.
+		pw := &pageWriter{b: b, codec: req.codec, session: session, segments: segments}
+		for _, row := range rows {
+			pw.Session(row.Seq, row.Body, row.Render)
+			if segments != nil {
+				for _, g := range row.Segments {
+					pw.Segment(g.Body, g.Render)
+				}
+			}
+		}
+		return pw.finish()
+	}
 	var navs []odata.Nav
 	var bodies [][]byte // the segments' bodies of one session, reused
 	for i, row := range rows {
 		if i > 0 {
 			b = append(b, ',')
-		}
-		if fast {
-			if out, ok := s.renderSession(b, req, row, segments); ok {
-				b = out
-				continue
-			}
 		}
 		navs = navs[:0]
 		if segments != nil {
@@ -265,43 +271,10 @@ func (s *Server) appendSessions(b []byte, req *request, rows []callvault.Session
 // scripted reports whether a sessions request is a default one (no
 // $select, no Prefer that changes bodies): what the render scripts stored
 // beside the bodies write, so that a row with one for this codec is copied
-// rather than merged with the schema.
+// rather than merged with the schema (pageWriter).
 func scripted(q *odata.Query, p odata.Preferences) bool {
 	segments := q.Expanded("segments")
 	return q.Select == nil && options(p) == (odata.Options{}) && (segments == nil || segments.Select == nil)
-}
-
-// renderSession writes a session of a default request by its render
-// script, and its segments when expanded (each by its script, or merged
-// if it has none: both write the same bytes). ok is false, with b as it
-// was, when the session has no script for this codec.
-func (s *Server) renderSession(b []byte, req *request, row callvault.SessionRow, segments *odata.Expand) (_ []byte, ok bool) {
-	mark := len(b)
-	if b, ok = req.codec.RenderStored(b, row.Render, row.Body); !ok {
-		return b[:mark], false
-	}
-	if segments == nil {
-		return b, true
-	}
-	// The session is a closed object: reopen it for "segments".
-	b = b[:len(b)-1]
-	if b[len(b)-1] != '{' {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, segments.Property.Name...)
-	b = append(b, `":[`...)
-	segment := segments.Property.Type
-	for j, seg := range row.Segments {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		var done bool
-		if b, done = req.codec.RenderStored(b, seg.Render, seg.Body); !done {
-			b = req.codec.Object(b, segment, seg.Body, nil, odata.Options{}, false)
-		}
-	}
-	return append(b, ']', '}'), true
 }
 
 // withContext puts "@odata.context" first in the object b holds.
