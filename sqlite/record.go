@@ -251,23 +251,12 @@ func findHeader(ctx context.Context, tx *sql.Tx, s *statements, tenant, id strin
 // is one version of the record even while it is being replaced. It reads on
 // a raw connection (rawread.go), copying every body and render script into
 // q.Arena.
-func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *callvault.SessionPage, err error) {
-	if err := validateKey(q.Tenant, q.RecordID); err != nil {
-		return nil, err
-	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
-		return nil, err
-	}
-	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
-
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	c, err := db.raw.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer db.raw.put(c)
-	return c.listSessions(ctx, &q)
+func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (page *callvault.SessionPage, err error) {
+	err = db.readSessions(ctx, q, func(c *rawConn) error {
+		page, err = c.listSessions(ctx, &q)
+		return err
+	})
+	return page, err
 }
 
 // VisitSessions reads the page ListSessions reads, in one read transaction
@@ -275,21 +264,30 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 // copying them: the bytes v gets are SQLite's, valid only during the call.
 // It returns whether sessions follow the page.
 func (db *DB) VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error) {
+	err = db.readSessions(ctx, q, func(c *rawConn) error {
+		more, err = c.visitSessions(ctx, &q, v)
+		return err
+	})
+	return more, err
+}
+
+// readSessions checks q and runs read on a raw connection checked out for it.
+func (db *DB) readSessions(ctx context.Context, q callvault.SessionQuery, read func(*rawConn) error) (err error) {
 	if err := validateKey(q.Tenant, q.RecordID); err != nil {
-		return false, err
+		return err
 	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
-		return false, err
+		return err
 	}
 	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return err
 	}
 	c, err := db.raw.get(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer db.raw.put(c)
-	return c.visitSessions(ctx, &q, v)
+	return read(c)
 }
 
 // checkRecord returns an ENOTFOUND error unless the tenant has the record.
