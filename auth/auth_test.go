@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -401,6 +402,36 @@ func TestVerify(t *testing.T) {
 			name:    "an exp that is not a number is refused",
 			token:   signed(with(map[string]any{"exp": "tomorrow"})),
 			message: "Access token is malformed: claim 'exp' must be a number of seconds since 1970.",
+		},
+		{
+			name:    "an nbf past 2^63 seconds is refused, not wrapped into the past",
+			token:   signed(with(map[string]any{"nbf": 1e19})),
+			message: "Access token is malformed: claim 'nbf' must be a number of seconds since 1970, at most 253402300799 (the end of year 9999).",
+		},
+		{
+			name:    "an exp past year 9999 is refused",
+			token:   signed(with(map[string]any{"exp": json.Number("1" + strings.Repeat("0", 400))})),
+			message: "Access token is malformed: claim 'exp' must be a number of seconds since 1970, at most 253402300799 (the end of year 9999).",
+		},
+		{
+			name:    "an exp written as a JSON string of digits is refused",
+			token:   signed(with(map[string]any{"exp": strconv.FormatInt(now.Add(time.Hour).Unix(), 10)})),
+			message: "Access token is malformed: claim 'exp' must be a number of seconds since 1970.",
+		},
+		{
+			name:    "an nbf written as a JSON string of digits is refused",
+			token:   signed(with(map[string]any{"nbf": strconv.FormatInt(now.Unix(), 10)})),
+			message: "Access token is malformed: claim 'nbf' must be a number of seconds since 1970.",
+		},
+		{
+			name:    "a crit header parameter is refused",
+			token:   forge(t, map[string]any{"typ": "JWT", "alg": "RS256", "kid": kid, "crit": []string{"exp"}, "exp": 1}, appClaims(), rs256(t, key)),
+			message: "Access token is malformed: the header has a 'crit' parameter, which names extensions this server does not understand; RFC 7515 requires such tokens to be refused.",
+		},
+		{
+			name:    "an empty crit header parameter is refused too",
+			token:   forge(t, map[string]any{"typ": "JWT", "alg": "RS256", "kid": kid, "crit": []string{}}, appClaims(), rs256(t, key)),
+			message: "Access token is malformed: the header has a 'crit' parameter, which names extensions this server does not understand; RFC 7515 requires such tokens to be refused.",
 		},
 		{
 			name:    "roles that are not an array of strings are refused",

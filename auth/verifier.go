@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -343,20 +345,27 @@ func inspect(token string) (header, claims, error) {
 	if len(parts) != 3 {
 		return h, c, malformed("a JWT has 3 parts separated by dots, this token has %d.", len(parts))
 	}
+	var crit json.RawMessage
 	err := decodeSegment(parts[0], "the header", "header parameter", []member{
 		{"alg", &h.Algorithm, "a string"},
 		{"kid", &h.KeyID, "a string"},
+		{"crit", &crit, "an array of strings"},
 	})
 	if err != nil {
 		return h, c, err
+	}
+	// RFC 7515 §4.1.11: a recipient must refuse a token whose crit names
+	// an extension it does not understand, and this server understands none.
+	if crit != nil {
+		return h, c, malformed("the header has a 'crit' parameter, which names extensions this server does not understand; RFC 7515 requires such tokens to be refused.")
 	}
 	err = decodeSegment(parts[1], "the payload", "claim", []member{
 		{"iss", &c.Issuer, "a string"},
 		{"sub", &c.Subject, "a string"},
 		{"aud", &c.Audience, "a string or an array of strings"},
-		{"exp", &c.ExpiresAt, "a number of seconds since 1970"},
-		{"nbf", &c.NotBefore, "a number of seconds since 1970"},
-		{"iat", &c.IssuedAt, "a number of seconds since 1970"},
+		{"exp", &c.ExpiresAt, secondsSince1970},
+		{"nbf", &c.NotBefore, secondsSince1970},
+		{"iat", &c.IssuedAt, secondsSince1970},
 		{"jti", &c.ID, "a string"},
 		{"tid", &c.TenantID, "a string"},
 		{"appid", &c.AppID, "a string"},
@@ -390,9 +399,38 @@ func decodeSegment(segment, what, kind string, members []member) error {
 		if !ok {
 			continue
 		}
+		if m.want == secondsSince1970 {
+			if err := checkNumericDate(raw, kind, m.name); err != nil {
+				return err
+			}
+		}
 		if err := json.Unmarshal(raw, m.dst); err != nil {
 			return malformed("%s '%s' must be %s.", kind, m.name, m.want)
 		}
+	}
+	return nil
+}
+
+const secondsSince1970 = "a number of seconds since 1970"
+
+// maxNumericDate is the last second of year 9999. A larger time claim is
+// refused: the jwt library converts it to int64 seconds, and past 2^63 the
+// conversion wraps, so that a far-future nbf would count as long past.
+const maxNumericDate = 253402300799
+
+// checkNumericDate refuses a time claim that is not a JSON number (the jwt
+// library would take "1700000000" as well) or is out of range.
+func checkNumericDate(raw json.RawMessage, kind, name string) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return malformed("%s '%s' must be %s.", kind, name, secondsSince1970)
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return malformed("%s '%s' must be %s.", kind, name, secondsSince1970)
+	}
+	if err != nil || math.Abs(f) > maxNumericDate {
+		return malformed("%s '%s' must be %s, at most %d (the end of year 9999).", kind, name, secondsSince1970, maxNumericDate)
 	}
 	return nil
 }
