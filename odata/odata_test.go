@@ -1,6 +1,7 @@
 package odata
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -108,6 +109,12 @@ func TestParsePrefer(t *testing.T) {
 		{[]string{"odata.maxpagesize"}, Preferences{}, true},
 		{[]string{"odata.maxpagesize=-1"}, Preferences{}, true},
 		{[]string{"omit-values=defaults"}, Preferences{}, true},
+		// RFC 7240 §2: of a preference given more than once, only the first counts.
+		{[]string{"odata.maxpagesize=5", "odata.maxpagesize=7"}, Preferences{MaxPageSize: 5}, false},
+		{[]string{"odata.maxpagesize=5, odata.maxpagesize=many"}, Preferences{MaxPageSize: 5}, false},
+		{[]string{"omit-values=nulls, omit-values=defaults"}, Preferences{OmitNulls: true}, false},
+		// Any large page size is capped later, never a 400.
+		{[]string{"odata.maxpagesize=1234567890123456789012345"}, Preferences{MaxPageSize: math.MaxInt}, false},
 	} {
 		got, err := ParsePrefer(tc.headers)
 		if (err != nil) != tc.err || (!tc.err && got != tc.want) {

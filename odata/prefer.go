@@ -4,6 +4,8 @@
 package odata
 
 import (
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 
@@ -20,20 +22,34 @@ type Preferences struct {
 // ParsePrefer reads every Prefer header value (RFC 7240: comma-separated
 // preferences, each name[=value][;params]). Preferences callvault does not
 // know are ignored, as the RFC asks; a malformed value of one it does know is
-// a 400, so that a client never silently gets what it did not ask for.
+// a 400, so that a client never silently gets what it did not ask for. Of a
+// preference given more than once only the first counts (RFC 7240 §2), and a
+// page size too large for an int is the largest int, which the page size cap
+// then brings down.
 func ParsePrefer(values []string) (Preferences, error) {
 	var p Preferences
+	seen := map[string]bool{}
 	for _, header := range values {
 		for _, pref := range splitOutsideQuotes(header, ',') {
 			pref, _, _ = strings.Cut(pref, ";")
 			name, value, hasValue := strings.Cut(pref, "=")
 			name = strings.ToLower(strings.TrimSpace(name))
 			value = strings.Trim(strings.TrimSpace(value), `"`)
+			if name == "maxpagesize" {
+				name = "odata.maxpagesize"
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
 			switch name {
-			case "odata.maxpagesize", "maxpagesize":
+			case "odata.maxpagesize":
 				n, err := strconv.Atoi(value)
+				if errors.Is(err, strconv.ErrRange) && value[0] != '-' {
+					n, err = math.MaxInt, nil
+				}
 				if !hasValue || err != nil || n < 1 {
-					return p, callvault.Errorf(callvault.EINVALID, "The Prefer header preference '%s' needs a positive whole number, as in 'Prefer: odata.maxpagesize=20'; got '%s'.", name, value)
+					return p, callvault.Errorf(callvault.EINVALID, "The Prefer header preference '%s' needs a positive whole number, as in 'Prefer: odata.maxpagesize=20'; got '%s'.", name, clip(value))
 				}
 				p.MaxPageSize = n
 			case "include-unknown-enum-members":
@@ -42,7 +58,7 @@ func ParsePrefer(values []string) (Preferences, error) {
 				if strings.EqualFold(value, "nulls") {
 					p.OmitNulls = true
 				} else {
-					return p, callvault.Errorf(callvault.EINVALID, "The Prefer header preference 'omit-values' takes the value 'nulls', as in 'Prefer: omit-values=nulls'; got '%s'.", value)
+					return p, callvault.Errorf(callvault.EINVALID, "The Prefer header preference 'omit-values' takes the value 'nulls', as in 'Prefer: omit-values=nulls'; got '%s'.", clip(value))
 				}
 			}
 		}
