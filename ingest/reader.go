@@ -75,8 +75,14 @@ func (r *Reader) Next() (raw []byte, line int, err error) {
 }
 
 // detect picks the mode from the first line: a line that is a whole JSON
-// value means JSON Lines.
+// value means JSON Lines, and so does a first line that is not JSON at all
+// when the next line is a whole value, so that a bad first line is one bad
+// record, as a bad line anywhere else is. A UTF-8 byte order mark at the
+// start is skipped.
 func (r *Reader) detect() error {
+	if b, _ := r.src.Peek(3); bytes.Equal(b, utf8BOM) {
+		r.src.Discard(3)
+	}
 	for {
 		b, err := r.src.Peek(1)
 		if err != nil {
@@ -90,7 +96,7 @@ func (r *Reader) detect() error {
 			r.mode = modeArray
 		default:
 			r.mode = modeDocument
-			if first := r.peekLine(); first != nil && json.Valid(first) {
+			if first := r.peekLine(); first != nil && (json.Valid(first) || r.badFirstLine(first)) {
 				r.mode = modeLines
 			}
 		}
@@ -107,6 +113,57 @@ func (r *Reader) detect() error {
 		}
 	}
 	return nil
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// badFirstLine reports whether first is a line of JSON Lines that is not
+// JSON: it breaks the JSON syntax within itself (rather than being one or
+// more whole values, or the start of a value that goes on after it) and the
+// next line that is not blank is a whole JSON value.
+func (r *Reader) badFirstLine(first []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(first))
+	for {
+		var v json.RawMessage
+		err := dec.Decode(&v)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return false // whole values, or one that goes on: a document
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			break
+		}
+		if err != nil {
+			return false
+		}
+	}
+	next := r.peekNextLine(len(first))
+	return next != nil && json.Valid(next)
+}
+
+// peekNextLine returns the first line that is not blank after the first
+// line (of length n), when it fits the read buffer.
+func (r *Reader) peekNextLine(n int) []byte {
+	for size := 4096; ; size *= 2 {
+		b, err := r.src.Peek(size)
+		rest := b[min(n+1, len(b)):]
+		for len(rest) > 0 {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				if err != nil {
+					return bytes.TrimSpace(rest) // the last line of the stream
+				}
+				break // it goes on past what was peeked
+			}
+			if line := bytes.TrimSpace(rest[:i]); len(line) > 0 {
+				return line
+			}
+			rest = rest[i+1:]
+		}
+		if err != nil || size >= r.src.Size() {
+			return nil
+		}
+	}
 }
 
 // peekLine returns the first line when it fits the read buffer.

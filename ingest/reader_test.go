@@ -38,6 +38,12 @@ func TestReaderTakesEveryShape(t *testing.T) {
 		{"one pretty object", "{\n  \"id\": \"a\",\n  \"version\": 1\n}\n", []item{{`{"id":"a","version":1}`, 1}}},
 		{"pretty objects one after the other", "{\n \"id\": \"a\"\n}\n\n{\n \"id\": \"b\"\n}", []item{{`{"id":"a"}`, 1}, {`{"id":"b"}`, 5}}},
 		{"an array", "[\n  {\"id\": \"a\"},\n  {\n\"id\": \"b\"}\n]\n", []item{{`{"id":"a"}`, 2}, {`{"id":"b"}`, 3}}},
+		{"JSON Lines with a bad first line", "{oops\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n", []item{{`{oops`, 1}, {`{"id":"b"}`, 2}, {`{"id":"c"}`, 3}}},
+		{"JSON Lines with garbage on the first line", "garbage\n{\"id\":\"b\"}\n", []item{{`garbage`, 1}, {`{"id":"b"}`, 2}}},
+		{"JSON Lines after a byte order mark", "\ufeff{\"id\":\"a\"}\n{\"id\":\"b\"}\n", []item{{`{"id":"a"}`, 1}, {`{"id":"b"}`, 2}}},
+		{"one object after a byte order mark", "\ufeff{\n  \"id\": \"a\"\n}\n", []item{{`{"id":"a"}`, 1}}},
+		{"an array after a byte order mark", "\ufeff[{\"id\":\"a\"}]", []item{{`{"id":"a"}`, 1}}},
+		{"objects one after the other on the first line", "{\"id\":\"a\"}{\"id\":\"b\"}\n{\"id\":\"c\"}\n", []item{{`{"id":"a"}`, 1}, {`{"id":"b"}`, 1}, {`{"id":"c"}`, 2}}},
 		{"an empty array", "[]", nil},
 		{"nothing", "  \n", nil},
 	} {
@@ -61,6 +67,16 @@ func TestReaderStopsAtABrokenArray(t *testing.T) {
 	}
 	if len(got) != 1 {
 		t.Errorf("the record before the break is still read: %v", got)
+	}
+}
+
+func TestReaderStopsAtAnObjectThatBreaksOffOnTheFirstLine(t *testing.T) {
+	// An object that is cut short is a broken document, not a bad line,
+	// even when a whole object follows: a body that breaks off stores nothing.
+	_, err := readAll("{\"id\":\"a\",\n{\"id\":\"b\"}\n")
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("got %v, want a SyntaxError", err)
 	}
 }
 
