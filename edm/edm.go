@@ -33,6 +33,21 @@ func AppendDateTimeOffset(b []byte, t time.Time) []byte {
 // FormatDateTimeOffset is AppendDateTimeOffset to a string.
 func FormatDateTimeOffset(t time.Time) string { return string(AppendDateTimeOffset(nil, t)) }
 
+// The date-times the stores index (a call record's startDateTime and
+// endDateTime, a report row's date): from MinIndexedTime up to, not
+// including, MaxIndexedTime, whole years within what int64 nanoseconds since
+// 1970 hold. The zero time, 0001-01-01T00:00:00Z (.NET's DateTime.MinValue,
+// which Graph writes for "no date"), is accepted too and means none.
+var (
+	MinIndexedTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxIndexedTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Indexable reports whether t is in the range the stores index, or zero.
+func Indexable(t time.Time) bool {
+	return t.IsZero() || (!t.Before(MinIndexedTime) && t.Before(MaxIndexedTime))
+}
+
 // ParseDateTimeOffset reads an RFC 3339 date-time with any offset. Graph keeps
 // 100 ns ticks, so finer digits are dropped.
 func ParseDateTimeOffset(s string) (time.Time, error) {

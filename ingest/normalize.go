@@ -218,14 +218,29 @@ func (n *Normalizer) recordHeader(r *callvault.Record) *Error {
 			r.Version, _ = strconv.ParseInt(string(m.Value), 10, 64)
 		case "startDateTime":
 			r.StartDateTime, _ = time.Parse(time.RFC3339Nano, unquote(m.Value))
+			if err := indexable(r.StartDateTime, m.Value); err != nil {
+				return err.at(key("startDateTime"))
+			}
 		case "endDateTime":
 			r.EndDateTime, _ = time.Parse(time.RFC3339Nano, unquote(m.Value))
+			if err := indexable(r.EndDateTime, m.Value); err != nil {
+				return err.at(key("endDateTime"))
+			}
 		}
 	}
 	if r.Version < 0 {
 		return invalid("must not be negative").at(key("version"))
 	}
 	return nil
+}
+
+// indexable refuses a date-time the stores cannot index, v its JSON text.
+func indexable(t time.Time, v []byte) *Error {
+	if edm.Indexable(t) {
+		return nil
+	}
+	return invalid("%s is outside the date-times callvault stores, %s up to %s", clip([]byte(unquote(v))),
+		edm.FormatDateTimeOffset(edm.MinIndexedTime), edm.FormatDateTimeOffset(edm.MaxIndexedTime))
 }
 
 func (n *Normalizer) sessions(r *callvault.Record, v []byte, buf *[]byte) *Error {
@@ -687,6 +702,9 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
 			return invalid("expected a number, got %s", clip(v))
 		}
+		if err := floatInRange(t, v); err != nil {
+			return err
+		}
 		*buf = append(*buf, v...)
 	case schema.EdmDateTimeOffset:
 		if canonicalDateTime(v) {
@@ -725,6 +743,36 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		*buf = append(*buf, v...)
 	default:
 		return invalid("values of type %s cannot be imported", t.Name)
+	}
+	return nil
+}
+
+// floatInRange refuses a number that a float of t's size cannot hold
+// (Edm.Single: float32; Edm.Double and Edm.Decimal: float64), since values
+// are served as written and clients such as Go's encoding/json could not
+// decode them. Underflow is fine: it reads as zero.
+func floatInRange(t *schema.Type, v []byte) *Error {
+	bits, limit := 64, "±1.7976931348623157e+308"
+	if t.Name == schema.EdmSingle {
+		bits, limit = 32, "±3.4028235e+38"
+	}
+	// Without an exponent and with at most 38 digits before the point, a
+	// number fits even a float32: no need to parse it.
+	intDigits, short := 0, true
+	for _, c := range v {
+		if c == 'e' || c == 'E' || c == '.' {
+			short = c == '.'
+			break
+		}
+		if c != '-' {
+			intDigits++
+		}
+	}
+	if short && intDigits <= 38 {
+		return nil
+	}
+	if _, err := strconv.ParseFloat(string(v), bits); err != nil {
+		return invalid("%s is out of the range of %s (at most %s)", clip(v), t.Name, limit)
 	}
 	return nil
 }

@@ -108,6 +108,16 @@ func TestBadRecordsNameThePathAndTheReason(t *testing.T) {
 		{"duplicate property", `{"id":"r","version":1,"version":2}`, `$.version: duplicate property 'version'`},
 		{"segments on a segment", `{"id":"r","sessions":[{"id":"a","segments":[{"id":"g","segments":[]}]}]}`, `$.sessions[0].segments[0].segments: unknown property 'segments' on type microsoft.graph.callRecords.segment`},
 		{"negative version", `{"id":"r","version":-1}`, `$.version: must not be negative`},
+		{"Single out of range", `{"id":"r","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":1e39}}]}]}]}`,
+			`$.sessions[0].segments[0].media[0].callerDevice.deviceGlitchEventRatio: 1e39 is out of the range of Edm.Single (at most ±3.4028235e+38)`},
+		{"Single past any float", `{"id":"r","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":-1e400}}]}]}]}`,
+			`$.sessions[0].segments[0].media[0].callerDevice.deviceGlitchEventRatio: -1e400 is out of the range of Edm.Single (at most ±3.4028235e+38)`},
+		{"a number of 100,000 digits", `{"id":"r","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":1` + strings.Repeat("0", 100000) + `}}]}]}]}`,
+			`$.sessions[0].segments[0].media[0].callerDevice.deviceGlitchEventRatio: 1000000000000000000000000000000000000000… is out of the range of Edm.Single (at most ±3.4028235e+38)`},
+		{"end before the range", `{"id":"r","endDateTime":"1000-01-01T00:00:00Z"}`,
+			`$.endDateTime: 1000-01-01T00:00:00Z is outside the date-times callvault stores, 1678-01-01T00:00:00Z up to 2262-01-01T00:00:00Z`},
+		{"end after the range", `{"id":"r","endDateTime":"9999-12-31T23:59:59Z"}`,
+			`$.endDateTime: 9999-12-31T23:59:59Z is outside the date-times callvault stores, 1678-01-01T00:00:00Z up to 2262-01-01T00:00:00Z`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := normalize(t, tc.raw)
@@ -118,6 +128,21 @@ func TestBadRecordsNameThePathAndTheReason(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestNumbersAndDatesAtTheEdgesOfTheirRangesAreKept(t *testing.T) {
+	r, err := normalize(t, `{"id":"r","startDateTime":"1678-01-01T00:00:00Z","endDateTime":"2261-12-31T23:59:59.9999999Z","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":-3.4028234e38,"micGlitchRate":1e-50}}]}]}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .NET's DateTime.MinValue, which Graph writes for "no date", means none;
+	// dates that are not indexed (a session's) may be any RFC 3339 date.
+	if r, err := normalize(t, `{"id":"r","startDateTime":"0001-01-01T00:00:00Z","sessions":[{"id":"a","startDateTime":"9999-12-31T23:59:59Z"}]}`); err != nil || !r.StartDateTime.IsZero() {
+		t.Errorf("got %v, %v", r, err)
+	}
+	if seg := string(r.Sessions[0].Segments[0].Body); !strings.Contains(seg, `-3.4028234e38`) || !strings.Contains(seg, `1e-50`) {
+		t.Errorf("numbers are kept as written: %s", seg)
 	}
 }
 

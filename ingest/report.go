@@ -77,6 +77,9 @@ func (n *Normalizer) reportRow(kind string, t *schema.Type, timeProp string, raw
 			row.Key = unquote(m.Value)
 		case timeProp:
 			row.Time, _ = time.Parse(time.RFC3339Nano, unquote(m.Value))
+			if err := indexable(row.Time, m.Value); err != nil {
+				return callvault.ReportRow{}, err.at(key(timeProp)).finish()
+			}
 		}
 	}
 	if timeProp != "" && row.Time.IsZero() {
