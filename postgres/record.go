@@ -24,9 +24,15 @@ const (
 	// The version test and the write are one statement: under READ
 	// COMMITTED a concurrent writer's commit is waited for and the test made
 	// again on what it wrote, so the highest version always wins.
-	sqlUpdateRecord = `UPDATE call_records
+	// It returns the version it replaced, which says whether the change is
+	// an update to notify (a higher version) or the same version again: the
+	// CTE locks the row first, so the version it reads is the one replaced.
+	sqlUpdateRecord = `WITH old AS (SELECT version FROM call_records WHERE tenant = $1 AND id = $2 FOR UPDATE)
+		UPDATE call_records
 		SET version = $3, start_time = $4, end_time = $5, body = $6, organizer = $7, session_count = $8, participant_count = $9
-		WHERE tenant = $1 AND id = $2 AND version <= $3`
+		FROM old
+		WHERE call_records.tenant = $1 AND call_records.id = $2 AND call_records.version <= $3
+		RETURNING old.version`
 	// The rows below a record, which PutRecord rewrites whole. There are no
 	// foreign keys to cascade (see migrations/0001_init.sql).
 	sqlDeleteSegments     = `DELETE FROM segments WHERE tenant = $1 AND record_id = $2`
@@ -242,20 +248,27 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx) (callvault.PutOutcome, e
 	if err != nil {
 		return 0, err
 	}
-	outcome := callvault.Inserted
+	outcome, change := callvault.Inserted, callvault.ChangeCreated
 	b := &pgx.Batch{}
 	if tag.RowsAffected() == 0 {
-		if tag, err = tx.Exec(ctx, sqlUpdateRecord, p.header...); err != nil {
-			return 0, err
-		} else if tag.RowsAffected() == 0 {
+		var stored int64
+		if err := tx.QueryRow(ctx, sqlUpdateRecord, p.header...).Scan(&stored); errors.Is(err, pgx.ErrNoRows) {
 			return callvault.Stale, nil
+		} else if err != nil {
+			return 0, err
 		}
-		outcome = callvault.Replaced
+		outcome, change = callvault.Replaced, 0
+		if p.r.Version > stored {
+			change = callvault.ChangeUpdated
+		}
 		for _, sql := range []string{sqlDeleteSegments, sqlDeleteSessions, sqlDeleteParticipants} {
 			b.Queue(sql, p.r.Tenant, p.r.ID)
 		}
 	}
 	queueRows(b, p.r, p.start, p.end)
+	if change != 0 {
+		queueNotifications(b, p.r.Tenant, p.r.ID, change)
+	}
 	if b.Len() > 0 {
 		// One round trip for all the rows.
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -62,6 +62,7 @@ type statements struct {
 	deleteSegments, deleteSessions, deleteParticipants *sql.Stmt
 	insertSession, insertSegment, insertParticipant    *sql.Stmt
 	selectHeader, recordExists                         *sql.Stmt
+	insertNotifications                                *sql.Stmt
 }
 
 // specs lists the statements once, for prepare and close alike.
@@ -78,6 +79,7 @@ func (s *statements) specs() []stmtSpec {
 		{&s.insertParticipant, true, sqlInsertParticipant},
 		{&s.selectHeader, false, sqlSelectHeader},
 		{&s.recordExists, false, sqlRecordExists},
+		{&s.insertNotifications, true, sqlInsertNotifications},
 	}
 }
 
@@ -150,6 +152,11 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 	}
 	if err := insertRows(ctx, tx, &db.stmts, r, rk, start, end); err != nil {
 		return 0, err
+	}
+	if change := recordChange(outcome, version, r.Version); change != 0 {
+		if err := notifyChange(ctx, tx, &db.stmts, r.Tenant, r.ID, change); err != nil {
+			return 0, err
+		}
 	}
 	return outcome, nil
 }

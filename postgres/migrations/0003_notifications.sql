@@ -1,0 +1,47 @@
+-- Change notifications (POST /subscriptions): the subscriptions, the
+-- transactional outbox the records' transactions write to, and the log of
+-- deliveries the diagnostics endpoint shows. The tables of the SQLite store
+-- (its migration 0005), in PostgreSQL's types.
+--
+-- No sequences (see 0001): an outbox row's seq is a random 63-bit number
+-- chosen by the writer, low byte zero, plus the row's number among the
+-- subscriptions notified of one change (at most 100).
+CREATE TABLE subscriptions (
+	tenant         TEXT COLLATE "C" NOT NULL,
+	id             TEXT COLLATE "C" NOT NULL,
+	created        BIGINT NOT NULL,
+	expires        BIGINT NOT NULL,
+	changes        BIGINT NOT NULL,
+	next_lifecycle BIGINT NOT NULL DEFAULT 0,
+	body           BYTEA  NOT NULL,
+	PRIMARY KEY (tenant, id)
+);
+CREATE INDEX subscriptions_lifecycle ON subscriptions (next_lifecycle) WHERE next_lifecycle > 0;
+
+-- due is when a row may next be claimed: a claim moves it to the end of the
+-- claimer's lease, so one index serves "what is due" and "whose lease ran
+-- out"; FOR UPDATE SKIP LOCKED keeps two replicas from claiming one row.
+CREATE TABLE notification_outbox (
+	seq             BIGINT PRIMARY KEY,
+	tenant          TEXT COLLATE "C" NOT NULL,
+	subscription_id TEXT COLLATE "C" NOT NULL,
+	record_id       TEXT COLLATE "C" NOT NULL,
+	change          BIGINT NOT NULL,
+	created         BIGINT NOT NULL,
+	due             BIGINT NOT NULL,
+	owner           TEXT,
+	attempts        BIGINT NOT NULL DEFAULT 0,
+	deferred        BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX notification_outbox_due ON notification_outbox (due, seq);
+CREATE INDEX notification_outbox_subscription ON notification_outbox (tenant, subscription_id);
+
+CREATE TABLE delivery_attempts (
+	seq             BIGINT PRIMARY KEY,
+	tenant          TEXT COLLATE "C" NOT NULL,
+	subscription_id TEXT COLLATE "C" NOT NULL,
+	time            BIGINT NOT NULL,
+	body            BYTEA  NOT NULL
+);
+CREATE INDEX delivery_attempts_tenant ON delivery_attempts (tenant, time);
+CREATE INDEX delivery_attempts_time ON delivery_attempts (time);

@@ -1,0 +1,391 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	_ callvault.SubscriptionStore = (*DB)(nil)
+	_ callvault.Outbox            = (*DB)(nil)
+)
+
+const (
+	// sqlInsertNotifications writes, in a record's transaction, one outbox
+	// row for each unexpired subscription of the tenant that asks for the
+	// change. $1 tenant, $2 record id, $3 change, $4 now, $5 the seq base.
+	sqlInsertNotifications = `INSERT INTO notification_outbox (seq, tenant, subscription_id, record_id, change, created, due)
+		SELECT $5::BIGINT + row_number() OVER (ORDER BY id), tenant, id, $2, $3, $4, $4 FROM subscriptions
+		WHERE tenant = $1 AND expires > $4 AND (changes & $3) <> 0`
+
+	sqlClaimNotifications = `UPDATE notification_outbox SET due = $1, owner = $2
+		WHERE seq IN (SELECT seq FROM notification_outbox WHERE due <= $3 ORDER BY due, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING seq, tenant, subscription_id, record_id, change, created, attempts, deferred`
+	sqlClaimLifecycle = `UPDATE subscriptions SET next_lifecycle = $1
+		WHERE (tenant, id) IN (SELECT tenant, id FROM subscriptions
+			WHERE next_lifecycle > 0 AND next_lifecycle <= $2 AND expires > $2
+			ORDER BY next_lifecycle LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING body`
+)
+
+// notifyBase returns the base of the seqs of one change's outbox rows.
+func notifyBase() int64 { return rand.Int64() &^ 0xff }
+
+// queueNotifications queues the outbox rows of a record change on b.
+func queueNotifications(b *pgx.Batch, tenant, recordID string, change callvault.ChangeTypes) {
+	b.Queue(sqlInsertNotifications, tenant, recordID, int64(change), time.Now().UnixNano(), notifyBase())
+}
+
+// CreateSubscription stores s unless the tenant has quota subscriptions.
+// The count and the insert are serialised per tenant by locking the
+// tenant's rows, so two servers cannot both create the hundred-and-first.
+func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription, quota int, now time.Time) (err error) {
+	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+		return err
+	}
+	defer wrap(&err, "postgres: create subscription %s", s.ID)
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT expires FROM subscriptions WHERE tenant = $1 FOR UPDATE`, s.Tenant)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var expires int64
+			if err := rows.Scan(&expires); err != nil {
+				rows.Close()
+				return err
+			}
+			if expires > now.UnixNano() {
+				n++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n >= quota {
+			return callvault.SubscriptionQuotaError(quota)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM notification_outbox WHERE tenant = $1 AND subscription_id = $2`, s.Tenant, s.ID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO subscriptions (tenant, id, created, expires, changes, next_lifecycle, body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (tenant, id) DO UPDATE SET created = EXCLUDED.created, expires = EXCLUDED.expires,
+				changes = EXCLUDED.changes, next_lifecycle = EXCLUDED.next_lifecycle, body = EXCLUDED.body`,
+			s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body)
+		return err
+	})
+}
+
+// GetSubscription returns one unexpired subscription.
+func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.Time) (_ *callvault.Subscription, err error) {
+	if err := validateSubscriptionKey(tenant, id); err != nil {
+		return nil, err
+	}
+	defer wrap(&err, "postgres: get subscription %s", id)
+	var body []byte
+	err = db.pool.QueryRow(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2 AND expires > $3`, tenant, id, now.UnixNano()).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, callvault.SubscriptionNotFound(id)
+	} else if err != nil {
+		return nil, err
+	}
+	return decodeSubscription(body)
+}
+
+// ListSubscriptions returns a tenant's unexpired subscriptions.
+func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Time) (_ []*callvault.Subscription, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "postgres: list subscriptions")
+	rows, err := db.pool.Query(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND expires > $2 ORDER BY created, id`, tenant, now.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	return scanSubscriptions(rows)
+}
+
+func scanSubscriptions(rows pgx.Rows) ([]*callvault.Subscription, error) {
+	defer rows.Close()
+	var subs []*callvault.Subscription
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		s, err := decodeSubscription(body)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	return subs, rows.Err()
+}
+
+// UpdateSubscription replaces a stored, unexpired subscription.
+func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription, now time.Time) (err error) {
+	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+		return err
+	}
+	defer wrap(&err, "postgres: update subscription %s", s.ID)
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tag, err := db.pool.Exec(ctx, `UPDATE subscriptions SET expires = $1, changes = $2, next_lifecycle = $3, body = $4
+		WHERE tenant = $5 AND id = $6 AND expires > $7`,
+		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
+	if err != nil {
+		return err
+	} else if tag.RowsAffected() == 0 {
+		return callvault.SubscriptionNotFound(s.ID)
+	}
+	return nil
+}
+
+// DeleteSubscription deletes a subscription and its undelivered
+// notifications.
+func (db *DB) DeleteSubscription(ctx context.Context, tenant, id string) (err error) {
+	if err := validateSubscriptionKey(tenant, id); err != nil {
+		return err
+	}
+	defer wrap(&err, "postgres: delete subscription %s", id)
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE tenant = $1 AND id = $2`, tenant, id)
+		if err != nil {
+			return err
+		} else if tag.RowsAffected() == 0 {
+			return callvault.SubscriptionNotFound(id)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM notification_outbox WHERE tenant = $1 AND subscription_id = $2`, tenant, id)
+		return err
+	})
+}
+
+// ClaimNotifications leases due notifications to owner. Rows another
+// replica holds locked are skipped, not waited for.
+func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) (out []*callvault.Notification, err error) {
+	defer wrap(&err, "postgres: claim notifications")
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, sqlClaimNotifications, now.Add(lease).UnixNano(), owner, now.UnixNano(), limit)
+		if err != nil {
+			return err
+		}
+		type claimed struct {
+			n           callvault.Notification
+			tenant, sub string
+			change      int64
+			created     int64
+			attempts    int64
+		}
+		var got []claimed
+		for rows.Next() {
+			var c claimed
+			if err := rows.Scan(&c.n.Seq, &c.tenant, &c.sub, &c.n.RecordID, &c.change, &c.created, &c.attempts, &c.n.Deferred); err != nil {
+				rows.Close()
+				return err
+			}
+			got = append(got, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		subs := map[[2]string]*callvault.Subscription{}
+		var orphans []int64
+		for _, c := range got {
+			key := [2]string{c.tenant, c.sub}
+			s, ok := subs[key]
+			if !ok {
+				var body []byte
+				err := tx.QueryRow(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2`, c.tenant, c.sub).Scan(&body)
+				switch {
+				case errors.Is(err, pgx.ErrNoRows):
+				case err != nil:
+					return err
+				default:
+					if s, err = decodeSubscription(body); err != nil {
+						return err
+					}
+				}
+				subs[key] = s
+			}
+			if s == nil { // deleted since: nobody to tell
+				orphans = append(orphans, c.n.Seq)
+				continue
+			}
+			n := c.n
+			n.Subscription = *s
+			n.Change = callvault.ChangeTypes(c.change)
+			n.Created = time.Unix(0, c.created).UTC()
+			n.Attempts = int(c.attempts)
+			out = append(out, &n)
+		}
+		if len(orphans) > 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM notification_outbox WHERE seq = ANY($1)`, orphans)
+		}
+		return err
+	})
+	return out, err
+}
+
+// SettleNotifications deletes the delivered and dropped notifications and
+// schedules the others again, in one transaction.
+func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []callvault.Settlement) (err error) {
+	if len(settled) == 0 {
+		return nil
+	}
+	defer wrap(&err, "postgres: settle %d notifications", len(settled))
+	var done, retry, due, attempted []int64
+	for _, s := range settled {
+		if s.Done {
+			done = append(done, s.Seq)
+			continue
+		}
+		retry, due = append(retry, s.Seq), append(due, s.RetryAt.UnixNano())
+		a := int64(0)
+		if s.Attempted {
+			a = 1
+		}
+		attempted = append(attempted, a)
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if len(done) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM notification_outbox WHERE seq = ANY($1) AND owner = $2`, done, owner); err != nil {
+				return err
+			}
+		}
+		if len(retry) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE notification_outbox AS n SET due = u.due, owner = NULL, attempts = n.attempts + u.attempted, deferred = TRUE
+				FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS u(seq, due, attempted)
+				WHERE n.seq = u.seq AND n.owner = $4`, retry, due, attempted, owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClaimLifecycle leases the subscriptions whose lifecycle notification is
+// due.
+func (db *DB) ClaimLifecycle(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) (_ []*callvault.Subscription, err error) {
+	defer wrap(&err, "postgres: claim lifecycle notifications")
+	rows, err := db.pool.Query(ctx, sqlClaimLifecycle, now.Add(lease).UnixNano(), now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanSubscriptions(rows)
+}
+
+// SetNextLifecycle sets when a subscription's next lifecycle notification
+// is due.
+func (db *DB) SetNextLifecycle(ctx context.Context, tenant, id string, next time.Time) (err error) {
+	defer wrap(&err, "postgres: schedule lifecycle of subscription %s", id)
+	_, err = db.pool.Exec(ctx, `UPDATE subscriptions SET next_lifecycle = $1 WHERE tenant = $2 AND id = $3`, lifecycleColumn(next), tenant, id)
+	return err
+}
+
+// AddDeliveryAttempts logs delivery attempts.
+func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.DeliveryAttempt) (err error) {
+	if len(attempts) == 0 {
+		return nil
+	}
+	defer wrap(&err, "postgres: log delivery attempts")
+	b := &pgx.Batch{}
+	for i := range attempts {
+		a := &attempts[i]
+		body, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO delivery_attempts (seq, tenant, subscription_id, time, body) VALUES ($1, $2, $3, $4, $5)`,
+			rand.Int64(), a.Tenant, a.SubscriptionID, a.Time.UnixNano(), body)
+	}
+	return db.pool.SendBatch(ctx, b).Close()
+}
+
+// ListDeliveryAttempts returns a tenant's latest delivery attempts.
+func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []callvault.DeliveryAttempt, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "postgres: list delivery attempts")
+	q, args := `SELECT body FROM delivery_attempts WHERE tenant = $1 ORDER BY time DESC, seq DESC LIMIT $2`, []any{tenant, limit}
+	if subscriptionID != "" {
+		q, args = `SELECT body FROM delivery_attempts WHERE tenant = $1 AND subscription_id = $2 ORDER BY time DESC, seq DESC LIMIT $3`, []any{tenant, subscriptionID, limit}
+	}
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []callvault.DeliveryAttempt
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var a callvault.DeliveryAttempt
+		if err := json.Unmarshal(body, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// PruneOutbox deletes expired subscriptions, their notifications, and old
+// delivery attempts.
+func (db *DB) PruneOutbox(ctx context.Context, now, before time.Time) (err error) {
+	defer wrap(&err, "postgres: prune outbox")
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM notification_outbox WHERE (tenant, subscription_id) IN
+			(SELECT tenant, id FROM subscriptions WHERE expires <= $1)`, now.UnixNano()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE expires <= $1`, now.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM delivery_attempts WHERE time < $1`, before.UnixNano())
+		return err
+	})
+}
+
+func decodeSubscription(body []byte) (*callvault.Subscription, error) {
+	var s callvault.Subscription
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func lifecycleColumn(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func validateSubscriptionKey(tenant, id string) error {
+	if tenant == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	} else if strings.TrimSpace(id) == "" {
+		return callvault.Errorf(callvault.EINVALID, "A subscription id is required.")
+	}
+	return nil
+}

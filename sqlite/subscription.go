@@ -1,0 +1,414 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+var (
+	_ callvault.SubscriptionStore = (*DB)(nil)
+	_ callvault.Outbox            = (*DB)(nil)
+)
+
+// sqlInsertNotifications writes, in a record's transaction, one outbox row
+// for each unexpired subscription of the tenant that asks for the change.
+// Arguments: record id, change, now (created and due), tenant, now, change.
+const sqlInsertNotifications = `INSERT INTO notification_outbox (tenant, subscription_id, record_id, change, created, due)
+	SELECT tenant, id, ?, ?, ?, ? FROM subscriptions
+	WHERE tenant = ? AND expires > ? AND (changes & ?) != 0`
+
+// notifyChange writes the outbox rows of a record change, if any
+// subscription asks for it. It runs in the record's transaction: the
+// notification commits with the record or not at all.
+func notifyChange(ctx context.Context, tx *sql.Tx, s *statements, tenant, recordID string, change callvault.ChangeTypes) error {
+	now := time.Now().UnixNano()
+	_, err := tx.StmtContext(ctx, s.insertNotifications).ExecContext(ctx, recordID, int64(change), now, now, tenant, now, int64(change))
+	return err
+}
+
+// recordChange says which change storing a record over a stored version
+// is: created when there was none, updated when the version grew, none
+// (0) when the same version was stored again.
+func recordChange(outcome callvault.PutOutcome, stored, version int64) callvault.ChangeTypes {
+	switch {
+	case outcome == callvault.Inserted:
+		return callvault.ChangeCreated
+	case outcome == callvault.Replaced && version > stored:
+		return callvault.ChangeUpdated
+	}
+	return 0
+}
+
+// CreateSubscription stores s unless the tenant has quota subscriptions.
+func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription, quota int, now time.Time) (err error) {
+	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+		return err
+	}
+	defer wrap(&err, "sqlite: create subscription %s", s.ID)
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE tenant = ? AND expires > ?`, s.Tenant, now.UnixNano()).Scan(&n); err != nil {
+		return err
+	}
+	if n >= quota {
+		return callvault.SubscriptionQuotaError(quota)
+	}
+	// An expired subscription of the same id may linger until pruned.
+	if err := deleteSubscription(ctx, tx, s.Tenant, s.ID); err != nil && callvault.ErrorCode(err) != callvault.ENOTFOUND {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (tenant, id, created, expires, changes, next_lifecycle, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// GetSubscription returns one unexpired subscription.
+func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.Time) (_ *callvault.Subscription, err error) {
+	if err := validateSubscriptionKey(tenant, id); err != nil {
+		return nil, err
+	}
+	defer wrap(&err, "sqlite: get subscription %s", id)
+	var body []byte
+	err = db.read.QueryRowContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ? AND expires > ?`, tenant, id, now.UnixNano()).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, callvault.SubscriptionNotFound(id)
+	} else if err != nil {
+		return nil, err
+	}
+	return decodeSubscription(body)
+}
+
+// ListSubscriptions returns a tenant's unexpired subscriptions.
+func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Time) (_ []*callvault.Subscription, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "sqlite: list subscriptions")
+	rows, err := db.read.QueryContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND expires > ? ORDER BY created, id`, tenant, now.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var subs []*callvault.Subscription
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		s, err := decodeSubscription(body)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	return subs, rows.Err()
+}
+
+// UpdateSubscription replaces a stored, unexpired subscription.
+func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription, now time.Time) (err error) {
+	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+		return err
+	}
+	defer wrap(&err, "sqlite: update subscription %s", s.ID)
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE subscriptions SET expires = ?, changes = ?, next_lifecycle = ?, body = ?
+		WHERE tenant = ? AND id = ? AND expires > ?`,
+		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return callvault.SubscriptionNotFound(s.ID)
+	}
+	return nil
+}
+
+// DeleteSubscription deletes a subscription and its undelivered
+// notifications.
+func (db *DB) DeleteSubscription(ctx context.Context, tenant, id string) (err error) {
+	if err := validateSubscriptionKey(tenant, id); err != nil {
+		return err
+	}
+	defer wrap(&err, "sqlite: delete subscription %s", id)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := deleteSubscription(ctx, tx, tenant, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func deleteSubscription(ctx context.Context, tx *sql.Tx, tenant, id string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE tenant = ? AND id = ?`, tenant, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return callvault.SubscriptionNotFound(id)
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE tenant = ? AND subscription_id = ?`, tenant, id)
+	return err
+}
+
+// ClaimNotifications leases due notifications to owner.
+func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) (_ []*callvault.Notification, err error) {
+	defer wrap(&err, "sqlite: claim notifications")
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `UPDATE notification_outbox SET due = ?, owner = ?
+		WHERE seq IN (SELECT seq FROM notification_outbox WHERE due <= ? ORDER BY due, seq LIMIT ?)
+		RETURNING seq, tenant, subscription_id, record_id, change, created, attempts, deferred`,
+		now.Add(lease).UnixNano(), owner, now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	type claimed struct {
+		n                callvault.Notification
+		tenant, sub      string
+		created          int64
+		change, deferred int64
+		attempts         int
+	}
+	var got []claimed
+	for rows.Next() {
+		var c claimed
+		if err := rows.Scan(&c.n.Seq, &c.tenant, &c.sub, &c.n.RecordID, &c.change, &c.created, &c.attempts, &c.deferred); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got = append(got, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	subs := map[[2]string]*callvault.Subscription{}
+	var out []*callvault.Notification
+	for _, c := range got {
+		key := [2]string{c.tenant, c.sub}
+		s, ok := subs[key]
+		if !ok {
+			var body []byte
+			err := tx.QueryRowContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ?`, c.tenant, c.sub).Scan(&body)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return nil, err
+			default:
+				if s, err = decodeSubscription(body); err != nil {
+					return nil, err
+				}
+			}
+			subs[key] = s
+		}
+		if s == nil { // deleted since: nobody to tell
+			if _, err := tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE seq = ?`, c.n.Seq); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		n := c.n
+		n.Subscription = *s
+		n.Change = callvault.ChangeTypes(c.change)
+		n.Created = time.Unix(0, c.created).UTC()
+		n.Attempts = c.attempts
+		n.Deferred = c.deferred != 0
+		out = append(out, &n)
+	}
+	return out, tx.Commit()
+}
+
+// SettleNotifications deletes the delivered and dropped notifications and
+// schedules the others again.
+func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []callvault.Settlement) (err error) {
+	if len(settled) == 0 {
+		return nil
+	}
+	defer wrap(&err, "sqlite: settle %d notifications", len(settled))
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range settled {
+		if s.Done {
+			_, err = tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE seq = ? AND owner = ?`, s.Seq, owner)
+		} else {
+			attempted := 0
+			if s.Attempted {
+				attempted = 1
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE notification_outbox SET due = ?, owner = NULL, attempts = attempts + ?, deferred = 1
+				WHERE seq = ? AND owner = ?`, s.RetryAt.UnixNano(), attempted, s.Seq, owner)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ClaimLifecycle leases the subscriptions whose lifecycle notification is
+// due.
+func (db *DB) ClaimLifecycle(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) (_ []*callvault.Subscription, err error) {
+	defer wrap(&err, "sqlite: claim lifecycle notifications")
+	rows, err := db.write.QueryContext(ctx, `UPDATE subscriptions SET next_lifecycle = ?
+		WHERE rowid IN (SELECT rowid FROM subscriptions WHERE next_lifecycle > 0 AND next_lifecycle <= ? AND expires > ? ORDER BY next_lifecycle LIMIT ?)
+		RETURNING body`, now.Add(lease).UnixNano(), now.UnixNano(), now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var subs []*callvault.Subscription
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		s, err := decodeSubscription(body)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, s)
+	}
+	return subs, rows.Err()
+}
+
+// SetNextLifecycle sets when a subscription's next lifecycle notification
+// is due.
+func (db *DB) SetNextLifecycle(ctx context.Context, tenant, id string, next time.Time) (err error) {
+	defer wrap(&err, "sqlite: schedule lifecycle of subscription %s", id)
+	_, err = db.write.ExecContext(ctx, `UPDATE subscriptions SET next_lifecycle = ? WHERE tenant = ? AND id = ?`, lifecycleColumn(next), tenant, id)
+	return err
+}
+
+// AddDeliveryAttempts logs delivery attempts.
+func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.DeliveryAttempt) (err error) {
+	if len(attempts) == 0 {
+		return nil
+	}
+	defer wrap(&err, "sqlite: log delivery attempts")
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for i := range attempts {
+		a := &attempts[i]
+		body, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (tenant, subscription_id, time, body) VALUES (?, ?, ?, ?)`,
+			a.Tenant, a.SubscriptionID, a.Time.UnixNano(), body); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ListDeliveryAttempts returns a tenant's latest delivery attempts.
+func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []callvault.DeliveryAttempt, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "sqlite: list delivery attempts")
+	q, args := `SELECT body FROM delivery_attempts WHERE tenant = ? ORDER BY seq DESC LIMIT ?`, []any{tenant, limit}
+	if subscriptionID != "" {
+		q, args = `SELECT body FROM delivery_attempts WHERE tenant = ? AND subscription_id = ? ORDER BY seq DESC LIMIT ?`, []any{tenant, subscriptionID, limit}
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []callvault.DeliveryAttempt
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var a callvault.DeliveryAttempt
+		if err := json.Unmarshal(body, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// PruneOutbox deletes expired subscriptions, their notifications, and old
+// delivery attempts.
+func (db *DB) PruneOutbox(ctx context.Context, now, before time.Time) (err error) {
+	defer wrap(&err, "sqlite: prune outbox")
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM notification_outbox WHERE (tenant, subscription_id) IN (SELECT tenant, id FROM subscriptions WHERE expires <= ?)`,
+		`DELETE FROM subscriptions WHERE expires <= ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, now.UnixNano()); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE time < ?`, before.UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func decodeSubscription(body []byte) (*callvault.Subscription, error) {
+	var s callvault.Subscription
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func lifecycleColumn(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func validateSubscriptionKey(tenant, id string) error {
+	if tenant == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	} else if strings.TrimSpace(id) == "" {
+		return callvault.Errorf(callvault.EINVALID, "A subscription id is required.")
+	}
+	return nil
+}
