@@ -468,6 +468,12 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 		}
 	}
 	for _, d := range dynamic {
+		if err := loneSurrogate(d.keyIn(v)); err != nil {
+			return nil, err.at(key(keyName(d.keyIn(v))))
+		}
+		if err := loneSurrogate(d.valueIn(v)); err != nil {
+			return nil, err.at(key(keyName(d.keyIn(v))))
+		}
 		if !first {
 			*buf = append(*buf, ',')
 		}
@@ -676,6 +682,9 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		if v[0] != '"' {
 			return invalid("expected a string")
 		}
+		if err := loneSurrogate(v); err != nil {
+			return err
+		}
 		*buf = append(*buf, v...)
 	case schema.EdmBoolean:
 		if string(v) != "true" && string(v) != "false" {
@@ -743,6 +752,38 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 		*buf = append(*buf, v...)
 	default:
 		return invalid("values of type %s cannot be imported", t.Name)
+	}
+	return nil
+}
+
+// loneSurrogate refuses JSON text that escapes half of a UTF-16 surrogate
+// pair without the other half (\ud800): JSON's grammar allows it, but it is
+// no character, decoders differ on it (Go's makes it U+FFFD, others fail),
+// and what is stored is served as it is.
+func loneSurrogate(v []byte) *Error {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return nil
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' || i+1 >= len(v) {
+			continue
+		}
+		if v[i+1] != 'u' || i+6 > len(v) {
+			i++ // another escape: skip its second byte, which may be a backslash
+			continue
+		}
+		r, err := strconv.ParseUint(string(v[i+2:i+6]), 16, 32)
+		if err != nil || r < 0xD800 || r > 0xDFFF {
+			i += 5
+			continue
+		}
+		if r <= 0xDBFF && i+12 <= len(v) && v[i+6] == '\\' && v[i+7] == 'u' {
+			if lo, err := strconv.ParseUint(string(v[i+8:i+12]), 16, 32); err == nil && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11 // a whole pair
+				continue
+			}
+		}
+		return invalid("the string holds %s, half of a UTF-16 surrogate pair without its other half, which is not a character", v[i:i+6])
 	}
 	return nil
 }

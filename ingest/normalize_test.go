@@ -114,6 +114,12 @@ func TestBadRecordsNameThePathAndTheReason(t *testing.T) {
 			`$.sessions[0].segments[0].media[0].callerDevice.deviceGlitchEventRatio: -1e400 is out of the range of Edm.Single (at most ±3.4028235e+38)`},
 		{"a number of 100,000 digits", `{"id":"r","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":1` + strings.Repeat("0", 100000) + `}}]}]}]}`,
 			`$.sessions[0].segments[0].media[0].callerDevice.deviceGlitchEventRatio: 1000000000000000000000000000000000000000… is out of the range of Edm.Single (at most ±3.4028235e+38)`},
+		{"lone surrogate", `{"id":"r","sessions":[{"id":"a","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","name":"x\ud800y"}}]}`,
+			`$.sessions[0].caller.name: the string holds \ud800, half of a UTF-16 surrogate pair without its other half, which is not a character`},
+		{"lone low surrogate in an id", `{"id":"\udc00"}`,
+			`$.id: the string holds \udc00, half of a UTF-16 surrogate pair without its other half, which is not a character`},
+		{"lone surrogate in a dynamic property's name", `{"id":"r","sessions":[{"id":"a","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","feedback":{"tokens":{"a\uD83D":true}}}}]}`,
+			`$.sessions[0].caller.feedback.tokens.a` + "\uFFFD" + `: the string holds \uD83D, half of a UTF-16 surrogate pair without its other half, which is not a character`},
 		{"end before the range", `{"id":"r","endDateTime":"1000-01-01T00:00:00Z"}`,
 			`$.endDateTime: 1000-01-01T00:00:00Z is outside the date-times callvault stores, 1678-01-01T00:00:00Z up to 2262-01-01T00:00:00Z`},
 		{"end after the range", `{"id":"r","endDateTime":"9999-12-31T23:59:59Z"}`,
@@ -135,6 +141,10 @@ func TestNumbersAndDatesAtTheEdgesOfTheirRangesAreKept(t *testing.T) {
 	r, err := normalize(t, `{"id":"r","startDateTime":"1678-01-01T00:00:00Z","endDateTime":"2261-12-31T23:59:59.9999999Z","sessions":[{"id":"a","segments":[{"id":"g","media":[{"callerDevice":{"deviceGlitchEventRatio":-3.4028234e38,"micGlitchRate":1e-50}}]}]}]}`)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A whole surrogate pair is a character; an escaped backslash before a u is no escape.
+	if _, err := normalize(t, `{"id":"r","sessions":[{"id":"a","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","name":"\ud83d\ude00 \\ud800"}}]}`); err != nil {
+		t.Error(err)
 	}
 	// .NET's DateTime.MinValue, which Graph writes for "no date", means none;
 	// dates that are not indexed (a session's) may be any RFC 3339 date.
