@@ -51,7 +51,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	b = append(b, `{"error":{"code":`...)
 	b = odata.AppendString(b, e.code)
 	b = append(b, `,"message":`...)
-	b = odata.AppendString(b, callvault.ErrorMessage(err))
+	b = odata.AppendString(b, boundMessage(callvault.ErrorMessage(err)))
 	b = append(b, `,"innerError":{"date":`...)
 	// Graph writes the date without fraction or zone.
 	b = odata.AppendString(b, s.now().UTC().Format("2006-01-02T15:04:05"))
@@ -71,3 +71,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.DebugContext(r.Context(), "write error response", "request_id", ids.request, "err", err)
 	}
 }
+
+// maxMessage bounds an error message: messages quote inputs clipped, and
+// this is the net under any that does not.
+const maxMessage = 1024
+
+func boundMessage(m string) string { return odata.ClipTo(m, maxMessage) }

@@ -63,6 +63,11 @@ func resolvePath(m *schema.Model, escaped string) (route, error) {
 	t := m.Type(schema.GraphNamespace + ".cloudCommunications")
 	var current *step // the last step, while its collection still awaits a key
 	for _, raw := range parts[1:] {
+		if raw == "." || raw == ".." {
+			// Resolving them would let one path name another; Graph's
+			// clients never send them (an id of "." is written %2E).
+			return rt, callvault.Errorf(callvault.EINVALID, "The path has a '%s' segment; send the path without '.' and '..' segments.", raw)
+		}
 		seg, err := url.PathUnescape(raw)
 		if err != nil {
 			return rt, callvault.Errorf(callvault.EINVALID, "The path segment '%s' is not properly percent-encoded.", raw)

@@ -135,9 +135,4 @@ func functionRange(fn *schema.Function, args string, spec reportSpec) (callvault
 	return callvault.TimeRange{From: from, To: to, FromInclusive: true, ToInclusive: spec.toInclusive}, nil
 }
 
-func clipText(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
-	}
-	return s
-}
+func clipText(s string) string { return odata.Clip(s) }

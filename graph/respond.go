@@ -82,7 +82,7 @@ func (s *Server) expired(h *callvault.RecordHeader) bool {
 }
 
 func recordNotFound(id string) error {
-	return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", id)
+	return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", odata.Clip(id))
 }
 
 // entityType returns a callRecords type of the request's version.

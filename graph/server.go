@@ -57,20 +57,43 @@ func (s *Server) Handler() http.Handler {
 		schema.V1:   odata.NewCodec(schema.MustLoad(schema.V1)),
 		schema.Beta: odata.NewCodec(schema.MustLoad(schema.Beta)),
 	}
-	mux := http.NewServeMux()
+	// The versions are dispatched by prefix, not by a ServeMux: a mux
+	// answers a path with '.', '..' or '//' segments with a redirect of its
+	// own, before authentication and outside Graph's envelope.
+	apis := map[string]http.Handler{}
 	for _, v := range []string{schema.V1, schema.Beta} {
-		mux.Handle("/"+v+"/", s.api(v))
+		apis[v] = s.api(v)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if s.Extra != nil {
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if api, ok := apis[first]; ok && strings.HasPrefix(r.URL.Path, "/"+first) {
+			if r.URL.Path == "/"+first { // the version alone: its root
+				r = r.Clone(r.Context())
+				r.URL.Path, r.URL.RawPath = "/"+first+"/", ""
+			}
+			api.ServeHTTP(w, r)
+			return
+		}
+		if s.Extra != nil && !uncleanPath(r.URL.Path) {
 			if _, pattern := s.Extra.Handler(r); pattern != "" {
 				s.Extra.ServeHTTP(w, r) // not the handler itself: ServeHTTP sets the path values
 				return
 			}
 		}
-		s.writeError(w, r, callvault.Errorf(callvault.ENOTFOUND, "No resource was found that matches the request URI '%s'. The API is served under /v1.0 and /beta.", r.URL.Path))
+		s.writeError(w, r, callvault.Errorf(callvault.ENOTFOUND, "No resource was found that matches the request URI '%s'. The API is served under /v1.0 and /beta.", odata.ClipTo(r.URL.Path, 256)))
 	})
-	return s.middleware(mux)
+	return s.middleware(root)
+}
+
+// uncleanPath reports whether a mux would redirect p to its clean form:
+// it has an empty, '.' or '..' segment.
+func uncleanPath(p string) bool {
+	for seg := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return strings.Contains(p, "//")
 }
 
 func (s *Server) now() time.Time {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/schema"
@@ -91,10 +92,10 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 			}
 		}
 		if !systemOptions[lower] {
-			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options of %s are: %s.", name, rules.Resource, rules.list())
+			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options of %s are: %s.", clip(name), rules.Resource, rules.list())
 		}
 		if seen[lower] {
-			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' was specified more than once, but it must be specified at most once.", lower)
+			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' was specified more than once, but it must be specified at most once.", clip(lower))
 		}
 		seen[lower] = true
 		q.Raw = append(q.Raw, RawOption{Name: lower, RawPair: pair})
@@ -137,7 +138,7 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 			}
 			q.Skip = n
 		default:
-			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. Its options are: %s.", lower, rules.Resource, rules.list())
+			return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported on %s. Its options are: %s.", clip(lower), rules.Resource, rules.list())
 		}
 	}
 	return q, nil
@@ -182,7 +183,7 @@ func parseSelect(value string, t *schema.Type) (*Selection, error) {
 		}
 		p := lookup(t, item)
 		if p == nil {
-			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", item, t.Name)
+			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", clip(item), t.Name)
 		}
 		if p.Navigation {
 			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is a navigation property of '%s' and cannot be selected; use $expand=%s to include it.", p.Name, t.Name, p.Name)
@@ -229,7 +230,7 @@ func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expa
 		p := lookup(t, name)
 		switch {
 		case p == nil:
-			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", name, t.Name)
+			return nil, callvault.Errorf(callvault.EINVALID, "Could not find a property named '%s' on type '%s'.", clip(name), t.Name)
 		case !p.Navigation:
 			return nil, callvault.Errorf(callvault.EINVALID, "Property '%s' on type '%s' is not a navigation property. Only navigation properties can be expanded.", p.Name, t.Name)
 		case depth == 1 && !rules.Expand[p.Name]:
@@ -242,12 +243,19 @@ func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expa
 			if !ok {
 				return nil, callvault.Errorf(callvault.EINVALID, "The $expand value '%s' has unbalanced parentheses.", clip(value))
 			}
+			seen := map[string]bool{}
 			for _, opt := range opts {
 				if strings.TrimSpace(opt) == "" {
 					continue
 				}
 				oname, ovalue, _ := strings.Cut(opt, "=")
-				switch strings.ToLower(strings.TrimSpace(oname)) {
+				lower := strings.ToLower(strings.TrimSpace(oname))
+				if seen[lower] {
+					// As at the top level: a repeated option is a 400.
+					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' was specified more than once inside $expand=%s(...), but it must be specified at most once.", clip(lower), p.Name)
+				}
+				seen[lower] = true
+				switch lower {
 				case "$select":
 					sel, err := parseSelect(ovalue, p.Type)
 					if err != nil {
@@ -261,7 +269,7 @@ func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expa
 					}
 					e.Expand = nested
 				default:
-					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported inside $expand=%s(...); only $select and $expand are.", strings.TrimSpace(oname), p.Name)
+					return nil, callvault.Errorf(callvault.EINVALID, "Query option '%s' is not supported inside $expand=%s(...); only $select and $expand are.", clip(strings.TrimSpace(oname)), p.Name)
 				}
 			}
 		}
@@ -317,11 +325,23 @@ func splitTopLevelBy(s string, sep byte) ([]string, bool) {
 	return append(out, s[start:]), depth == 0
 }
 
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "…"
+// clip shortens a value quoted in a message to 60 bytes, so that an error
+// never echoes a long input.
+func clip(s string) string { return ClipTo(s, 60) }
+
+// Clip is clip for other packages' messages.
+func Clip(s string) string { return clip(s) }
+
+// ClipTo shortens s to at most n bytes, on a character boundary, marking a
+// cut with an ellipsis: for values such as paths, useful longer.
+func ClipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Clause is the select-and-expand part of a context URL, as in
