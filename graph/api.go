@@ -78,6 +78,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, version string
 	if err != nil {
 		return err
 	}
+	if rest := strings.TrimPrefix(r.URL.EscapedPath(), prefix); rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
+		return s.serveSubscriptions(w, r, version, p, rest)
+	}
 	if p.Delegated {
 		return p.Require(readRoles...) // a 403 that says why
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/ingest"
 	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/outbound"
 	"github.com/callvault/callvault/sqlite"
 )
 
@@ -42,6 +43,7 @@ type fixture struct {
 	server *httptest.Server
 	signer *auth.Signer
 	store  callvault.Store
+	db     *sqlite.DB
 }
 
 func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixture {
@@ -100,12 +102,18 @@ func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, re
 		PublicURL: "https://graph.microsoft.com",
 		Now:       func() time.Time { return now },
 		Retention: retention,
+		Subscriptions: &graph.Subscriptions{
+			Store:             db,
+			Policy:            outbound.Policy{AllowHTTP: true},
+			Client:            outbound.Policy{AllowHTTP: true}.Client(5 * time.Second),
+			ValidationTimeout: 500 * time.Millisecond,
+		},
 		NewID: func() string {
 			n++
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
 		},
 	}
-	f := &fixture{server: httptest.NewServer(srv.Handler()), signer: signer, store: store}
+	f := &fixture{server: httptest.NewServer(srv.Handler()), signer: signer, store: store, db: db}
 	t.Cleanup(f.server.Close)
 	return f
 }

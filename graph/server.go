@@ -40,6 +40,9 @@ type Server struct {
 	// its patterns, such as the development issuer's discovery, keys and
 	// token endpoints; the others get Graph's 404. Optional.
 	Extra *http.ServeMux
+	// Subscriptions serves /subscriptions (change notifications) when not
+	// nil; without it those paths are a 501.
+	Subscriptions *Subscriptions
 
 	codecs map[string]*odata.Codec
 }
@@ -94,6 +97,14 @@ func uncleanPath(p string) bool {
 		}
 	}
 	return strings.Contains(p, "//")
+}
+
+// newID returns a new GUID: NewID's in tests.
+func (s *Server) newID() string {
+	if s.NewID != nil {
+		return s.NewID()
+	}
+	return newGUID()
 }
 
 func (s *Server) now() time.Time {

@@ -54,14 +54,18 @@ func NewValidationToken() string {
 // Validate makes Graph's validation request to rawURL: POST
 // {url}?validationToken={token}, Content-Type text/plain, no body; the
 // endpoint must answer 200 within ValidationTimeout with the decoded token
-// as its body. The URL's own query is kept. client is an outbound client.
-func Validate(ctx context.Context, client *http.Client, rawURL, token string) error {
+// as its body. The URL's own query is kept. client is an outbound client;
+// timeout is ValidationTimeout when 0.
+func Validate(ctx context.Context, client *http.Client, rawURL, token string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = ValidationTimeout
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return &ValidationError{URL: rawURL, Err: ErrValidationStatus, Detail: err.Error()}
 	}
 	u.RawQuery = addQuery(u.RawQuery, "validationToken", token)
-	ctx, cancel := context.WithTimeout(ctx, ValidationTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
 	if err != nil {

@@ -39,6 +39,7 @@ var serveCommand = command{
 		fs.BoolVar(&c.ingest, "ingest", false, "serve POST "+graph.IngestPath+", where apps with the role "+graph.RoleCallRecordsIngest+"\npush call records (JSON or JSON Lines, gzip accepted) to their tenant")
 		fs.Int64Var(&c.ingestLimit, "ingest-limit", graph.DefaultIngestLimit, "the largest request `bytes` --ingest takes, after gzip decompression (a larger body is a 413)")
 		c.identity.register(fs)
+		c.notify.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -68,6 +69,7 @@ type serveConfig struct {
 	ingest                bool           // serve the ingest API
 	ingestLimit           int64          // its largest body
 	identity              identityConfig // identity.go: issuer, tenants, cloud, TLS
+	notify                notifyConfig   // notify.go: subscriptions, webhooks, delivery
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -90,6 +92,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		}
 	}
 	if err := c.identity.check(); err != nil {
+		return err
+	}
+	if err := c.notify.check(); err != nil {
 		return err
 	}
 	opened := time.Now()
@@ -141,11 +146,16 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		Logger:    logger,
 		Retention: c.retention,
 	}
+	wake, stopNotify, err := c.notify.start(ctx, srv, store, logger)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
 	if c.ingest {
 		if srv.Extra == nil {
 			srv.Extra = http.NewServeMux()
 		}
-		srv.Extra.Handle(graph.IngestPath, srv.IngestHandler(c.ingestLimit))
+		srv.Extra.Handle(graph.IngestPath, wakeAfter(srv.IngestHandler(c.ingestLimit), wake))
 	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),

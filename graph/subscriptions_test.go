@@ -1,0 +1,260 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault/auth"
+)
+
+// receiver is a webhook endpoint on loopback that answers the validation
+// handshake as mode says and records what it was sent.
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	mode     string // "echo" (default), "encoded", "500", "slow"
+	requests []recorded
+}
+
+type recorded struct {
+	query       url.Values
+	rawQuery    string
+	contentType string
+	body        []byte
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.requests = append(rc.requests, recorded{r.URL.Query(), r.URL.RawQuery, r.Header.Get("Content-Type"), body})
+		mode := rc.mode
+		rc.mu.Unlock()
+		token := r.URL.Query().Get("validationToken")
+		switch mode {
+		case "500":
+			http.Error(w, "no", http.StatusInternalServerError)
+		case "encoded":
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, url.QueryEscape(token))
+		case "slow":
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, token)
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) setMode(m string) {
+	rc.mu.Lock()
+	rc.mode = m
+	rc.mu.Unlock()
+}
+
+func (rc *receiver) seen() []recorded {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]recorded(nil), rc.requests...)
+}
+
+// send makes a request with a JSON body and the token tok ("" for tenant
+// A's default app token).
+func (f *fixture) send(t *testing.T, method, path, tok, body string) *http.Response {
+	t.Helper()
+	if tok == "" {
+		tok = f.token(t, auth.TokenOptions{Tenant: tenantA})
+	}
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.server.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// subscriptionBody is a create request; fields override or add properties.
+func subscriptionBody(notificationURL string, fields map[string]any) string {
+	m := map[string]any{
+		"changeType":         "created,updated",
+		"notificationUrl":    notificationURL,
+		"resource":           "/communications/callRecords",
+		"expirationDateTime": now.Add(4230 * time.Minute).Format(time.RFC3339Nano),
+		"clientState":        "secretClientValue",
+	}
+	for k, v := range fields {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// stable replaces the receiver's port, which changes each run, in a
+// rendered response.
+func stable(b []byte, rc *receiver) []byte {
+	return bytes.ReplaceAll(b, []byte(rc.URL), []byte("http://127.0.0.1:RECEIVER"))
+}
+
+func TestSubscriptionLifecycleResponses(t *testing.T) {
+	f := newFixture(t, nil)
+	rc := newReceiver(t)
+	hook := rc.URL + "/api/notify?tenant=a"
+
+	resp := f.send(t, "POST", "/v1.0/subscriptions", "", subscriptionBody(hook, nil))
+	created := render(t, resp)
+	golden(t, "subscription-create", stable(created, rc))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %s", created)
+	}
+	// The handshake: one POST, the URL's own query kept, text/plain, no body.
+	reqs := rc.seen()
+	if len(reqs) != 1 {
+		t.Fatalf("the receiver got %d requests, want the 1 validation request", len(reqs))
+	}
+	v := reqs[0]
+	if v.query.Get("tenant") != "a" || !strings.HasPrefix(v.query.Get("validationToken"), "Validation: ") ||
+		v.contentType != "text/plain; charset=utf-8" || len(v.body) != 0 {
+		t.Errorf("validation request: query %q, content type %q, body %q", v.rawQuery, v.contentType, v.body)
+	}
+	if !strings.Contains(v.rawQuery, "validationToken=Validation%3a+Testing") {
+		t.Errorf("the token is not encoded as Graph encodes it (lowercase escapes, + for spaces): %s", v.rawQuery)
+	}
+
+	id := "00000000-0000-4000-8000-000000000002" // the fixture's second GUID (the first is the request's id)
+	for _, c := range []struct{ name, method, path, tok, body string }{
+		{"subscription-list", "GET", "/v1.0/subscriptions", "", ""},
+		{"subscription-get", "GET", "/v1.0/subscriptions/" + id, "", ""},
+		{"subscription-get-beta", "GET", "/beta/subscriptions/" + id, "", ""},
+		{"subscription-renew", "PATCH", "/v1.0/subscriptions/" + id, "", `{"expirationDateTime":"` + now.Add(time.Hour).Format(time.RFC3339) + `"}`},
+		{"subscription-renew-whole", "PATCH", "/v1.0/subscriptions/" + id, "", subscriptionBody(hook, map[string]any{
+			"id": id, "clientState": nil, "expirationDateTime": now.Add(2 * time.Hour).Format(time.RFC3339)})},
+		{"subscription-reauthorize", "POST", "/v1.0/subscriptions/" + id + "/reauthorize", "", ""},
+		{"subscription-other-tenant", "GET", "/v1.0/subscriptions/" + id, f.token(t, auth.TokenOptions{Tenant: tenantB}), ""},
+		{"subscription-other-tenant-delete", "DELETE", "/v1.0/subscriptions/" + id, f.token(t, auth.TokenOptions{Tenant: tenantB}), ""},
+		{"subscription-other-tenant-list", "GET", "/v1.0/subscriptions", f.token(t, auth.TokenOptions{Tenant: tenantB}), ""},
+		{"subscription-other-app", "GET", "/v1.0/subscriptions/" + id, f.token(t, auth.TokenOptions{Tenant: tenantA, AppID: "11111111-2222-4333-8444-555555555555"}), ""},
+		{"subscription-renew-resource", "PATCH", "/v1.0/subscriptions/" + id, "", `{"expirationDateTime":"` + now.Add(time.Hour).Format(time.RFC3339) + `","resource":"/users"}`},
+		{"subscription-renew-nothing", "PATCH", "/v1.0/subscriptions/" + id, "", `{"clientState":"x"}`},
+		{"subscription-delete", "DELETE", "/v1.0/subscriptions/" + id, "", ""},
+		{"subscription-after-delete", "GET", "/v1.0/subscriptions/" + id, "", ""},
+		{"subscription-delete-again", "DELETE", "/v1.0/subscriptions/" + id, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			golden(t, c.name, stable(render(t, f.send(t, c.method, c.path, c.tok, c.body)), rc))
+		})
+	}
+}
+
+func TestSubscriptionErrors(t *testing.T) {
+	f := newFixture(t, nil)
+	rc := newReceiver(t)
+	hook := rc.URL + "/hook"
+	delegated := f.token(t, auth.TokenOptions{Tenant: tenantA, Delegated: true})
+	noRole := f.token(t, auth.TokenOptions{Tenant: tenantA, Roles: []string{"User.Read.All"}})
+	for _, c := range []struct {
+		name, tok, body, mode string
+	}{
+		{"delegated", delegated, subscriptionBody(hook, nil), ""},
+		{"no-role", noRole, subscriptionBody(hook, nil), ""},
+		{"expiry-too-far", "", subscriptionBody(hook, map[string]any{"expirationDateTime": now.Add(4231 * time.Minute).Format(time.RFC3339)}), ""},
+		{"expiry-past", "", subscriptionBody(hook, map[string]any{"expirationDateTime": now.Add(-time.Minute).Format(time.RFC3339)}), ""},
+		{"expiry-not-a-date", "", subscriptionBody(hook, map[string]any{"expirationDateTime": "tomorrow"}), ""},
+		{"change-deleted", "", subscriptionBody(hook, map[string]any{"changeType": "created,deleted"}), ""},
+		{"change-twice", "", subscriptionBody(hook, map[string]any{"changeType": "created,created"}), ""},
+		{"resource-users", "", subscriptionBody(hook, map[string]any{"resource": "/users"}), ""},
+		{"client-state-129", "", subscriptionBody(hook, map[string]any{"clientState": strings.Repeat("x", 129)}), ""},
+		{"unknown-property", "", subscriptionBody(hook, map[string]any{"notifcationUrl": hook}), ""},
+		{"missing-url", "", subscriptionBody(hook, map[string]any{"notificationUrl": nil}), ""},
+		{"rich-notifications", "", subscriptionBody(hook, map[string]any{"includeResourceData": true}), ""},
+		{"tls-version", "", subscriptionBody(hook, map[string]any{"latestSupportedTlsVersion": "v2_0"}), ""},
+		{"event-hub", "", subscriptionBody("EventHub:https://ns.servicebus.windows.net/eventhubname/hub?tenantId=contoso.com", nil), ""},
+		{"metadata-address", "", subscriptionBody("http://169.254.169.254/latest", nil), ""},
+		{"not-json", "", `{"changeType":`, ""},
+		{"validation-500", "", subscriptionBody(hook, nil), "500"},
+		{"validation-encoded-echo", "", subscriptionBody(hook, nil), "encoded"},
+		{"validation-timeout", "", subscriptionBody(hook, nil), "slow"},
+		{"lifecycle-validation-500", "", subscriptionBody(hook, map[string]any{"lifecycleNotificationUrl": hook + "?lifecycle"}), "500"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc.setMode(c.mode)
+			golden(t, "subscription-error-"+c.name, stable(render(t, f.send(t, "POST", "/v1.0/subscriptions", c.tok, c.body)), rc))
+		})
+	}
+	rc.setMode("")
+	if subs, err := f.db.ListSubscriptions(context.Background(), tenantA, now); err != nil || len(subs) != 0 {
+		t.Errorf("refused subscriptions were stored: %d (%v)", len(subs), err)
+	}
+}
+
+func TestSubscriptionQuotaIsAHundredPerTenant(t *testing.T) {
+	f := newFixture(t, nil)
+	rc := newReceiver(t)
+	for i := range 100 {
+		resp := f.send(t, "POST", "/v1.0/subscriptions", "", subscriptionBody(rc.URL, nil))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("subscription %d: %s", i+1, render(t, resp))
+		}
+		resp.Body.Close()
+	}
+	golden(t, "subscription-error-quota", render(t, f.send(t, "POST", "/v1.0/subscriptions", "", subscriptionBody(rc.URL, nil))))
+	// Another tenant has a quota of its own.
+	resp := f.send(t, "POST", "/v1.0/subscriptions", f.token(t, auth.TokenOptions{Tenant: tenantB}), subscriptionBody(rc.URL, nil))
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("tenant B: %s", render(t, resp))
+	}
+	resp.Body.Close()
+}
+
+func TestSubscriptionMethodsAndPaths(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/v1.0/subscriptions"},
+		{"DELETE", "/v1.0/subscriptions"},
+		{"GET", "/v1.0/subscriptions/x/reauthorize"},
+		{"POST", "/v1.0/subscriptions/x/renew"},
+		{"GET", "/v1.0/subscriptions/"},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			resp := f.send(t, c.method, c.path, "", "")
+			b := render(t, resp)
+			if resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 405 or 400:\n%s", resp.StatusCode, b)
+			}
+		})
+	}
+	resp := f.send(t, "GET", "/v1.0/subscriptions", "not-a-token", "")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a bad token: %d, want 401", resp.StatusCode)
+	}
+	resp.Body.Close()
+}
