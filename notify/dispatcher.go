@@ -51,6 +51,7 @@ type Options struct {
 	Workers    int           // POSTs in flight at once (8)
 	Delay      Delay         // holds each notification back before its first POST; nil for none
 	NoSlowRule bool          // turn off Graph's slow-endpoint throttling
+	SlowAnswer time.Duration // an answer slower than this is slow: Graph's 2.9 s
 	KeepLog    time.Duration // how long delivery attempts are kept (24 h)
 }
 
@@ -67,6 +68,7 @@ func (o *Options) defaults() {
 	def(&o.RetryMin, 10*time.Second)
 	def(&o.RetryMax, 10*time.Minute)
 	def(&o.KeepLog, 24*time.Hour)
+	def(&o.SlowAnswer, slowAnswer)
 	if o.BatchSize <= 0 {
 		o.BatchSize = 100
 	}
@@ -323,7 +325,7 @@ func (d *Dispatcher) deliver(p post) {
 		d.mu.Lock()
 		st := d.endpoint(p.url, start)
 		st.sent += len(p.ns)
-		if latency > slowAnswer || isTimeout(err) {
+		if latency > d.Options.SlowAnswer || isTimeout(err) {
 			st.slow += len(p.ns)
 		}
 		d.mu.Unlock()
