@@ -29,6 +29,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestSubscriptionStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	storetest.RunSubscriptions(t, func(t *testing.T) callvault.Store {
+		return open(t, dsn)
+	})
+}
+
 // TestStoreBehindAPooler runs the suite in the query modes that work behind
 // PgBouncer in transaction mode, where a connection's prepared statements
 // do not last: unnamed prepared statements, and the simple protocol, in
@@ -41,6 +48,9 @@ func TestStoreBehindAPooler(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			dsn := pgtest.DSN(t) + "&default_query_exec_mode=" + mode
 			storetest.Run(t, func(t *testing.T) callvault.Store {
+				return open(t, dsn)
+			})
+			storetest.RunSubscriptions(t, func(t *testing.T) callvault.Store {
 				return open(t, dsn)
 			})
 		})

@@ -183,7 +183,7 @@ func TestMigrationToRenderScripts(t *testing.T) {
 		}
 	}
 
-	applied, err := postgres.Migrate(ctx, dsn)
+	applied, err := postgres.MigrateThrough(ctx, dsn, "migrations/0002_render_scripts.sql")
 	if err != nil || !slices.Equal(applied, []string{"migrations/0002_render_scripts.sql"}) {
 		t.Fatalf("migrate: %v, %v", applied, err)
 	}

@@ -21,6 +21,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestSubscriptionStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callvault.db") // one outbox, as in production
+	storetest.RunSubscriptions(t, func(t *testing.T) callvault.Store {
+		return open(t, path)
+	})
+}
+
 // open opens the database at path for the test t; the caller closes it.
 func open(t *testing.T, path string) *DB {
 	t.Helper()
