@@ -14,7 +14,15 @@ const (
 	ENOTFOUND       = "not_found"       // no such resource (for this tenant): 404
 	ENOTIMPLEMENTED = "not_implemented" // a Graph feature callvault does not serve yet: 501
 	EINTERNAL       = "internal"        // a bug or a failing dependency: 500
+	EFULL           = "storage_full"    // the store has no room left (a full disk, SQLITE_FULL, PostgreSQL 53100): 507
 )
+
+// ErrStorageFull is the error a store wraps a write refused for lack of
+// room in, beside the driver's own error (fmt.Errorf("…: %w: %w",
+// ErrStorageFull, err)), so that the log keeps the cause and the caller gets
+// a message it can act on.
+var ErrStorageFull error = &Error{Code: EFULL, Message: "The server's storage is full, so the write could not be made. " +
+	"Send the request again once an operator has freed space: call records are stored whole or not at all, and sending them again is safe."}
 
 // Error is an application error whose message is safe to show to the caller.
 type Error struct {

@@ -19,6 +19,7 @@ var graphErrors = map[string]struct {
 	callvault.ENOTFOUND:       {http.StatusNotFound, "NotFound"},
 	callvault.ENOTIMPLEMENTED: {http.StatusNotImplemented, "NotImplemented"},
 	callvault.EINTERNAL:       {http.StatusInternalServerError, "InternalServerError"},
+	callvault.EFULL:           {http.StatusInsufficientStorage, "InsufficientStorage"},
 }
 
 // methodNotAllowed is the one error that has no domain code: the HTTP layer
@@ -44,8 +45,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = graphErrors[callvault.EINTERNAL]
 	}
 	ids := requestIDs(r.Context())
-	if code == callvault.EINTERNAL {
+	switch code {
+	case callvault.EINTERNAL:
 		s.Logger.ErrorContext(r.Context(), "internal error", "request_id", ids.request, "err", err)
+	case callvault.EFULL:
+		s.Logger.ErrorContext(r.Context(), "storage full: the store refused a write for lack of room; free space where the database lives",
+			"request_id", ids.request, "err", err)
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"error":{"code":`...)

@@ -403,7 +403,14 @@ func (im *Importer) putRecords(ctx context.Context, bs BatchStore, source string
 		first, last := batch[0], batch[len(batch)-1]
 		return fmt.Errorf("%s:%d-%d: store %d records: %w", source, first.line, last.line, len(batch), err)
 	}
+	var full error // a record refused for lack of room is the store failing, not the record
 	for i, it := range batch {
+		if errs[i] != nil && callvault.ErrorCode(errs[i]) == callvault.EFULL {
+			if full == nil {
+				full = fmt.Errorf("%s:%d: store record %s: %w", source, it.line, it.rec.ID, errs[i])
+			}
+			continue
+		}
 		if errs[i] != nil {
 			it.err = errs[i]
 			im.rejectItem(source, it, stats)
@@ -414,7 +421,7 @@ func (im *Importer) putRecords(ctx context.Context, bs BatchStore, source string
 	if im.OnRecord != nil {
 		im.OnRecord(*stats)
 	}
-	return nil
+	return full
 }
 
 // stored counts a record whose transaction has committed.

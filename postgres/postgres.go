@@ -355,9 +355,17 @@ func RandomKey(n int) func() ([]byte, error) {
 
 // wrap gives an internal error the context of the operation that failed. A
 // *callvault.Error passes through as it is: its message is for the caller.
+//
+// A write refused for lack of room (53100 disk_full; 53200 out_of_memory
+// and 53300 too_many_connections are not about storage) becomes
+// callvault.ErrStorageFull, the server's error kept beside.
 func wrap(errp *error, format string, args ...any) {
 	var e *callvault.Error
 	if *errp == nil || errors.As(*errp, &e) {
+		return
+	}
+	if hasCode(*errp, "53100") {
+		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrStorageFull, *errp)...)
 		return
 	}
 	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)

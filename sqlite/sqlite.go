@@ -18,9 +18,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/callvault/callvault"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	driver "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -294,10 +296,26 @@ func closeAll(specs []stmtSpec) error {
 
 // wrap gives an internal error the context of the operation that failed. A
 // *callvault.Error passes through as it is: its message is for the caller.
+//
+// A write refused for lack of room (SQLITE_FULL, or ENOSPC from the file
+// system) becomes callvault.ErrStorageFull, the driver's error kept beside.
 func wrap(errp *error, format string, args ...any) {
 	var e *callvault.Error
 	if *errp == nil || errors.As(*errp, &e) {
 		return
 	}
+	if full(*errp) {
+		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrStorageFull, *errp)...)
+		return
+	}
 	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+}
+
+// full reports whether err says the database or its disk is full.
+func full(err error) bool {
+	var se *driver.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return true // the primary code, whatever the extended one
+	}
+	return errors.Is(err, syscall.ENOSPC)
 }
