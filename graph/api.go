@@ -78,6 +78,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, version string
 	if err != nil {
 		return err
 	}
+	if s.Gate != nil && s.gate(w, r, version, prefix, p) {
+		return nil // throttled or a fault (limit.go)
+	}
 	if rest := strings.TrimPrefix(r.URL.EscapedPath(), prefix); rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
 		return s.serveSubscriptions(w, r, version, p, rest)
 	}

@@ -43,6 +43,10 @@ type Server struct {
 	// Subscriptions serves /subscriptions (change notifications) when not
 	// nil; without it those paths are a 501.
 	Subscriptions *Subscriptions
+	// Gate, when set, may refuse, delay or drop each authenticated request
+	// under /v1.0 and /beta before it is served: throttling and faults
+	// (limit.go). Optional.
+	Gate Gate
 
 	codecs map[string]*odata.Codec
 }
