@@ -184,7 +184,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				slots <- struct{}{}
 				wg.Add(1)
 				go func() {
-					defer func() { <-slots; wg.Done() }()
+					defer func() { <-slots; wg.Done(); d.Wake() }() // a free worker: claim more at once
 					d.deliver(post)
 				}()
 			}

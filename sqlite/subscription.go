@@ -259,9 +259,10 @@ func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []c
 		return err
 	}
 	defer tx.Rollback()
+	var done []int64
 	for _, s := range settled {
 		if s.Done {
-			_, err = tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE seq = ? AND owner = ?`, s.Seq, owner)
+			done = append(done, s.Seq)
 		} else {
 			attempted := 0
 			if s.Attempted {
@@ -271,6 +272,16 @@ func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []c
 				WHERE seq = ? AND owner = ?`, s.RetryAt.UnixNano(), attempted, s.Seq, owner)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	if len(done) > 0 {
+		// One statement for the whole batch, its seqs as a JSON array.
+		seqs, err := json.Marshal(done)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE owner = ? AND seq IN (SELECT value FROM json_each(?))`, owner, string(seqs)); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,11 @@
 //   - raw insert: the same records, validated beforehand in chunks outside
 //     the clock, stored by sqlite.DB.PutRecords (the store's floor; with
 //     -raw-per-record, by PutRecord one transaction each, as before batches);
-//   - import: ingest.Importer from the file, as callvault import runs it.
+//   - import: ingest.Importer from the file, as callvault import runs it;
+//   - importsub: the same into a database whose tenant has -subscriptions
+//     change-notification subscriptions, so that every record also writes
+//     its notifications to the outbox in its transaction. With import in
+//     the same run, the ratio of the two is printed.
 //
 // Each phase runs in a process of its own, so that its peak resident set
 // (which includes SQLite's page cache, outside the Go heap) is its own. For
@@ -23,6 +27,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -34,6 +39,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -51,7 +57,8 @@ func main() {
 	seed := flag.Int64("seed", 1, "the generator's seed")
 	in := flag.String("in", "", "import this JSON Lines file instead of generating one")
 	dir := flag.String("dir", "", "the directory for the file and the databases (default: a new temporary one)")
-	phases := flag.String("phases", "validate,raw,import", "the phases to run, comma-separated: validate, raw, rawrecord, import")
+	phases := flag.String("phases", "validate,raw,import", "the phases to run, comma-separated: validate, raw, rawrecord, import, importsub")
+	flag.IntVar(&subscriptions, "subscriptions", subscriptions, "importsub: how many subscriptions the tenant has")
 	flag.IntVar(&batchBytes, "batch-bytes", batchBytes, "raw and rawrecord: store the records in batches of about this many bytes of input (the Importer's size)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each phase to this file name with the phase's name appended (.raw, .import, …)")
 	child := flag.String("child", "", "run this one phase on -in and -dir and print its result (used by the parent)")
@@ -82,15 +89,25 @@ func main() {
 	if *child == "" {
 		fmt.Printf("GOMAXPROCS %d, %s\n", runtime.GOMAXPROCS(0), runtime.Version())
 		for _, p := range splitComma(*phases) {
-			args := []string{"-child", p, "-in", file, "-dir", work, "-batch-bytes", fmt.Sprint(batchBytes)}
+			args := []string{"-child", p, "-in", file, "-dir", work, "-batch-bytes", fmt.Sprint(batchBytes), "-subscriptions", fmt.Sprint(subscriptions)}
 			if *cpuprofile != "" {
 				args = append(args, "-cpuprofile", *cpuprofile)
 			}
 			cmd := exec.Command(os.Args[0], args...)
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, &out), os.Stderr
 			if err := cmd.Run(); err != nil {
 				log.Fatalf("%s: %v", p, err)
 			}
+			var rate float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(out.String()[strings.Index(out.String(), "in ")+3:]), "%fs:", new(float64)); err == nil {
+				fmt.Sscanf(out.String()[strings.Index(out.String(), "s: ")+3:], "%f", &rate)
+				rates[p] = rate
+			}
+		}
+		if rates["import"] > 0 && rates["importsub"] > 0 {
+			fmt.Printf("importsub/import: %.3f of the rate without subscriptions (%d subscriptions; the target is 0.9 or more)\n",
+				rates["importsub"]/rates["import"], subscriptions)
 		}
 		return
 	}
@@ -107,9 +124,13 @@ func main() {
 			fn = func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
 				return rawInsert(ctx, file, db, false)
 			}
-		case "import":
+		case "import", "importsub":
+			subs := 0
+			if p == "importsub" {
+				subs = subscriptions
+			}
 			fn = func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
-				st, err := importFile(ctx, file, db)
+				st, err := importFile(ctx, file, db, subs)
 				return st, excluded{}, err
 			}
 		default:
@@ -346,13 +367,28 @@ func rawInsert(ctx context.Context, file, path string, batched bool) (st ingest.
 }
 
 // importFile runs ingest.Importer as callvault import does.
-func importFile(ctx context.Context, file, path string) (ingest.Stats, error) {
+// subscriptions is how many subscriptions the tenant has in importsub.
+var subscriptions = 1
+
+// rates are the sessions/s of each phase, as the children printed them.
+var rates = map[string]float64{}
+
+func importFile(ctx context.Context, file, path string, subs int) (ingest.Stats, error) {
 	var st ingest.Stats
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return st, err
 	}
 	defer db.Close()
+	now := time.Now()
+	for i := range subs {
+		s := &callvault.Subscription{ID: fmt.Sprintf("sub-%d", i), Tenant: tenant, ChangeType: "created,updated",
+			ChangeTypes: callvault.ChangeCreated | callvault.ChangeUpdated, NotificationURL: "https://127.0.0.1:9/hook",
+			ExpirationDateTime: now.Add(24 * time.Hour)}
+		if err := db.CreateSubscription(ctx, s, callvault.SubscriptionQuota, now); err != nil {
+			return st, err
+		}
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return st, err
