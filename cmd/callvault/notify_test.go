@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,9 +32,11 @@ type webhook struct {
 	bodies   [][]byte
 }
 
-func newWebhook(t *testing.T, fail int) *webhook {
+func newWebhook(t *testing.T, fail int) *webhook { return newWebhookTLS(t, fail, false) }
+
+func newWebhookTLS(t *testing.T, fail int, https bool) *webhook {
 	h := &webhook{fail: fail, accepted: map[string]int{}}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := r.URL.Query().Get("validationToken"); tok != "" {
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, tok)
@@ -61,6 +64,11 @@ func newWebhook(t *testing.T, fail int) *webhook {
 		h.bodies = append(h.bodies, body)
 		w.WriteHeader(http.StatusAccepted)
 	}))
+	if https {
+		h.StartTLS()
+	} else {
+		h.Start()
+	}
 	t.Cleanup(h.Close)
 	return h
 }
@@ -337,4 +345,46 @@ func TestReplicasDeliverEachNotificationOnce(t *testing.T) {
 		t.Errorf("%d POSTs for %d notifications: they should come in batches", posts, records)
 	}
 	t.Logf("%d notifications in %d POSTs", records, posts)
+}
+
+// TestHTTPSWebhooksByDefault: without --allow-http-webhooks only https
+// URLs are taken, verified against --webhook-ca besides the system roots.
+func TestHTTPSWebhooksByDefault(t *testing.T) {
+	const tenant = "0e5c1d2a-0000-4000-8000-00000000e2e5"
+	data := t.TempDir()
+	hook := newWebhookTLS(t, 0, true)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hook.Certificate().Raw})
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plainData := t.TempDir()
+	plain := startServer(t, "--data", plainData)
+	token := mintToken(t, []string{"--data", data}, tenant)
+	srv := startServer(t, "--data", data, "--webhook-ca", ca)
+
+	body := func(u string) string {
+		return fmt.Sprintf(`{"changeType":"created","notificationUrl":%q,"resource":"/communications/callRecords","expirationDateTime":%q}`,
+			u, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}
+	if status, b := call(t, "POST", srv.url+"/v1.0/subscriptions", token, body("http://127.0.0.1:9/hook")); status != 400 ||
+		!bytes.Contains(b, []byte("--allow-http-webhooks")) {
+		t.Errorf("an http URL: %d %s", status, b)
+	}
+	// A server that does not trust the webhook's CA fails the handshake.
+	if status, b := call(t, "POST", plain.url+"/v1.0/subscriptions", mintToken(t, []string{"--data", plainData}, tenant), body(hook.URL)); status != 400 ||
+		!bytes.Contains(b, []byte("ValidationError")) {
+		t.Errorf("an untrusted certificate: %d %s", status, b)
+	}
+	if status, b := call(t, "POST", srv.url+"/v1.0/subscriptions", token, body(hook.URL)); status != 201 {
+		t.Fatalf("an https URL with its CA: %d %s", status, b)
+	}
+	file := filepath.Join(t.TempDir(), "r.jsonl")
+	os.WriteFile(file, []byte(versioned("rec-tls", 1)+"\n"), 0o600)
+	if _, errs, status := runCLI(t, "", "import", "--data", data, "--tenant", tenant, file); status != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	if counts := hook.waitFor(t, 1); counts["created communications/callRecords/rec-tls"] != 1 {
+		t.Errorf("notifications: %v", counts)
+	}
 }
