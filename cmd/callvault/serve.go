@@ -49,6 +49,11 @@ omit-values=nulls. Requests need an app-only bearer token with the role
 CallRecords.Read.All: 'callvault token' prints one. Stops cleanly on SIGINT or
 SIGTERM.
 
+It also serves Graph's change notifications: POST /{v1.0|beta}/subscriptions
+to /communications/callRecords, and a notification to the webhook for every
+record stored (import, --ingest, another replica), retried for --notify-max-age.
+Webhooks must be https unless --allow-http-webhooks; docs/notifications.md.
+
 With --demo, a database without the demo meeting is seeded from the generator
 of 'callvault generate': --demo-records calls over the 28 days before today
 (UTC), the named demo records (a meeting of 150 sessions among them) and the
