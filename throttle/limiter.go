@@ -143,4 +143,3 @@ func (l *Limiter) log(ctx context.Context, level slog.Level, msg string, args ..
 		l.Logger.Log(ctx, level, msg, args...)
 	}
 }
-
