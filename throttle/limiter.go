@@ -61,15 +61,16 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (Verdict, error) {
 	now := l.now()
 	bs := BucketsOf(l.Limits, RouteOf(req.Path), req.Tenant, req.App)
 	if req.RetryAttempt != "" {
-		l.Counters.Retries.Add(1)
+		n := l.Counters.Retries.Add(1)
 		l.log(ctx, slog.LevelInfo, "retry attempt", "request_id", req.RequestID, "retry_attempt", req.RetryAttempt,
-			"tenant", req.Tenant, "app", req.App)
+			"tenant", req.Tenant, "app", req.App, "retry_attempts_total", n)
 	}
 	if l.Strict {
 		if v, ok := l.early(now, bs); ok {
-			l.Counters.Early.Add(1)
+			n := l.Counters.Early.Add(1)
 			l.log(ctx, slog.LevelWarn, "throttled: retried before Retry-After elapsed", "request_id", req.RequestID,
-				"bucket", v.Bucket, "retry_after", v.RetryAfter, "retry_attempt", req.RetryAttempt, "tenant", req.Tenant, "app", req.App)
+				"bucket", v.Bucket, "retry_after", v.RetryAfter, "retry_attempt", req.RetryAttempt, "tenant", req.Tenant, "app", req.App,
+				"early_retries_total", n)
 			return v, nil
 		}
 	}
@@ -81,13 +82,13 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (Verdict, error) {
 		l.Counters.Admitted.Add(1)
 		return Verdict{Allowed: true}, nil
 	}
-	l.Counters.Throttled.Add(1)
+	n := l.Counters.Throttled.Add(1)
 	v := Verdict{RetryAfter: RetryAfter(d.RetryAt.Sub(now)), Bucket: d.Refused}
 	if l.Strict {
 		l.remember(now, d.RefusedKey, now.Add(time.Duration(v.RetryAfter)*time.Second))
 	}
 	l.log(ctx, slog.LevelInfo, "throttled", "request_id", req.RequestID, "bucket", d.Refused,
-		"retry_after", v.RetryAfter, "tenant", req.Tenant, "app", req.App)
+		"retry_after", v.RetryAfter, "tenant", req.Tenant, "app", req.App, "throttled_total", n)
 	return v, nil
 }
 

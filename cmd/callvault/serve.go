@@ -40,6 +40,7 @@ var serveCommand = command{
 		fs.Int64Var(&c.ingestLimit, "ingest-limit", graph.DefaultIngestLimit, "the largest request `bytes` --ingest takes, after gzip decompression (a larger body is a 413)")
 		c.identity.register(fs)
 		c.notify.register(fs)
+		c.throttle.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -75,6 +76,7 @@ type serveConfig struct {
 	ingestLimit           int64          // its largest body
 	identity              identityConfig // identity.go: issuer, tenants, cloud, TLS
 	notify                notifyConfig   // notify.go: subscriptions, webhooks, delivery
+	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -150,6 +152,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		PublicURL: publicURL,
 		Logger:    logger,
 		Retention: c.retention,
+	}
+	if err := c.throttle.apply(srv, store, logger); err != nil {
+		return err
 	}
 	wake, stopNotify, err := c.notify.start(ctx, srv, store, logger)
 	if err != nil {
