@@ -2,6 +2,8 @@ package callvault
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -146,7 +148,7 @@ type Outbox interface {
 	AddDeliveryAttempts(ctx context.Context, attempts []DeliveryAttempt) error
 	// ListDeliveryAttempts returns a tenant's most recent attempts, newest
 	// first, of one subscription when subscriptionID is not "".
-	ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) ([]DeliveryAttempt, error)
+	ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) ([]*DeliveryAttempt, error)
 	// PruneOutbox deletes expired subscriptions with their notifications,
 	// and delivery attempts older than before.
 	PruneOutbox(ctx context.Context, now, before time.Time) error
@@ -162,4 +164,25 @@ func SubscriptionNotFound(id string) error {
 // subscription beyond the tenant's quota.
 func SubscriptionQuotaError(quota int) error {
 	return Errorf(EFORBIDDEN, "The tenant has reached its limit of %d subscriptions to communications/callRecords: delete one before creating another.", quota)
+}
+
+// CheckSubscriptionKey refuses a tenant or subscription id that no store
+// can key.
+func CheckSubscriptionKey(tenant, id string) error {
+	if tenant == "" {
+		return Errorf(EINVALID, "A tenant is required.")
+	} else if strings.TrimSpace(id) == "" {
+		return Errorf(EINVALID, "A subscription id is required.")
+	}
+	return nil
+}
+
+// DecodeSubscription reads a subscription as the stores keep it: the JSON
+// of the struct.
+func DecodeSubscription(body []byte) (*Subscription, error) {
+	var s Subscription
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
 }

@@ -65,7 +65,7 @@ func (s *Server) serveDeliveries(w http.ResponseWriter, r *http.Request, log cal
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendAttempt(b, &a)
+		b = appendAttempt(b, a)
 	}
 	b = append(b, "]}"...)
 	s.sendStatus(w, r, http.StatusOK, b, odata.Preferences{})

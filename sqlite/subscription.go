@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonrows"
 )
 
 var (
@@ -47,7 +47,7 @@ func recordChange(outcome callvault.PutOutcome, stored, version int64) callvault
 
 // CreateSubscription stores s unless the tenant has quota subscriptions.
 func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription, quota int, now time.Time) (err error) {
-	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
 		return err
 	}
 	defer wrap(&err, "sqlite: create subscription %s", s.ID)
@@ -80,7 +80,7 @@ func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription,
 
 // GetSubscription returns one unexpired subscription.
 func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.Time) (_ *callvault.Subscription, err error) {
-	if err := validateSubscriptionKey(tenant, id); err != nil {
+	if err := callvault.CheckSubscriptionKey(tenant, id); err != nil {
 		return nil, err
 	}
 	defer wrap(&err, "sqlite: get subscription %s", id)
@@ -91,7 +91,7 @@ func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.T
 	} else if err != nil {
 		return nil, err
 	}
-	return decodeSubscription(body)
+	return callvault.DecodeSubscription(body)
 }
 
 // ListSubscriptions returns a tenant's unexpired subscriptions.
@@ -104,25 +104,12 @@ func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var subs []*callvault.Subscription
-	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		s, err := decodeSubscription(body)
-		if err != nil {
-			return nil, err
-		}
-		subs = append(subs, s)
-	}
-	return subs, rows.Err()
+	return scanSubscriptions(rows)
 }
 
 // UpdateSubscription replaces a stored, unexpired subscription.
 func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription, now time.Time) (err error) {
-	if err := validateSubscriptionKey(s.Tenant, s.ID); err != nil {
+	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
 		return err
 	}
 	defer wrap(&err, "sqlite: update subscription %s", s.ID)
@@ -147,7 +134,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription,
 // DeleteSubscription deletes a subscription and its undelivered
 // notifications.
 func (db *DB) DeleteSubscription(ctx context.Context, tenant, id string) (err error) {
-	if err := validateSubscriptionKey(tenant, id); err != nil {
+	if err := callvault.CheckSubscriptionKey(tenant, id); err != nil {
 		return err
 	}
 	defer wrap(&err, "sqlite: delete subscription %s", id)
@@ -224,7 +211,7 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 			case err != nil:
 				return nil, err
 			default:
-				if s, err = decodeSubscription(body); err != nil {
+				if s, err = callvault.DecodeSubscription(body); err != nil {
 					return nil, err
 				}
 			}
@@ -298,20 +285,7 @@ func (db *DB) ClaimLifecycle(ctx context.Context, owner string, now time.Time, l
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var subs []*callvault.Subscription
-	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		s, err := decodeSubscription(body)
-		if err != nil {
-			return nil, err
-		}
-		subs = append(subs, s)
-	}
-	return subs, rows.Err()
+	return scanSubscriptions(rows)
 }
 
 // SetNextLifecycle sets when a subscription's next lifecycle notification
@@ -348,7 +322,7 @@ func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.Deli
 }
 
 // ListDeliveryAttempts returns a tenant's latest delivery attempts.
-func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []callvault.DeliveryAttempt, err error) {
+func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []*callvault.DeliveryAttempt, err error) {
 	if tenant == "" {
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
@@ -362,19 +336,7 @@ func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID s
 		return nil, err
 	}
 	defer rows.Close()
-	var out []callvault.DeliveryAttempt
-	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var a callvault.DeliveryAttempt
-		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return jsonrows.Decode[callvault.DeliveryAttempt](rows)
 }
 
 // PruneOutbox deletes expired subscriptions, their notifications, and old
@@ -400,14 +362,6 @@ func (db *DB) PruneOutbox(ctx context.Context, now, before time.Time) (err error
 	return tx.Commit()
 }
 
-func decodeSubscription(body []byte) (*callvault.Subscription, error) {
-	var s callvault.Subscription
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
 func lifecycleColumn(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -415,11 +369,8 @@ func lifecycleColumn(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func validateSubscriptionKey(tenant, id string) error {
-	if tenant == "" {
-		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	} else if strings.TrimSpace(id) == "" {
-		return callvault.Errorf(callvault.EINVALID, "A subscription id is required.")
-	}
-	return nil
+// scanSubscriptions reads rows of subscription bodies and closes them.
+func scanSubscriptions(rows *sql.Rows) ([]*callvault.Subscription, error) {
+	defer rows.Close()
+	return jsonrows.Decode[callvault.Subscription](rows)
 }

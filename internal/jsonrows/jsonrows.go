@@ -1,0 +1,30 @@
+// Package jsonrows reads query results whose one column is a JSON body,
+// from database/sql and pgx alike: both stores keep subscriptions and
+// delivery attempts that way.
+package jsonrows
+
+import "encoding/json"
+
+// Rows is what *sql.Rows and pgx.Rows have in common.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Decode reads every row's JSON body into a T. The caller closes rows.
+func Decode[T any](rows Rows) ([]*T, error) {
+	var out []*T
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		v := new(T)
+		if err := json.Unmarshal(body, v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
