@@ -90,7 +90,12 @@ func (m *Memory) Take(_ context.Context, now time.Time, bs []Bucket) (Decision, 
 	}
 	m.sweep(t)
 	var d Decision
-	logs := make([]*admissions, len(bs))
+	var small [8]*admissions
+	logs := small[:0]
+	if len(bs) > len(small) {
+		logs = make([]*admissions, 0, len(bs))
+	}
+	logs = logs[:len(bs)]
 	for i, b := range bs {
 		if b.Limit.Off() {
 			continue

@@ -81,9 +81,9 @@ func RouteOf(escaped string) Route {
 // under limits l: the keys say whose requests each counts.
 func BucketsOf(l Limits, rt Route, tenant, app string) []Bucket {
 	bs := make([]Bucket, 0, 5)
-	add := func(name string, lim Limit, key ...string) {
+	add := func(name string, lim Limit, key string) {
 		if !lim.Off() {
-			bs = append(bs, Bucket{Name: name, Key: name + "|" + strings.Join(key, "|"), Limit: lim})
+			bs = append(bs, Bucket{Name: name, Key: name + "|" + key, Limit: lim})
 		}
 	}
 	add("global", l.Global, app)
@@ -91,17 +91,17 @@ func BucketsOf(l Limits, rt Route, tenant, app string) []Bucket {
 	case List, Record, CallRecords:
 		add("perAppAllTenants", l.AppAllTenants, app)
 		add("perTenant", l.Tenant, tenant)
-		add("perAppPerTenant", l.AppTenant, tenant, app)
+		add("perAppPerTenant", l.AppTenant, tenant+"|"+app)
 		switch rt.Kind {
 		case List:
-			add("listCallRecords", l.ListCallRecords, tenant, app)
+			add("listCallRecords", l.ListCallRecords, tenant+"|"+app)
 		case Record:
-			add("perCallRecord", l.CallRecord, tenant, app, rt.Record)
+			add("perCallRecord", l.CallRecord, tenant+"|"+app+"|"+rt.Record)
 		}
 	case Report:
 		add("reportsPerTenant", l.ReportsTenant, tenant)
-		add("reportsPerAppPerTenant", l.ReportsAppTenant, tenant, app)
-		add("reportsPerCollection", l.ReportsCollection, tenant, app, strings.ToLower(rt.Function))
+		add("reportsPerAppPerTenant", l.ReportsAppTenant, tenant+"|"+app)
+		add("reportsPerCollection", l.ReportsCollection, tenant+"|"+app+"|"+strings.ToLower(rt.Function))
 	}
 	return bs
 }
