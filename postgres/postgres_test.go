@@ -36,6 +36,13 @@ func TestSubscriptionStore(t *testing.T) {
 	})
 }
 
+func TestMirrorStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	storetest.RunMirror(t, func(t *testing.T) callvault.Store {
+		return open(t, dsn)
+	})
+}
+
 // TestStoreBehindAPooler runs the suite in the query modes that work behind
 // PgBouncer in transaction mode, where a connection's prepared statements
 // do not last: unnamed prepared statements, and the simple protocol, in

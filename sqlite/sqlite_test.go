@@ -28,6 +28,13 @@ func TestSubscriptionStore(t *testing.T) {
 	})
 }
 
+func TestMirrorStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callvault.db")
+	storetest.RunMirror(t, func(t *testing.T) callvault.Store {
+		return open(t, path)
+	})
+}
+
 // open opens the database at path for the test t; the caller closes it.
 func open(t *testing.T, path string) *DB {
 	t.Helper()

@@ -1,0 +1,105 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/jackc/pgx/v5"
+)
+
+var _ callvault.MirrorStore = (*DB)(nil)
+
+// EnqueueMirror queues record ids to fetch, in one statement.
+func (db *DB) EnqueueMirror(ctx context.Context, tenant, source string, ids []string, due time.Time) (err error) {
+	if len(ids) == 0 {
+		return nil
+	}
+	defer wrap(&err, "postgres: enqueue %d mirror items", len(ids))
+	_, err = db.pool.Exec(ctx, `INSERT INTO mirror_queue (tenant, source, record_id, due)
+		SELECT $1, $2, id, $4 FROM unnest($3::TEXT[]) AS u(id)
+		ON CONFLICT (tenant, source, record_id) DO UPDATE SET due = LEAST(mirror_queue.due, EXCLUDED.due)
+		WHERE mirror_queue.owner IS NULL`, tenant, source, ids, due.UnixNano())
+	return err
+}
+
+// ClaimMirror leases due items to owner; items another process holds are
+// skipped, not waited for.
+func (db *DB) ClaimMirror(ctx context.Context, tenant, source, owner string, now time.Time, lease time.Duration, limit int) (_ []callvault.MirrorItem, err error) {
+	defer wrap(&err, "postgres: claim mirror items")
+	rows, err := db.pool.Query(ctx, `UPDATE mirror_queue SET due = $1, owner = $2
+		WHERE (tenant, source, record_id) IN (SELECT tenant, source, record_id FROM mirror_queue
+			WHERE tenant = $3 AND source = $4 AND due <= $5 ORDER BY due LIMIT $6 FOR UPDATE SKIP LOCKED)
+		RETURNING record_id, attempts, coalesce(last_error, '')`,
+		now.Add(lease).UnixNano(), owner, tenant, source, now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []callvault.MirrorItem
+	for rows.Next() {
+		var it callvault.MirrorItem
+		var attempts int64
+		if err := rows.Scan(&it.RecordID, &attempts, &it.LastError); err != nil {
+			return nil, err
+		}
+		it.Attempts = int(attempts)
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
+
+// SettleMirror deletes the fetched items and reschedules the others.
+func (db *DB) SettleMirror(ctx context.Context, tenant, source, owner string, settled []callvault.MirrorSettlement) (err error) {
+	if len(settled) == 0 {
+		return nil
+	}
+	defer wrap(&err, "postgres: settle %d mirror items", len(settled))
+	b := &pgx.Batch{}
+	for _, s := range settled {
+		if s.Done {
+			b.Queue(`DELETE FROM mirror_queue WHERE tenant = $1 AND source = $2 AND record_id = $3 AND owner = $4`, tenant, source, s.RecordID, owner)
+		} else {
+			b.Queue(`UPDATE mirror_queue SET due = $1, owner = NULL, attempts = attempts + 1, last_error = $2
+				WHERE tenant = $3 AND source = $4 AND record_id = $5 AND owner = $6`,
+				s.RetryAt.UnixNano(), s.Error, tenant, source, s.RecordID, owner)
+		}
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+}
+
+// MirrorBacklog counts the waiting and the parked items.
+func (db *DB) MirrorBacklog(ctx context.Context, tenant, source string) (queued, parked int64, err error) {
+	defer wrap(&err, "postgres: mirror backlog")
+	err = db.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE due < $1), count(*) FILTER (WHERE due >= $1)
+		FROM mirror_queue WHERE tenant = $2 AND source = $3`, callvault.Parked.UnixNano(), tenant, source).Scan(&queued, &parked)
+	return queued, parked, err
+}
+
+// UnparkMirror makes the parked items due again.
+func (db *DB) UnparkMirror(ctx context.Context, tenant, source string, now time.Time) (_ int64, err error) {
+	defer wrap(&err, "postgres: unpark mirror items")
+	tag, err := db.pool.Exec(ctx, `UPDATE mirror_queue SET due = $1, attempts = 0 WHERE tenant = $2 AND source = $3 AND due >= $4`,
+		now.UnixNano(), tenant, source, callvault.Parked.UnixNano())
+	return tag.RowsAffected(), err
+}
+
+// MirrorState returns a named piece of progress.
+func (db *DB) MirrorState(ctx context.Context, tenant, source, name string) (_ []byte, err error) {
+	defer wrap(&err, "postgres: mirror state %s", name)
+	var v []byte
+	err = db.pool.QueryRow(ctx, `SELECT value FROM mirror_state WHERE tenant = $1 AND source = $2 AND name = $3`, tenant, source, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// SetMirrorState stores a named piece of progress.
+func (db *DB) SetMirrorState(ctx context.Context, tenant, source, name string, value []byte) (err error) {
+	defer wrap(&err, "postgres: set mirror state %s", name)
+	_, err = db.pool.Exec(ctx, `INSERT INTO mirror_state (tenant, source, name, value) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, source, name) DO UPDATE SET value = EXCLUDED.value`, tenant, source, name, value)
+	return err
+}

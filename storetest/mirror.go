@@ -1,0 +1,177 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// RunMirror runs the conformance suite of the optional callvault.MirrorStore
+// capability. Its subtests use tenants of their own, so they may share one
+// database.
+func RunMirror(t *testing.T, open func(t *testing.T) callvault.Store) {
+	s := &mirrorSuite{open: open}
+	t.Run("queued ids are claimed once, settled, retried and parked", s.testQueue)
+	t.Run("concurrent claimers never get the same id", s.testConcurrent)
+	t.Run("named state is kept per tenant and source", s.testState)
+}
+
+type mirrorSuite struct {
+	open func(t *testing.T) callvault.Store
+}
+
+func (s *mirrorSuite) store(t *testing.T) callvault.MirrorStore {
+	t.Helper()
+	st := s.open(t)
+	t.Cleanup(func() { st.Close() })
+	ms, ok := st.(callvault.MirrorStore)
+	if !ok {
+		t.Skip("the store keeps no mirror progress")
+	}
+	return ms
+}
+
+func ids(items []callvault.MirrorItem) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.RecordID)
+	}
+	return out
+}
+
+func (s *mirrorSuite) testQueue(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	a, src := tenant(t, "a"), "https://graph.example/beta"
+	now := time.Now()
+	if err := st.EnqueueMirror(ctx, a, src, []string{"r1", "r2", "r3"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnqueueMirror(ctx, a, src, []string{"r1"}, now.Add(time.Hour)); err != nil { // keeps the earlier due
+		t.Fatal(err)
+	}
+	if got, _ := st.ClaimMirror(ctx, tenant(t, "b"), src, "me", now, time.Minute, 10); len(got) != 0 {
+		t.Errorf("another tenant claimed %v", ids(got))
+	}
+	if got, _ := st.ClaimMirror(ctx, a, "https://other", "me", now, time.Minute, 10); len(got) != 0 {
+		t.Errorf("another source claimed %v", ids(got))
+	}
+	got, err := st.ClaimMirror(ctx, a, src, "me", now, time.Minute, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("claimed %v, %v; want 3", ids(got), err)
+	}
+	if again, _ := st.ClaimMirror(ctx, a, src, "other", now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+		t.Errorf("leased items claimed again: %v", ids(again))
+	}
+	// Queued again while leased: stays leased.
+	st.EnqueueMirror(ctx, a, src, []string{"r2"}, now)
+	if again, _ := st.ClaimMirror(ctx, a, src, "other", now.Add(30*time.Second), time.Minute, 10); len(again) != 0 {
+		t.Errorf("an enqueue broke a lease: %v", ids(again))
+	}
+	if err := st.SettleMirror(ctx, a, src, "me", []callvault.MirrorSettlement{
+		{RecordID: "r1", Done: true},
+		{RecordID: "r2", RetryAt: now.Add(10 * time.Second), Error: "503"},
+		{RecordID: "r3", RetryAt: callvault.Parked, Error: "refused: bad record"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	queued, parked, err := st.MirrorBacklog(ctx, a, src)
+	if err != nil || queued != 1 || parked != 1 {
+		t.Errorf("backlog %d queued, %d parked, %v; want 1 and 1", queued, parked, err)
+	}
+	got, _ = st.ClaimMirror(ctx, a, src, "me", now.Add(11*time.Second), time.Minute, 10)
+	if len(got) != 1 || got[0].RecordID != "r2" || got[0].Attempts != 1 || got[0].LastError != "503" {
+		t.Errorf("the retry: %+v", got)
+	}
+	if n, err := st.UnparkMirror(ctx, a, src, now.Add(12*time.Second)); err != nil || n != 1 {
+		t.Errorf("unparked %d, %v", n, err)
+	}
+	got, _ = st.ClaimMirror(ctx, a, src, "me", now.Add(13*time.Second), time.Minute, 10)
+	if len(got) != 1 || got[0].RecordID != "r3" || got[0].Attempts != 0 {
+		t.Errorf("after unparking: %+v", got)
+	}
+	// After its lease a claimed item goes to another owner.
+	got, _ = st.ClaimMirror(ctx, a, src, "other", now.Add(3*time.Minute), time.Minute, 10)
+	if len(got) != 2 {
+		t.Errorf("after the leases: %v, want r2 and r3", ids(got))
+	}
+}
+
+func (s *mirrorSuite) testConcurrent(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	a, src := tenant(t, "a"), "https://graph.example/beta"
+	var all []string
+	for i := range 300 {
+		all = append(all, fmt.Sprint("r", i))
+	}
+	now := time.Now()
+	if err := st.EnqueueMirror(ctx, a, src, all, now); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		owner := fmt.Sprint("w", w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				got, err := st.ClaimMirror(ctx, a, src, owner, now, time.Hour, 9)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				var done []callvault.MirrorSettlement
+				mu.Lock()
+				for _, it := range got {
+					if prev, ok := seen[it.RecordID]; ok {
+						t.Errorf("%s claimed by %s and %s", it.RecordID, prev, owner)
+					}
+					seen[it.RecordID] = owner
+					done = append(done, callvault.MirrorSettlement{RecordID: it.RecordID, Done: true})
+				}
+				mu.Unlock()
+				if err := st.SettleMirror(ctx, a, src, owner, done); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != len(all) {
+		t.Errorf("%d claimed, want %d", len(seen), len(all))
+	}
+	if q, p, _ := st.MirrorBacklog(ctx, a, src); q != 0 || p != 0 {
+		t.Errorf("backlog after all were done: %d, %d", q, p)
+	}
+}
+
+func (s *mirrorSuite) testState(t *testing.T) {
+	st := s.store(t)
+	ctx := context.Background()
+	a, src := tenant(t, "a"), "https://graph.example/beta"
+	if v, err := st.MirrorState(ctx, a, src, "sweep"); err != nil || v != nil {
+		t.Errorf("no state yet: %q, %v", v, err)
+	}
+	for _, v := range []string{`{"done":"2026-11-01"}`, `{"done":"2026-11-02"}`} {
+		if err := st.SetMirrorState(ctx, a, src, "sweep", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := st.MirrorState(ctx, a, src, "sweep"); string(v) != `{"done":"2026-11-02"}` {
+		t.Errorf("state %q", v)
+	}
+	if v, _ := st.MirrorState(ctx, tenant(t, "b"), src, "sweep"); v != nil {
+		t.Errorf("another tenant's state: %q", v)
+	}
+}
