@@ -66,7 +66,16 @@ func start(t *testing.T, records ...[]byte) *server {
 	if out, err := exec.Command(binary, "import", "--data", s.data, "--tenant", tenant, file).CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
-	cmd := exec.Command(binary, "serve", "--data", s.data, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	s.serve(t)
+	return s
+}
+
+// serve runs callvault serve on s's data directory, with extra flags, on a
+// free loopback port, and sets s.url; the server stops with the test.
+func (s *server) serve(t *testing.T, extra ...string) {
+	t.Helper()
+	args := append([]string{"serve", "--data", s.data, "--addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +102,6 @@ func start(t *testing.T, records ...[]byte) *server {
 		for lines.Scan() {
 		}
 	}()
-	return s
 }
 
 // token mints a token with the callvault binary.
