@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -257,4 +258,35 @@ func TestSubscriptionMethodsAndPaths(t *testing.T) {
 		t.Errorf("a bad token: %d, want 401", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// The official SDKs gzip request bodies; Graph takes them, and so must we.
+func TestSubscriptionBodiesMayBeGzipped(t *testing.T) {
+	f := newFixture(t, nil)
+	rc := newReceiver(t)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	io.WriteString(zw, subscriptionBody(rc.URL, nil))
+	zw.Close()
+	for _, c := range []struct {
+		encoding string
+		body     []byte
+		status   int
+	}{
+		{"gzip", zb.Bytes(), http.StatusCreated},
+		{"br", zb.Bytes(), http.StatusUnsupportedMediaType},
+		{"gzip", []byte("not gzip"), http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest("POST", f.server.URL+"/v1.0/subscriptions", bytes.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+f.token(t, auth.TokenOptions{Tenant: tenantA}))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", c.encoding)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := render(t, resp); resp.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d:\n%s", c.encoding, resp.StatusCode, c.status, b)
+		}
+	}
 }
