@@ -24,6 +24,9 @@ type Record struct {
 	Sessions      []Session
 	Participants  []Participant // participants_v2
 	Organizer     []byte        // organizer_v2; nil when the record has none
+	// Quality is the record's classified streams (package quality), which a
+	// QualityStore writes with it; nil when nobody classified it.
+	Quality *RecordQuality
 }
 
 // Session is one session of a record, with its segments.

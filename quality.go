@@ -1,0 +1,207 @@
+package callvault
+
+import (
+	"context"
+	"time"
+)
+
+// Stream classes, as the Call Quality Dashboard (CQD) names them.
+const (
+	ClassGood         = "good"
+	ClassPoor         = "poor"
+	ClassUnclassified = "unclassified"
+)
+
+// Media types of a classified stream: CQD classifies audio, video and
+// video-based screen sharing (VBSS) streams; the rest are "other".
+const (
+	MediaAudio = "audio"
+	MediaVideo = "video"
+	MediaVBSS  = "vbss"
+	MediaOther = "other"
+)
+
+// PoorDue is the set of CQD's "Poor Due To" reasons of a stream: the tests
+// of its classifier that it failed.
+type PoorDue uint16
+
+// The reasons, one bit each: audio's five tests, then the video and VBSS
+// classifiers' steps.
+const (
+	DueDegradation    PoorDue = 1 << iota // audio degradation avg > 1.0
+	DueRoundTrip                          // round trip > 500 ms
+	DuePacketLoss                         // packet loss rate > 0.1
+	DueJitter                             // jitter > 30 ms
+	DueConcealedRatio                     // ratio of concealed samples avg > 0.07
+	DueFrameLoss                          // video local frame loss percentage avg > 50 %
+	DueFrameRate                          // video frame rate avg < 7 (VBSS: < 2)
+	DuePostFECPLR                         // video post-FEC packet loss rate > 0.15
+)
+
+// QualityEndpoint is one end of a stream as the analytics slice on it: CQD's
+// First or Second endpoint.
+type QualityEndpoint struct {
+	Kind       string // "client" or "server"
+	Role       string // a server's serviceRole; "" for a client
+	Platform   string // a client's clientPlatform
+	Family     string // a client's productFamily
+	UserAgent  string // the user agent's headerValue
+	AppVersion string // the user agent's applicationVersion
+	UserID     string // the endpoint's user (associatedIdentity, else identity.user)
+	UserName   string
+	Connection string // networkInfo.connectionType
+	WifiBand   string
+	Transport  string // networkInfo.networkTransportProtocol
+	Subnet     string
+	IP         string
+}
+
+// QualityStream is one media stream of a record, classified as CQD does,
+// with the metrics and dimensions the analytics read: the columns a store
+// keeps so that no query parses a body.
+type QualityStream struct {
+	RecordID               string
+	SessionSeq, SegmentSeq int // 1-based positions of the stream's session and segment
+	Seq                    int // 1-based position of the stream in its segment (media order, then streams)
+	Start                  time.Time
+	Media                  string // MediaAudio, MediaVideo, MediaVBSS or MediaOther
+	Label                  string // the media's label, e.g. "main-audio"
+	Direction              string // "firstToSecond" or "secondToFirst"
+	FirstIsCaller          bool
+	Class                  string // ClassGood, ClassPoor or ClassUnclassified
+	PoorDue                PoorDue
+
+	// The metrics in CQD's units; nil when the stream does not report them.
+	JitterMs, RoundTripMs, PacketLoss, Degradation, Concealed *float64
+	FrameLoss, FrameRate, PostFECPLR                          *float64
+
+	CallType      string // the record's type: groupCall, peerToPeer, unknown
+	PSTN          bool   // one end is a mediation server or gateway
+	Conference    bool   // one end is an audio/video conferencing server (or the record is a groupCall)
+	First, Second QualityEndpoint
+}
+
+// RecordQuality is what the classification of a record yields.
+type RecordQuality struct {
+	Streams []QualityStream
+}
+
+// QualityFunc classifies a stored record: package quality's Record.
+type QualityFunc func(r *Record) *RecordQuality
+
+// QualityStats counts what a store's FillQuality did.
+type QualityStats struct {
+	Records int64 // records classified
+	Streams int64 // stream rows written
+}
+
+// Tenant files of CQD's format that a QualityStore keeps: one of each kind
+// per tenant is active, as in CQD.
+const (
+	FileBuildings = "buildings"
+	FileEndpoints = "endpoints"
+)
+
+// QualityStore keeps the classified streams of records. It is an optional
+// capability of a Store: without it callvault serves no analytics and no web
+// view, and migrate classifies nothing. Both stores of callvault have it.
+//
+// A store writes a record's streams in the transaction that stores the
+// record, from Record.Quality: a record whose Quality is nil (classified by
+// nobody) has no streams until FillQuality classifies it.
+type QualityStore interface {
+	// VisitQualityStreams calls fn with each of a tenant's streams whose
+	// Start lies in start, in no particular order. The stream is the
+	// store's, valid only during the call.
+	VisitQualityStreams(ctx context.Context, tenant string, start TimeRange, fn func(*QualityStream) error) error
+	// FillQuality classifies with fn every stored record that has no
+	// classification, in short transactions, reporting progress after each
+	// chunk. It can be run again after an interruption.
+	FillQuality(ctx context.Context, fn QualityFunc, progress func(QualityStats)) (QualityStats, error)
+	// PutTenantFile makes body the tenant's active file of a kind
+	// (FileBuildings, FileEndpoints); GetTenantFile returns it, or nil when
+	// the tenant has none.
+	PutTenantFile(ctx context.Context, tenant, kind string, body []byte) error
+	GetTenantFile(ctx context.Context, tenant, kind string) ([]byte, error)
+}
+
+// QualityColumns are the column names of a stored QualityStream, in the
+// order of its Values and Targets: the one list both stores write and read.
+var QualityColumns = []string{
+	"record_id", "session_seq", "segment_seq", "seq", "start_time",
+	"media", "label", "direction", "first_is_caller", "class", "poor_due",
+	"jitter_ms", "round_trip_ms", "packet_loss", "degradation", "concealed",
+	"frame_loss", "frame_rate", "post_fecplr",
+	"call_type", "pstn", "conference",
+	"first_kind", "first_role", "first_platform", "first_family", "first_user_agent", "first_app_version",
+	"first_user_id", "first_user_name", "first_connection", "first_wifi_band", "first_transport", "first_subnet", "first_ip",
+	"second_kind", "second_role", "second_platform", "second_family", "second_user_agent", "second_app_version",
+	"second_user_id", "second_user_name", "second_connection", "second_wifi_band", "second_transport", "second_subnet", "second_ip",
+}
+
+// Values returns the column values of s in QualityColumns' order, with
+// times as unix nanoseconds (zero: 0) and booleans as 0 or 1.
+func (s *QualityStream) Values() []any {
+	var start int64
+	if !s.Start.IsZero() {
+		start = s.Start.UnixNano()
+	}
+	v := []any{
+		s.RecordID, int64(s.SessionSeq), int64(s.SegmentSeq), int64(s.Seq), start,
+		s.Media, s.Label, s.Direction, boolInt(s.FirstIsCaller), s.Class, int64(s.PoorDue),
+		s.JitterMs, s.RoundTripMs, s.PacketLoss, s.Degradation, s.Concealed,
+		s.FrameLoss, s.FrameRate, s.PostFECPLR,
+		s.CallType, boolInt(s.PSTN), boolInt(s.Conference),
+	}
+	return append(append(v, s.First.values()...), s.Second.values()...)
+}
+
+func (e *QualityEndpoint) values() []any {
+	return []any{e.Kind, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion,
+		e.UserID, e.UserName, e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP}
+}
+
+func (e *QualityEndpoint) targets() []any {
+	return []any{&e.Kind, &e.Role, &e.Platform, &e.Family, &e.UserAgent, &e.AppVersion,
+		&e.UserID, &e.UserName, &e.Connection, &e.WifiBand, &e.Transport, &e.Subnet, &e.IP}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// QualityScan holds the scan destinations of one stored stream; Stream
+// turns what a row scanned into a QualityStream.
+type QualityScan struct {
+	s                             QualityStream
+	start, sesSeq, segSeq, seq    int64
+	firstIsCaller, pstn, conf, pd int64
+}
+
+// Targets returns the destinations of a row of QualityColumns.
+func (q *QualityScan) Targets() []any {
+	s := &q.s
+	t := []any{
+		&s.RecordID, &q.sesSeq, &q.segSeq, &q.seq, &q.start,
+		&s.Media, &s.Label, &s.Direction, &q.firstIsCaller, &s.Class, &q.pd,
+		&s.JitterMs, &s.RoundTripMs, &s.PacketLoss, &s.Degradation, &s.Concealed,
+		&s.FrameLoss, &s.FrameRate, &s.PostFECPLR,
+		&s.CallType, &q.pstn, &q.conf,
+	}
+	return append(append(t, s.First.targets()...), s.Second.targets()...)
+}
+
+// Stream returns the stream the last scan read.
+func (q *QualityScan) Stream() *QualityStream {
+	s := &q.s
+	s.SessionSeq, s.SegmentSeq, s.Seq = int(q.sesSeq), int(q.segSeq), int(q.seq)
+	s.Start = time.Time{}
+	if q.start != 0 {
+		s.Start = time.Unix(0, q.start).UTC()
+	}
+	s.FirstIsCaller, s.PSTN, s.Conference, s.PoorDue = q.firstIsCaller != 0, q.pstn != 0, q.conf != 0, PoorDue(q.pd)
+	return s
+}
