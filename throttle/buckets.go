@@ -8,12 +8,16 @@
 // over every 20 seconds, as Graph documents it. A refused request is not
 // counted; it is told to come back when the oldest request that fills the
 // bucket leaves the window, and a request at exactly that time is admitted.
+// The buckets are kept by a callvault.BucketStore: Memory in this process,
+// or the database, which replicas share.
 package throttle
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/callvault/callvault"
 )
 
 // Limit is one of Graph's buckets: at most Requests in any Window.
@@ -33,33 +37,16 @@ type Bucket struct {
 	Limit Limit
 }
 
-// Decision is what Buckets.Take answers.
-type Decision struct {
-	Allowed bool
-	// RetryAt is, for a refused request, the earliest time at which every
-	// bucket that refused it would admit it.
-	RetryAt time.Time
-	// Refused names the bucket whose RetryAt is the latest, and its key.
-	Refused    string
-	RefusedKey string
-}
-
-// Buckets counts requests. Implementations are safe for concurrent use.
-type Buckets interface {
-	// Take admits a request that falls in every bucket of bs at now and
-	// counts it in each of them, or refuses it and counts it in none.
-	Take(ctx context.Context, now time.Time, bs []Bucket) (Decision, error)
-}
-
-// Memory is the in-process implementation of Buckets: one log of admission
+// Memory is the in-process callvault.BucketStore: one log of admission
 // times per key, kept for one window. Its zero value is ready to use. Its
-// buckets are this process's alone: replicas behind one load balancer each
-// admit Graph's rate.
+// buckets are this process's alone.
 type Memory struct {
 	mu    sync.Mutex
 	logs  map[string]*admissions
 	takes int // since the last sweep
 }
+
+var _ callvault.BucketStore = (*Memory)(nil)
 
 // admissions is one bucket's admission times (Unix nanoseconds), oldest
 // first, limited to the last window.
@@ -69,7 +56,7 @@ type admissions struct {
 }
 
 // expire drops the admissions that left the window at now: those at least
-// one window old, so that a request at exactly RetryAt is admitted.
+// one window old, so that a request at exactly the retry time is admitted.
 func (a *admissions) expire(now int64, w time.Duration) {
 	i := 0
 	for i < len(a.times) && now-a.times[i] >= int64(w) {
@@ -80,8 +67,8 @@ func (a *admissions) expire(now int64, w time.Duration) {
 	}
 }
 
-// Take implements Buckets.
-func (m *Memory) Take(_ context.Context, now time.Time, bs []Bucket) (Decision, error) {
+// TakeBuckets implements callvault.BucketStore.
+func (m *Memory) TakeBuckets(_ context.Context, now time.Time, bs []callvault.Bucket) (int, time.Time, error) {
 	t := now.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -89,47 +76,39 @@ func (m *Memory) Take(_ context.Context, now time.Time, bs []Bucket) (Decision, 
 		m.logs = map[string]*admissions{}
 	}
 	m.sweep(t)
-	var d Decision
+	refused, retryAt := -1, time.Time{}
 	var small [8]*admissions
 	logs := small[:0]
 	if len(bs) > len(small) {
 		logs = make([]*admissions, 0, len(bs))
 	}
-	logs = logs[:len(bs)]
 	for i, b := range bs {
-		if b.Limit.Off() {
-			continue
-		}
 		a := m.logs[b.Key]
 		if a == nil {
-			a = &admissions{window: b.Limit.Window}
+			a = &admissions{window: b.Window}
 			m.logs[b.Key] = a
 		}
-		a.window = max(a.window, b.Limit.Window)
-		a.expire(t, b.Limit.Window)
-		logs[i] = a
-		if n := len(a.times); n >= b.Limit.Requests {
-			at := time.Unix(0, a.times[n-b.Limit.Requests]).Add(b.Limit.Window)
-			if d.Refused == "" || at.After(d.RetryAt) {
-				d.RetryAt, d.Refused, d.RefusedKey = at, b.Name, b.Key
+		a.window = max(a.window, b.Window)
+		a.expire(t, b.Window)
+		logs = append(logs, a)
+		if n := len(a.times); n >= b.Limit {
+			at := time.Unix(0, a.times[n-b.Limit]).Add(b.Window)
+			if refused < 0 || at.After(retryAt) {
+				refused, retryAt = i, at
 			}
 		}
 	}
-	if d.Refused != "" {
-		return d, nil
+	if refused >= 0 {
+		return refused, retryAt, nil
 	}
 	for _, a := range logs {
-		if a == nil {
-			continue
-		}
 		if n := len(a.times); n > 0 && a.times[n-1] > t {
 			a.times = append(a.times, a.times[n-1]) // a clock that stepped back counts at the newest time
 		} else {
 			a.times = append(a.times, t)
 		}
 	}
-	d.Allowed = true
-	return d, nil
+	return -1, time.Time{}, nil
 }
 
 // sweep forgets the keys with no admission left in their window, once for

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/callvault/callvault"
 )
 
 // Request is what the limiter needs of an authenticated Graph request.
@@ -34,7 +36,7 @@ type Counters struct {
 // Limiter decides whether a request is served under Graph's limits.
 type Limiter struct {
 	Limits  Limits
-	Buckets Buckets
+	Buckets callvault.BucketStore // Memory, or the database replicas share
 	// Strict refuses again, and counts, a request that falls in a bucket
 	// whose Retry-After, given to an earlier request, has not elapsed, as
 	// Dev Proxy's RetryAfterPlugin does.
@@ -74,20 +76,26 @@ func (l *Limiter) Admit(ctx context.Context, req Request) (Verdict, error) {
 			return v, nil
 		}
 	}
-	d, err := l.Buckets.Take(ctx, now, bs)
+	var small [8]callvault.Bucket
+	cbs := small[:0]
+	for _, b := range bs {
+		cbs = append(cbs, callvault.Bucket{Key: b.Key, Limit: b.Limit.Requests, Window: b.Limit.Window})
+	}
+	refused, retryAt, err := l.Buckets.TakeBuckets(ctx, now, cbs)
 	if err != nil {
 		return Verdict{}, err
 	}
-	if d.Allowed {
+	if refused < 0 {
 		l.Counters.Admitted.Add(1)
 		return Verdict{Allowed: true}, nil
 	}
 	n := l.Counters.Throttled.Add(1)
-	v := Verdict{RetryAfter: RetryAfter(d.RetryAt.Sub(now)), Bucket: d.Refused}
+	b := bs[refused]
+	v := Verdict{RetryAfter: RetryAfter(retryAt.Sub(now)), Bucket: b.Name}
 	if l.Strict {
-		l.remember(now, d.RefusedKey, now.Add(time.Duration(v.RetryAfter)*time.Second))
+		l.remember(now, b.Key, now.Add(time.Duration(v.RetryAfter)*time.Second))
 	}
-	l.log(ctx, slog.LevelInfo, "throttled", "request_id", req.RequestID, "bucket", d.Refused,
+	l.log(ctx, slog.LevelInfo, "throttled", "request_id", req.RequestID, "bucket", b.Name,
 		"retry_after", v.RetryAfter, "tenant", req.Tenant, "app", req.App, "throttled_total", n)
 	return v, nil
 }

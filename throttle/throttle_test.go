@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/storetest"
 	"github.com/callvault/callvault/throttle"
 )
 
@@ -218,16 +220,15 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 // dropped, so a server that saw a million record ids does not keep them.
 func TestMemoryForgetsIdleKeys(t *testing.T) {
 	m := &throttle.Memory{}
-	lim := throttle.Limit{Requests: 40, Window: 20 * time.Second}
 	for i := range 1000 {
-		m.Take(context.Background(), t0, []throttle.Bucket{{Name: "perCallRecord", Key: fmt.Sprint(i), Limit: lim}})
+		m.TakeBuckets(context.Background(), t0, []callvault.Bucket{{Key: fmt.Sprint(i), Limit: 40, Window: 20 * time.Second}})
 	}
 	if m.Len() != 1000 {
 		t.Fatalf("%d keys, want 1000", m.Len())
 	}
 	later := t0.Add(20 * time.Second)
 	for i := range 1000 {
-		m.Take(context.Background(), later, []throttle.Bucket{{Name: "perCallRecord", Key: "new", Limit: lim}})
+		m.TakeBuckets(context.Background(), later, []callvault.Bucket{{Key: "new", Limit: 40, Window: 20 * time.Second}})
 		_ = i
 	}
 	if m.Len() > 1 {
@@ -259,4 +260,10 @@ func TestParseLimits(t *testing.T) {
 			t.Errorf("ParseLimits(%s) = %v, want an error with %q", in, err, want)
 		}
 	}
+}
+
+// TestMemoryPassesTheBucketStoreSuite: the in-memory buckets keep the
+// contract the database's keep.
+func TestMemoryPassesTheBucketStoreSuite(t *testing.T) {
+	storetest.RunBuckets(t, func(*testing.T) callvault.BucketStore { return &throttle.Memory{} })
 }

@@ -89,13 +89,21 @@ func (c *throttleConfig) apply(srv *graph.Server, store callvault.Store, logger 
 	}
 	g := &gate{store: store, faults: c.faults.profile, logger: logger.With("component", "throttle")}
 	if c.limits.on {
-		g.limiter = &throttle.Limiter{Limits: c.limits.limits, Buckets: &throttle.Memory{}, Strict: c.strict, Logger: g.logger}
+		// The database's buckets when it keeps them, so that replicas share
+		// Graph's limits; this process's otherwise.
+		var buckets callvault.BucketStore = &throttle.Memory{}
+		where := "memory"
+		if shared, ok := store.(callvault.BucketStore); ok {
+			buckets, where = shared, "database"
+		}
+		g.limiter = &throttle.Limiter{Limits: c.limits.limits, Buckets: buckets, Strict: c.strict, Logger: g.logger}
+		g.where = where
 	}
 	if g.limiter == nil && g.faults == nil {
 		return nil
 	}
 	srv.Gate = g.decide
-	logger.Info("emulating Graph's throttling and faults", "throttle", c.limits.String(), "strict", c.strict, "faults", c.faults.spec)
+	logger.Info("emulating Graph's throttling and faults", "throttle", c.limits.String(), "buckets", g.where, "strict", c.strict, "faults", c.faults.spec)
 	return nil
 }
 
@@ -107,6 +115,7 @@ type gate struct {
 	faults  *faults.Profile
 	store   callvault.Store
 	logger  *slog.Logger
+	where   string // where the buckets are kept: memory or database
 }
 
 func (g *gate) decide(r *http.Request, req graph.GateRequest) *graph.Refusal {
