@@ -8,8 +8,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/auth"
@@ -28,6 +31,15 @@ const (
 	RoleCallRecordsIngest = "CallRecords.Ingest.All"
 	// DefaultIngestLimit bounds a request body, after gzip decompression.
 	DefaultIngestLimit = 64 << 20
+	// DefaultIngestConcurrency is how many ingest requests are validated
+	// and stored at once when Server.IngestConcurrency is 0. A body is
+	// spooled to a temporary file first, so a waiting request holds disk,
+	// not memory; one being stored holds its largest record a few times
+	// over (a 50 MB record: about 300 MB at the peak).
+	DefaultIngestConcurrency = 2
+	// ingestQueueWait is how long a request waits for its turn before it
+	// is answered 503 with a Retry-After.
+	ingestQueueWait = 30 * time.Second
 )
 
 // Error codes of the ingest API that have no domain code: only the HTTP
@@ -35,9 +47,14 @@ const (
 const (
 	payloadTooLarge      = "payload_too_large"
 	unsupportedMediaType = "unsupported_media_type"
+	ingestBusy           = "ingest_busy"
 )
 
 func init() {
+	graphErrors[ingestBusy] = struct {
+		status int
+		code   string
+	}{http.StatusServiceUnavailable, "ServiceUnavailable"}
 	graphErrors[payloadTooLarge] = struct {
 		status int
 		code   string
@@ -60,12 +77,22 @@ func init() {
 // and version, exactly as by callvault import. The answer is 200 with one
 // result per record, in body order; a body that cannot be read at all is a
 // 400 and stores nothing, one over the limit a 413 that stores nothing.
+//
+// The body is spooled to a temporary file as it arrives (never held in
+// memory whole), and at most IngestConcurrency requests are validated and
+// stored at once; the others wait up to 30 seconds for their turn, then get
+// a 503 with Retry-After.
 func (s *Server) IngestHandler(limit int64) http.Handler {
 	if limit <= 0 {
 		limit = DefaultIngestLimit
 	}
+	n := s.IngestConcurrency
+	if n <= 0 {
+		n = DefaultIngestConcurrency
+	}
+	turns := make(chan struct{}, n)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.serveIngest(w, r, limit); err != nil {
+		if err := s.serveIngest(w, r, limit, turns); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -80,7 +107,7 @@ type ingestResult struct {
 	err     error
 }
 
-func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64) error {
+func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64, turns chan struct{}) error {
 	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
 	if err != nil {
 		return err
@@ -102,15 +129,28 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64
 			return callvault.Errorf(unsupportedMediaType, "The content type '%s' is not supported: send application/json or application/x-ndjson (JSON Lines).", ct)
 		}
 	}
-	body, err := readIngestBody(w, r, limit)
+	body, err := spoolIngestBody(w, r, limit)
 	if err != nil {
 		return err
+	}
+	defer body.Close()
+
+	wait := time.NewTimer(ingestQueueWait)
+	defer wait.Stop()
+	select {
+	case turns <- struct{}{}:
+		defer func() { <-turns }()
+	case <-wait.C:
+		w.Header().Set("Retry-After", "10")
+		return callvault.Errorf(ingestBusy, "Too many ingest requests are being stored at once; this one waited %s. Send it again in a few seconds.", ingestQueueWait)
+	case <-r.Context().Done():
+		return nil // the client is gone
 	}
 
 	// A body whose JSON breaks off (a JSON document or array that is not
 	// well formed) is refused whole, before anything is stored: the client
 	// then knows that nothing of it was taken.
-	if err := checkStream(body); err != nil {
+	if err := checkStream(body.reader()); err != nil {
 		return err
 	}
 
@@ -130,7 +170,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64
 			results = append(results, out)
 		},
 	}
-	if err := im.Import(r.Context(), "body", bytes.NewReader(body), &stats); err != nil {
+	if err := im.Import(r.Context(), "body", body.reader(), &stats); err != nil {
 		// The store failed: the records already reported stored are, the
 		// others are not; the client sends the body again (it is idempotent).
 		if r.Context().Err() == nil {
@@ -151,9 +191,23 @@ func jsonMediaType(mt string) bool {
 	return strings.HasSuffix(mt, "+json")
 }
 
-// readIngestBody reads the whole body, gunzipping it when it says so, and
-// refuses it with a 413 when it is larger than limit.
-func readIngestBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// spooledBody is a request body on disk, in a temporary file that Close
+// removes.
+type spooledBody struct{ f *os.File }
+
+// reader reads the body from its start.
+func (b spooledBody) reader() io.Reader { return io.NewSectionReader(b.f, 0, 1<<62) }
+
+func (b spooledBody) Close() error {
+	err := b.f.Close()
+	os.Remove(b.f.Name())
+	return err
+}
+
+// spoolIngestBody copies the body to a temporary file, gunzipping it when it
+// says so, and refuses it with a 413 when it is larger than limit: memory
+// stays flat whatever the body's size. A full disk is a 507.
+func spoolIngestBody(w http.ResponseWriter, r *http.Request, limit int64) (*spooledBody, error) {
 	tooLarge := callvault.Errorf(payloadTooLarge, "The request body is larger than %d bytes (after decompression): send the records in several requests.", limit)
 	if r.ContentLength > limit {
 		return nil, tooLarge
@@ -169,19 +223,50 @@ func readIngestBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte
 		defer zr.Close()
 		src = zr
 	default:
-		return nil, callvault.Errorf(unsupportedMediaType, "The content encoding '%s' is not supported: send the body as it is, or with Content-Encoding: gzip.", enc)
+		return nil, callvault.Errorf(unsupportedMediaType, "The content encoding '%s' is not supported: send the body as it is, or with Content-Encoding: gzip.", odata.Clip(enc))
 	}
-	body, err := io.ReadAll(io.LimitReader(src, limit+1))
+	f, err := os.CreateTemp("", "callvault-ingest-*")
 	if err != nil {
+		return nil, spoolError(err)
+	}
+	body := &spooledBody{f}
+	var seen nonSpace
+	n, err := io.Copy(io.MultiWriter(f, &seen), io.LimitReader(src, limit+1))
+	if err != nil {
+		body.Close()
+		var pe *os.PathError
+		if errors.As(err, &pe) { // the file's side: the disk
+			return nil, spoolError(err)
+		}
 		return nil, bodyError(err, tooLarge, "The request body could not be read: %v", err)
 	}
-	if int64(len(body)) > limit {
+	if n > limit {
+		body.Close()
 		return nil, tooLarge
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	if !seen {
+		body.Close()
 		return nil, callvault.Errorf(callvault.EINVALID, "The request body is empty: send one or more call records.")
 	}
 	return body, nil
+}
+
+// spoolError is the error of a temporary file that cannot be written.
+func spoolError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("spool the ingest body: %w: %w", callvault.ErrStorageFull, err)
+	}
+	return fmt.Errorf("spool the ingest body: %w", err)
+}
+
+// nonSpace records whether anything but JSON white space was written.
+type nonSpace bool
+
+func (s *nonSpace) Write(p []byte) (int, error) {
+	if !*s && len(bytes.TrimLeft(p, " \t\r\n")) > 0 {
+		*s = true
+	}
+	return len(p), nil
 }
 
 func bodyError(err error, tooLarge error, format string, args ...any) error {
@@ -194,8 +279,8 @@ func bodyError(err error, tooLarge error, format string, args ...any) error {
 
 // checkStream reads the body's records as the Importer will, and returns a
 // 400 when the stream breaks off.
-func checkStream(body []byte) error {
-	rd := ingest.NewReader(bytes.NewReader(body))
+func checkStream(body io.Reader) error {
+	rd := ingest.NewReader(body)
 	for {
 		_, _, err := rd.Next()
 		if err == io.EOF {

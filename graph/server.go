@@ -40,6 +40,10 @@ type Server struct {
 	// its patterns, such as the development issuer's discovery, keys and
 	// token endpoints; the others get Graph's 404. Optional.
 	Extra *http.ServeMux
+	// IngestConcurrency bounds the ingest requests validated and stored at
+	// once (each holds up to a record's worth of memory several times over);
+	// others wait their turn. 0 means DefaultIngestConcurrency.
+	IngestConcurrency int
 	// Subscriptions serves /subscriptions (change notifications) when not
 	// nil; without it those paths are a 501.
 	Subscriptions *Subscriptions
