@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/quality"
 )
 
 // Stats counts what an import did.
@@ -234,6 +235,7 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 			} else {
 				if it.rec, it.err = n.checkedRecord(im.Tenant, it.raw); it.err == nil {
 					CompileScripts(it.rec)
+					it.rec.Quality = quality.Record(it.rec) // stored with the record
 				}
 			}
 		}

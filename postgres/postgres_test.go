@@ -319,3 +319,10 @@ func TestPutRecords(t *testing.T) {
 		t.Errorf("the refused record c: %v; want it not stored", err)
 	}
 }
+
+func TestQualityStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	storetest.RunQuality(t, func(t *testing.T) callvault.Store {
+		return open(t, dsn)
+	})
+}

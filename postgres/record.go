@@ -266,6 +266,7 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx) (callvault.PutOutcome, e
 		}
 	}
 	queueRows(b, p.r, p.start, p.end)
+	queueQuality(b, p.r, outcome == callvault.Replaced)
 	if change != 0 {
 		queueNotifications(b, p.r.Tenant, p.r.ID, change)
 	}

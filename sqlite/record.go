@@ -153,6 +153,9 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 	if err := insertRows(ctx, tx, &db.stmts, r, rk, start, end); err != nil {
 		return 0, err
 	}
+	if err := writeQuality(ctx, tx, r, rk, outcome == callvault.Replaced); err != nil {
+		return 0, err
+	}
 	if change := recordChange(outcome, version, r.Version); change != 0 {
 		if err := notifyChange(ctx, tx, &db.stmts, r.Tenant, r.ID, change); err != nil {
 			return 0, err

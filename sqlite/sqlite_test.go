@@ -381,3 +381,10 @@ func TestPageSize(t *testing.T) {
 		}
 	})
 }
+
+func TestQualityStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callvault.db")
+	storetest.RunQuality(t, func(t *testing.T) callvault.Store {
+		return open(t, path)
+	})
+}

@@ -23,6 +23,7 @@ var migrateCommand = command{
 		fs.StringVar(&c.db, "db", "", "the PostgreSQL database to migrate, as serve's --db `URL`")
 		fs.BoolVar(&c.scripts, "scripts", false, "also give every session and segment the render scripts of this build: rows stored before\nrender scripts existed, or by a build whose schema differs, are otherwise served by the slower merge")
 		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often --scripts reports progress on standard error; 0 turns it off")
+		fs.BoolVar(&c.quality, "quality", true, "classify the call quality of records stored before this build classified them at import (resumable)")
 		describe(fs, "callvault migrate [--db URL | --data DIR] [--scripts]", `
 Applies the schema migrations the database lacks, and says which. serve and
 import apply them too when they start, so migrate is for deploying a new
@@ -52,6 +53,7 @@ run.`)
 type migrateConfig struct {
 	data, db string
 	scripts  bool
+	quality  bool
 	every    time.Duration
 }
 
@@ -84,6 +86,10 @@ func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error
 				return err
 			}
 		}
+		if err := c.fillQuality(ctx, store, std); err != nil {
+			store.Close()
+			return err
+		}
 		return store.Close()
 	}
 	if !isPostgresDSN(c.db) {
@@ -98,14 +104,20 @@ func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error
 	} else {
 		fmt.Fprintf(std.out, "%s: applied %s\n", postgres.Redact(c.db), strings.Join(applied, ", "))
 	}
-	if !c.scripts {
+	if !c.scripts && !c.quality {
 		return nil
 	}
 	store, err := openStore(ctx, "", c.db)
 	if err != nil {
 		return err
 	}
-	if err := c.compileScripts(ctx, store, std); err != nil {
+	if c.scripts {
+		if err := c.compileScripts(ctx, store, std); err != nil {
+			store.Close()
+			return err
+		}
+	}
+	if err := c.fillQuality(ctx, store, std); err != nil {
 		store.Close()
 		return err
 	}

@@ -1,0 +1,235 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/jackc/pgx/v5"
+)
+
+// SQL of the quality tables (migrations/0004_quality.sql).
+var (
+	sqlInsertQualityStream = func() string {
+		args := make([]string, len(callvault.QualityColumns))
+		for i := range args {
+			args[i] = fmt.Sprintf("$%d", i+2)
+		}
+		return `INSERT INTO quality_streams (tenant, ` + strings.Join(callvault.QualityColumns, ", ") +
+			`) VALUES ($1, ` + strings.Join(args, ", ") + `)`
+	}()
+	sqlSelectQualityStreams = `SELECT ` + strings.Join(callvault.QualityColumns, ", ") +
+		` FROM quality_streams WHERE tenant = $1 AND start_time >= $2 AND start_time <= $3`
+)
+
+const (
+	sqlDeleteQualityStreams = `DELETE FROM quality_streams WHERE tenant = $1 AND record_id = $2`
+	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE tenant = $1 AND record_id = $2`
+	sqlInsertQualityRecord  = `INSERT INTO quality_records (tenant, record_id, version) VALUES ($1, $2, $3)`
+	// The records FillQuality has yet to classify, in key order, locked so
+	// that an import of the same record waits for the chunk.
+	sqlUnclassified = `SELECT c.tenant, c.id, c.version, c.start_time, c.body FROM call_records AS c
+		WHERE (c.tenant, c.id) > ($1, $2) AND NOT EXISTS
+			(SELECT 1 FROM quality_records AS q WHERE q.tenant = c.tenant AND q.record_id = c.id)
+		ORDER BY c.tenant, c.id LIMIT $3 FOR UPDATE OF c`
+	sqlSessionBodies = `SELECT seq, body FROM sessions WHERE tenant = $1 AND record_id = $2 ORDER BY seq`
+	sqlSegmentBodies = `SELECT session_seq, body FROM segments WHERE tenant = $1 AND record_id = $2 ORDER BY session_seq, seq`
+)
+
+var _ callvault.QualityStore = (*DB)(nil)
+
+// queueQuality queues, in the record's batch, the deletion of the streams
+// of the version r replaces and the insertion of r's own. A record without
+// Quality keeps none, until FillQuality classifies it.
+func queueQuality(b *pgx.Batch, r *callvault.Record, replaced bool) {
+	if replaced {
+		b.Queue(sqlDeleteQualityStreams, r.Tenant, r.ID)
+		b.Queue(sqlDeleteQualityRecord, r.Tenant, r.ID)
+	}
+	if r.Quality != nil {
+		queueStreams(b, r.Tenant, r.ID, r.Version, r.Quality)
+	}
+}
+
+func queueStreams(b *pgx.Batch, tenant, id string, version int64, q *callvault.RecordQuality) {
+	for i := range q.Streams {
+		b.Queue(sqlInsertQualityStream, append([]any{tenant}, q.Streams[i].Values()...)...)
+	}
+	b.Queue(sqlInsertQualityRecord, tenant, id, version)
+}
+
+// VisitQualityStreams calls fn with each of a tenant's streams that start
+// in start.
+func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start callvault.TimeRange, fn func(*callvault.QualityStream) error) (err error) {
+	if tenant == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "postgres: visit quality streams")
+	from, to := rangeNanos(start)
+	rows, err := db.pool.Query(ctx, sqlSelectQualityStreams, tenant, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var scan callvault.QualityScan
+	targets := scan.Targets()
+	for rows.Next() {
+		if err := rows.Scan(targets...); err != nil {
+			return err
+		}
+		if err := fn(scan.Stream()); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// rangeNanos turns a TimeRange into inclusive bounds of unix nanoseconds.
+func rangeNanos(r callvault.TimeRange) (from, to int64) {
+	from, to = math.MinInt64, math.MaxInt64
+	if !r.From.IsZero() {
+		from = r.From.UnixNano()
+		if !r.FromInclusive {
+			from++
+		}
+	}
+	if !r.To.IsZero() {
+		to = r.To.UnixNano()
+		if !r.ToInclusive {
+			to--
+		}
+	}
+	return from, to
+}
+
+// A chunk of FillQuality is at most this many records, one transaction.
+const qualityChunkRecords = 64
+
+// FillQuality classifies with fn every record that has no classification,
+// in (tenant, id) order, a chunk of records a transaction. An interrupted
+// run leaves whole chunks done; the next one starts where it stopped.
+func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progress func(callvault.QualityStats)) (stats callvault.QualityStats, err error) {
+	defer wrap(&err, "postgres: fill quality")
+	var afterTenant, afterID string
+	for {
+		if err := ctx.Err(); err != nil {
+			return stats, err
+		}
+		var chunk []*callvault.Record
+		var streams int64
+		err := db.inTx(ctx, func(tx pgx.Tx) error {
+			chunk, streams = nil, 0
+			rows, err := tx.Query(ctx, sqlUnclassified, afterTenant, afterID, qualityChunkRecords)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				r := &callvault.Record{}
+				var start int64
+				if err := rows.Scan(&r.Tenant, &r.ID, &r.Version, &start, &r.Body); err != nil {
+					rows.Close()
+					return err
+				}
+				r.StartDateTime = keyTime(start)
+				chunk = append(chunk, r)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			for _, r := range chunk {
+				if err := loadBodies(ctx, tx, r); err != nil {
+					return err
+				}
+				q := fn(r)
+				if q == nil {
+					q = &callvault.RecordQuality{}
+				}
+				streams += int64(len(q.Streams))
+				queueStreams(b, r.Tenant, r.ID, r.Version, q)
+			}
+			if b.Len() == 0 {
+				return nil
+			}
+			return tx.SendBatch(ctx, b).Close()
+		})
+		if err != nil {
+			return stats, err
+		}
+		if len(chunk) == 0 {
+			return stats, nil
+		}
+		stats.Records += int64(len(chunk))
+		stats.Streams += streams
+		last := chunk[len(chunk)-1]
+		afterTenant, afterID = last.Tenant, last.ID
+		if progress != nil {
+			progress(stats)
+		}
+	}
+}
+
+// loadBodies reads the session and segment bodies of r into it.
+func loadBodies(ctx context.Context, tx pgx.Tx, r *callvault.Record) error {
+	rows, err := tx.Query(ctx, sqlSessionBodies, r.Tenant, r.ID)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var seq int64
+		var s callvault.Session
+		if err := rows.Scan(&seq, &s.Body); err != nil {
+			rows.Close()
+			return err
+		}
+		r.Sessions = append(r.Sessions, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, sqlSegmentBodies, r.Tenant, r.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var g callvault.Segment
+		if err := rows.Scan(&seq, &g.Body); err != nil {
+			return err
+		}
+		if seq >= 1 && int(seq) <= len(r.Sessions) {
+			s := &r.Sessions[seq-1]
+			s.Segments = append(s.Segments, g)
+		}
+	}
+	return rows.Err()
+}
+
+// PutTenantFile makes body the tenant's active file of a kind.
+func (db *DB) PutTenantFile(ctx context.Context, tenant, kind string, body []byte) (err error) {
+	if tenant == "" || kind == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant and a file kind are required.")
+	}
+	defer wrap(&err, "postgres: put %s file", kind)
+	_, err = db.pool.Exec(ctx, `INSERT INTO tenant_files (tenant, kind, updated, body) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, kind) DO UPDATE SET updated = excluded.updated, body = excluded.body`,
+		tenant, kind, time.Now().UnixNano(), blob(body))
+	return err
+}
+
+// GetTenantFile returns the tenant's active file of a kind, or nil.
+func (db *DB) GetTenantFile(ctx context.Context, tenant, kind string) (body []byte, err error) {
+	defer wrap(&err, "postgres: get %s file", kind)
+	err = db.pool.QueryRow(ctx, `SELECT body FROM tenant_files WHERE tenant = $1 AND kind = $2`, tenant, kind).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return body, err
+}

@@ -1,0 +1,278 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// RunQuality runs the conformance suite of the optional
+// callvault.QualityStore capability. Each subtest uses tenants of its own.
+func RunQuality(t *testing.T, open func(t *testing.T) callvault.Store) {
+	s := &qualitySuite{open: open}
+	t.Run("a record's streams are stored with it and read back column for column", s.testRoundTrip)
+	t.Run("a new version replaces the streams; one without quality drops them", s.testReplace)
+	t.Run("streams are read per tenant and start time", s.testWalls)
+	t.Run("FillQuality classifies the records stored without quality, once", s.testFill)
+	t.Run("tenant files are kept per tenant and kind, the last one active", s.testFiles)
+}
+
+type qualitySuite struct {
+	open func(t *testing.T) callvault.Store
+}
+
+type qualityStore interface {
+	callvault.Store
+	callvault.QualityStore
+}
+
+func (s *qualitySuite) store(t *testing.T) qualityStore {
+	t.Helper()
+	st := s.open(t)
+	t.Cleanup(func() { st.Close() })
+	qs, ok := st.(qualityStore)
+	if !ok {
+		t.Skip("the store keeps no quality")
+	}
+	return qs
+}
+
+var qualityT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func fp(v float64) *float64 { return &v }
+
+// qualityRecord is a record of one session of segments segments, each with
+// the session and segment bodies FillQuality hands the QualityFunc.
+func qualityRecord(tenant, id string, version int64, start time.Time, segments int) *callvault.Record {
+	r := &callvault.Record{Tenant: tenant, ID: id, Version: version, StartDateTime: start, EndDateTime: start.Add(time.Hour),
+		Body: []byte(fmt.Sprintf(`{"id":%q,"version":%d}`, id, version))}
+	ses := callvault.Session{ID: "s1", Body: []byte(`{"id":"s1"}`)}
+	for i := range segments {
+		ses.Segments = append(ses.Segments, callvault.Segment{ID: fmt.Sprint("g", i+1), Body: []byte(fmt.Sprintf(`{"id":"g%d"}`, i+1))})
+	}
+	r.Sessions = []callvault.Session{ses}
+	return r
+}
+
+// fakeQuality classifies a record as a test can predict: one stream per
+// segment, poor on the even ones, every column set, its label naming the
+// record's version and segment body.
+func fakeQuality(r *callvault.Record) *callvault.RecordQuality {
+	q := &callvault.RecordQuality{}
+	for i, ses := range r.Sessions {
+		for j, g := range ses.Segments {
+			class, due := callvault.ClassGood, callvault.PoorDue(0)
+			var jitter *float64
+			if j%2 == 1 {
+				class, due, jitter = callvault.ClassPoor, callvault.DueJitter|callvault.DueRoundTrip, fp(45.5)
+			}
+			q.Streams = append(q.Streams, callvault.QualityStream{
+				RecordID: r.ID, SessionSeq: i + 1, SegmentSeq: j + 1, Seq: 1,
+				Start: r.StartDateTime.Add(time.Duration(j) * time.Minute), Media: callvault.MediaAudio,
+				Label: fmt.Sprintf("v%d %s", r.Version, g.Body), Direction: "firstToSecond", FirstIsCaller: j%2 == 0,
+				Class: class, PoorDue: due, JitterMs: jitter, RoundTripMs: fp(612.25), PacketLoss: fp(0.01),
+				Degradation: nil, Concealed: fp(0.07), FrameLoss: nil, FrameRate: fp(29.97), PostFECPLR: nil,
+				CallType: "groupCall", PSTN: j == 0, Conference: true,
+				First: callvault.QualityEndpoint{Kind: "server", Role: "skypeForBusinessAudioVideoMcu", UserAgent: "AVMCU/1", Subnet: "52.1.0.0", IP: "52.1.0.9"},
+				Second: callvault.QualityEndpoint{Kind: "client", Platform: "windows", Family: "teams", UserAgent: "Teams/1 (é)", AppVersion: "1.2.3",
+					UserID: "u1", UserName: "Zoë", Connection: "wifi", WifiBand: "frequency50GHz", Transport: "udp", Subnet: "10.1.2.0", IP: "10.1.2.7"},
+			})
+		}
+	}
+	return q
+}
+
+// streams reads a tenant's streams in a range, sorted by position.
+func streams(t *testing.T, st qualityStore, tenant string, r callvault.TimeRange) []callvault.QualityStream {
+	t.Helper()
+	var out []callvault.QualityStream
+	err := st.VisitQualityStreams(t.Context(), tenant, r, func(s *callvault.QualityStream) error {
+		c := *s
+		for _, p := range []**float64{&c.JitterMs, &c.RoundTripMs, &c.PacketLoss, &c.Degradation, &c.Concealed, &c.FrameLoss, &c.FrameRate, &c.PostFECPLR} {
+			if *p != nil {
+				v := **p
+				*p = &v
+			}
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.RecordID != b.RecordID {
+			return a.RecordID < b.RecordID
+		}
+		return a.SessionSeq*1000+a.SegmentSeq < b.SessionSeq*1000+b.SegmentSeq
+	})
+	return out
+}
+
+func (s *qualitySuite) testRoundTrip(t *testing.T) {
+	st := s.store(t)
+	tenant := "quality-roundtrip"
+	r := qualityRecord(tenant, "r1", 1, qualityT0, 3)
+	r.Quality = fakeQuality(r)
+	put(t, st, r)
+	got := streams(t, st, tenant, callvault.TimeRange{})
+	if !reflect.DeepEqual(got, r.Quality.Streams) {
+		t.Fatalf("read back\n%+v\nwant\n%+v", got, r.Quality.Streams)
+	}
+}
+
+func (s *qualitySuite) testReplace(t *testing.T) {
+	st := s.store(t)
+	tenant := "quality-replace"
+	r := qualityRecord(tenant, "r1", 1, qualityT0, 3)
+	r.Quality = fakeQuality(r)
+	put(t, st, r)
+
+	r2 := qualityRecord(tenant, "r1", 2, qualityT0, 1)
+	r2.Quality = fakeQuality(r2)
+	put(t, st, r2)
+	if got := streams(t, st, tenant, callvault.TimeRange{}); !reflect.DeepEqual(got, r2.Quality.Streams) {
+		t.Fatalf("after version 2: %+v", got)
+	}
+
+	stale := qualityRecord(tenant, "r1", 1, qualityT0, 4)
+	stale.Quality = fakeQuality(stale)
+	put(t, st, stale)
+	if got := streams(t, st, tenant, callvault.TimeRange{}); len(got) != 1 || got[0].Label != r2.Quality.Streams[0].Label {
+		t.Fatalf("a stale version changed the streams: %+v", got)
+	}
+
+	put(t, st, qualityRecord(tenant, "r1", 3, qualityT0, 2)) // no Quality
+	if got := streams(t, st, tenant, callvault.TimeRange{}); len(got) != 0 {
+		t.Fatalf("version 3 without quality kept %d streams", len(got))
+	}
+	if _, err := st.FillQuality(t.Context(), fakeQuality, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := streams(t, st, tenant, callvault.TimeRange{})
+	if len(got) != 2 || got[0].Label != `v3 {"id":"g1"}` {
+		t.Fatalf("FillQuality after version 3: %+v", got)
+	}
+}
+
+func (s *qualitySuite) testWalls(t *testing.T) {
+	st := s.store(t)
+	a, b := "quality-walls-a", "quality-walls-b"
+	for i, tenant := range []string{a, b} {
+		for d := range 3 {
+			r := qualityRecord(tenant, fmt.Sprint("r", d), 1, qualityT0.Add(time.Duration(d)*24*time.Hour), 1+i)
+			r.Quality = fakeQuality(r)
+			put(t, st, r)
+		}
+	}
+	if got := streams(t, st, a, callvault.TimeRange{}); len(got) != 3 {
+		t.Fatalf("tenant a has %d streams, want 3", len(got))
+	}
+	if got := streams(t, st, b, callvault.TimeRange{}); len(got) != 6 {
+		t.Fatalf("tenant b has %d streams, want 6", len(got))
+	}
+	day2 := qualityT0.Add(24 * time.Hour)
+	for _, tt := range []struct {
+		name string
+		r    callvault.TimeRange
+		want []string
+	}{
+		{"from day 2 inclusive", callvault.TimeRange{From: day2, FromInclusive: true}, []string{"r1", "r2"}},
+		{"after day 2", callvault.TimeRange{From: day2}, []string{"r2"}},
+		{"before day 2", callvault.TimeRange{To: day2}, []string{"r0"}},
+		{"to day 2 inclusive", callvault.TimeRange{To: day2, ToInclusive: true}, []string{"r0", "r1"}},
+	} {
+		var ids []string
+		for _, s := range streams(t, st, a, tt.r) {
+			ids = append(ids, s.RecordID)
+		}
+		if !reflect.DeepEqual(ids, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, ids, tt.want)
+		}
+	}
+	if err := st.VisitQualityStreams(t.Context(), "", callvault.TimeRange{}, func(*callvault.QualityStream) error { return nil }); callvault.ErrorCode(err) != callvault.EINVALID {
+		t.Errorf("no tenant: %v, want EINVALID", err)
+	}
+}
+
+func (s *qualitySuite) testFill(t *testing.T) {
+	st := s.store(t)
+	tenant := "quality-fill"
+	const n = 150 // more than a chunk
+	for i := range n {
+		r := qualityRecord(tenant, fmt.Sprintf("r%03d", i), 1, qualityT0.Add(time.Duration(i)*time.Minute), 1+i%3)
+		if i%10 == 0 {
+			r.Quality = fakeQuality(r) // classified at import
+		}
+		put(t, st, r)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	_, err := st.FillQuality(ctx, fakeQuality, func(callvault.QualityStats) {
+		if calls++; calls == 1 {
+			cancel() // interrupted after its first chunk
+		}
+	})
+	if err == nil {
+		t.Fatal("an interrupted FillQuality returned no error")
+	}
+	stats, err := st.FillQuality(t.Context(), fakeQuality, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := streams(t, st, tenant, callvault.TimeRange{})
+	wantStreams := 0
+	for i := range n {
+		wantStreams += 1 + i%3
+	}
+	if len(got) != wantStreams {
+		t.Fatalf("%d streams after FillQuality, want %d", len(got), wantStreams)
+	}
+	if stats.Records == 0 || stats.Records >= n-n/10 {
+		t.Errorf("the resumed run classified %d records; want fewer than the %d unclassified, more than 0", stats.Records, n-n/10)
+	}
+	again, err := st.FillQuality(t.Context(), fakeQuality, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Records != 0 {
+		t.Errorf("a second run classified %d records again", again.Records)
+	}
+	for _, s := range got {
+		if s.Label != fmt.Sprintf(`v1 {"id":"g%d"}`, s.SegmentSeq) {
+			t.Fatalf("stream %+v: the QualityFunc did not get the segment bodies in order", s)
+		}
+	}
+}
+
+func (s *qualitySuite) testFiles(t *testing.T) {
+	st := s.store(t)
+	ctx := t.Context()
+	a, b := "quality-files-a", "quality-files-b"
+	if got, err := st.GetTenantFile(ctx, a, callvault.FileBuildings); err != nil || got != nil {
+		t.Fatalf("before any: %q, %v", got, err)
+	}
+	for _, body := range []string{"10.0.0.0,HQ,24,HQ\n", "10.1.0.0,Branch,24,Branch\n"} {
+		if err := st.PutTenantFile(ctx, a, callvault.FileBuildings, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.PutTenantFile(ctx, a, callvault.FileEndpoints, []byte("PC1,Model,Laptop,,,\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.GetTenantFile(ctx, a, callvault.FileBuildings); string(got) != "10.1.0.0,Branch,24,Branch\n" {
+		t.Errorf("buildings: %q, want the last one put", got)
+	}
+	if got, _ := st.GetTenantFile(ctx, a, callvault.FileEndpoints); string(got) != "PC1,Model,Laptop,,,\n" {
+		t.Errorf("endpoints: %q", got)
+	}
+	if got, _ := st.GetTenantFile(ctx, b, callvault.FileBuildings); got != nil {
+		t.Errorf("another tenant reads %q", got)
+	}
+}
