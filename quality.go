@@ -42,6 +42,7 @@ const (
 // First or Second endpoint.
 type QualityEndpoint struct {
 	Kind       string // "client" or "server"
+	Name       string // the endpoint's name (a participantEndpoint's machine name), which CQD's endpoint file keys
 	Role       string // a server's serviceRole; "" for a client
 	Platform   string // a client's clientPlatform
 	Family     string // a client's productFamily
@@ -133,9 +134,9 @@ var QualityColumns = []string{
 	"jitter_ms", "round_trip_ms", "packet_loss", "degradation", "concealed",
 	"frame_loss", "frame_rate", "post_fecplr",
 	"call_type", "pstn", "conference",
-	"first_kind", "first_role", "first_platform", "first_family", "first_user_agent", "first_app_version",
+	"first_kind", "first_name", "first_role", "first_platform", "first_family", "first_user_agent", "first_app_version",
 	"first_user_id", "first_user_name", "first_connection", "first_wifi_band", "first_transport", "first_subnet", "first_ip",
-	"second_kind", "second_role", "second_platform", "second_family", "second_user_agent", "second_app_version",
+	"second_kind", "second_name", "second_role", "second_platform", "second_family", "second_user_agent", "second_app_version",
 	"second_user_id", "second_user_name", "second_connection", "second_wifi_band", "second_transport", "second_subnet", "second_ip",
 }
 
@@ -157,12 +158,12 @@ func (s *QualityStream) Values() []any {
 }
 
 func (e *QualityEndpoint) values() []any {
-	return []any{e.Kind, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion,
+	return []any{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion,
 		e.UserID, e.UserName, e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP}
 }
 
 func (e *QualityEndpoint) targets() []any {
-	return []any{&e.Kind, &e.Role, &e.Platform, &e.Family, &e.UserAgent, &e.AppVersion,
+	return []any{&e.Kind, &e.Name, &e.Role, &e.Platform, &e.Family, &e.UserAgent, &e.AppVersion,
 		&e.UserID, &e.UserName, &e.Connection, &e.WifiBand, &e.Transport, &e.Subnet, &e.IP}
 }
 

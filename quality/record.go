@@ -29,6 +29,7 @@ type (
 	}
 	wireEndpoint struct {
 		Type      string `json:"@odata.type"`
+		Name      string `json:"name"`
 		UserAgent *struct {
 			Type               string `json:"@odata.type"`
 			HeaderValue        string `json:"headerValue"`
@@ -190,6 +191,7 @@ func endpointOf(e *wireEndpoint) callvault.QualityEndpoint {
 	if e == nil {
 		return out
 	}
+	out.Name = e.Name
 	if strings.HasSuffix(e.Type, "serviceEndpoint") {
 		out.Kind = "server"
 	}

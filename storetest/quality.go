@@ -79,7 +79,7 @@ func fakeQuality(r *callvault.Record) *callvault.RecordQuality {
 				Degradation: nil, Concealed: fp(0.07), FrameLoss: nil, FrameRate: fp(29.97), PostFECPLR: nil,
 				CallType: "groupCall", PSTN: j == 0, Conference: true,
 				First: callvault.QualityEndpoint{Kind: "server", Role: "skypeForBusinessAudioVideoMcu", UserAgent: "AVMCU/1", Subnet: "52.1.0.0", IP: "52.1.0.9"},
-				Second: callvault.QualityEndpoint{Kind: "client", Platform: "windows", Family: "teams", UserAgent: "Teams/1 (é)", AppVersion: "1.2.3",
+				Second: callvault.QualityEndpoint{Kind: "client", Name: "LAPTOP-1", Platform: "windows", Family: "teams", UserAgent: "Teams/1 (é)", AppVersion: "1.2.3",
 					UserID: "u1", UserName: "Zoë", Connection: "wifi", WifiBand: "frequency50GHz", Transport: "udp", Subnet: "10.1.2.0", IP: "10.1.2.7"},
 			})
 		}
