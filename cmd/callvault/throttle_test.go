@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callvault/callvault/postgres/pgtest"
 )
 
 // importAndToken imports records for tenant t1 into a new data directory
@@ -130,5 +132,41 @@ func TestServeRefusesBadThrottlingFlags(t *testing.T) {
 		if status == 0 || !strings.Contains(errs, tc.want) {
 			t.Errorf("serve %v: status %d, stderr %s; want an error with %q", tc.args, status, errs, tc.want)
 		}
+	}
+}
+
+// TestReplicasShareGraphsLimits: two servers with --throttle graph on one
+// PostgreSQL database admit 40 requests on a record between them, not 40
+// each (issue 13, point 5).
+func TestReplicasShareGraphsLimits(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	file := filepath.Join(t.TempDir(), "records.jsonl")
+	if err := os.WriteFile(file, []byte(record("rec-1", 1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, status := runCLI(t, "", "import", "--db", dsn, "--tenant", "t1", file); status != 0 {
+		t.Fatalf("import exits %d: %s%s", status, out, errs)
+	}
+	a := startServer(t, "--db", dsn, "--data", t.TempDir(), "--throttle", "graph")
+	b := startServer(t, "--db", dsn, "--data", t.TempDir(), "--throttle", "graph")
+	out, errs, status := runCLI(t, "", "token", "--db", dsn, "--data", t.TempDir(), "--tenant", "t1")
+	if status != 0 {
+		t.Fatalf("token exits %d: %s", status, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	token := lines[len(lines)-1]
+	counts := map[int]int{}
+	for i := range 60 {
+		base := a.url
+		if i%2 == 1 {
+			base = b.url
+		}
+		counts[getH(t, base+"/v1.0/communications/callRecords/rec-1/sessions", token).StatusCode]++
+	}
+	if counts[200] != 40 || counts[429] != 20 {
+		t.Errorf("two replicas answered %v to 60 requests on one record, want 40 200s and 20 429s", counts)
+	}
+	if logs := a.stop(); !strings.Contains(logs, "buckets=database") {
+		t.Errorf("serve did not say its buckets are the database's:\n%s", logs)
 	}
 }
