@@ -38,6 +38,7 @@ Commands:
   keys     rotate the development issuer's signing keys
   ca       print the path of the local CA of serve --tls auto
   migrate  bring the database's schema up to date
+  mirror   copy a tenant's call records from Microsoft Graph, and keep them
   help     show this help, or a command's: callvault help <command>
 
 Every flag can also be set by an environment variable: CALLVAULT_ and the
@@ -56,7 +57,7 @@ type stdio struct {
 	out, err io.Writer
 }
 
-var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand}
+var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand}
 
 // errUsage marks an error in how the command was called: exit status 2.
 var errUsage = errors.New("usage")

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/mirror"
+	"github.com/callvault/callvault/outbound"
+	"github.com/callvault/callvault/throttle"
+)
+
+var mirrorCommand = command{
+	name:    "mirror",
+	summary: "copy a tenant's call records from Microsoft Graph, and keep them",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
+		c := &mirrorConfig{}
+		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory of the store the records go to (created if missing)")
+		fs.StringVar(&c.db, "db", "", dbFlagUsage)
+		fs.StringVar(&c.cloud, "cloud", "global", "the national cloud whose Graph and Entra ID to use: global, usgov, dod or china")
+		fs.StringVar(&c.source, "source", "", "the Graph `URL` to copy from, version included (default: the cloud's Graph, /beta);\nany server of Graph's callRecords API, such as another callvault")
+		fs.StringVar(&c.authority, "authority", "", "the `URL` of the token issuer (default: the cloud's Entra ID); the token endpoint is\nURL/{tenant}/oauth2/v2.0/token")
+		fs.StringVar(&c.tenant, "tenant", os.Getenv("AZURE_TENANT_ID"), "the source tenant `ID` (default $AZURE_TENANT_ID); the records are stored under it")
+		fs.StringVar(&c.clientID, "client-id", os.Getenv("AZURE_CLIENT_ID"), "the app's client `ID` (default $AZURE_CLIENT_ID); it needs the application permissions\nCallRecords.Read.All and, for --reports, CallRecord-PstnCalls.Read.All")
+		fs.StringVar(&c.secret, "client-secret", "", "the app's client secret (default $AZURE_CLIENT_SECRET; prefer the variable: flags show in ps)")
+		fs.StringVar(&c.cert, "client-certificate", os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH"), "a PEM `file` with the app's certificate and private key, instead of a secret\n(default $AZURE_CLIENT_CERTIFICATE_PATH)")
+		fs.StringVar(&c.scope, "scope", "", "the `scope` tokens are asked for (default: the cloud's Graph, https://graph.microsoft.com/.default)")
+		fs.StringVar(&c.sourceCA, "source-ca", "", "a PEM `file` of CA certificates to trust for the source and the authority, besides the system's")
+		fs.DurationVar(&c.since, "since", 720*time.Hour, "backfill the records that started this long ago and later (Graph keeps 30 days: 720h)")
+		fs.BoolVar(&c.once, "once", false, "backfill, fetch everything queued, and exit (non-zero when records failed);\nwithout it, keep following the source until SIGINT or SIGTERM")
+		fs.DurationVar(&c.lookback, "lookback", 3*time.Hour, "following: sweep the records that started this long ago and later, every --interval\n(a record appears up to about 150 minutes after its call ends)")
+		fs.DurationVar(&c.interval, "interval", 5*time.Minute, "following: how often to sweep --lookback")
+		fs.DurationVar(&c.deep, "deep", 48*time.Hour, "following: the window of the deeper sweep, which catches late updates")
+		fs.DurationVar(&c.deepInterval, "deep-interval", 6*time.Hour, "following: how often to sweep --deep")
+		fs.BoolVar(&c.reports, "reports", true, "also copy the rows of getPstnCalls and getDirectRoutingCalls, a day at a time")
+		fs.IntVar(&c.workers, "workers", 4, "records fetched at once")
+		fs.DurationVar(&c.lease, "lease", 2*time.Minute, "how long a record being fetched is this mirror's; after a crash, the record is taken over\nwhen its lease runs out")
+		fs.BoolVar(&c.retryFailed, "retry-failed", false, "first queue again the records that failed too often before (parked)")
+		fs.StringVar(&c.logLevel, "log-level", "info", "the least `level` logged: debug, info, warn or error")
+		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often to show progress; 0 turns it off")
+		describe(fs, "callvault mirror [flags]", `
+Copies a tenant's call records from Microsoft Graph into callvault's store,
+so that they are kept past Graph's 30 days and served the same way. It signs
+in as azidentity does, with AZURE_TENANT_ID, AZURE_CLIENT_ID and
+AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (the file 'callvault app
+add' writes works as it is).
+
+Graph has no change feed. The mirror sweeps the records by startDateTime,
+from --since ago to now a day at a time, then, following, the last --lookback
+every --interval and the last --deep every --deep-interval. Each record that
+is new or changed (version, lastModifiedDateTime) is queued in the store,
+then fetched whole (GET …/callRecords/{id}?$expand=sessions($expand=segments),
+participants_v2, every page) and stored as 'callvault import' stores it: the
+same validation and version rules, and change notifications to callvault's
+own subscribers. A client-side limiter keeps under Graph's documented limits;
+429s wait the Retry-After they give, 503 and 504 back off; a record that
+fails six times is parked (see --retry-failed).
+
+The queue and the sweeps' progress are in the store: a mirror killed at any
+point resumes where it was, and several mirrors on one PostgreSQL database
+share the work. Progress goes to standard error, a summary ends the run.`)
+		return c.run
+	},
+}
+
+type mirrorConfig struct {
+	data, db                        string
+	cloud, source, authority        string
+	tenant, clientID, secret, cert  string
+	sourceCA, scope                 string
+	since, lookback, interval, deep time.Duration
+	deepInterval, every             time.Duration
+	once, reports, retryFailed      bool
+	workers                         int
+	lease                           time.Duration
+	logLevel                        string
+}
+
+func (c *mirrorConfig) check() error {
+	if c.secret == "" {
+		c.secret = os.Getenv("AZURE_CLIENT_SECRET")
+	}
+	cloud, ok := auth.LookupCloud(c.cloud)
+	if !ok {
+		return fmt.Errorf("%w: --cloud %q: use global, usgov, dod or china", errUsage, c.cloud)
+	}
+	if c.source == "" {
+		c.source = cloud.GraphURL + "/beta"
+	}
+	if c.authority == "" {
+		c.authority = cloud.LoginURL + "/"
+	}
+	if c.scope == "" {
+		c.scope = cloud.GraphURL + "/.default" // Graph's, also when the source is another server of its API
+	}
+	for name, u := range map[string]string{"--source": c.source, "--authority": c.authority} {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("%w: %s %q is not an absolute https URL", errUsage, name, u)
+		}
+	}
+	c.source = strings.TrimSuffix(c.source, "/")
+	switch {
+	case c.tenant == "":
+		return fmt.Errorf("%w: the source tenant is required: --tenant or AZURE_TENANT_ID", errUsage)
+	case c.clientID == "":
+		return fmt.Errorf("%w: the app's client id is required: --client-id or AZURE_CLIENT_ID", errUsage)
+	case c.secret == "" && c.cert == "":
+		return fmt.Errorf("%w: a client secret (AZURE_CLIENT_SECRET) or certificate (AZURE_CLIENT_CERTIFICATE_PATH) is required", errUsage)
+	case c.since <= 0 || c.lookback <= 0 || c.interval <= 0 || c.deep <= 0 || c.deepInterval <= 0:
+		return fmt.Errorf("%w: --since, --lookback, --interval, --deep and --deep-interval must be positive", errUsage)
+	case c.workers < 1 || c.lease <= 0:
+		return fmt.Errorf("%w: --workers must be 1 or more, --lease positive", errUsage)
+	}
+	return nil
+}
+
+func (c *mirrorConfig) run(ctx context.Context, args []string, std stdio) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	logger, err := newLogger(std, c.logLevel, "text")
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c.data, c.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ms, ok := store.(mirror.Store)
+	if !ok {
+		return errors.New("this store keeps no mirror progress")
+	}
+	// The source and the authority are the operator's choice, so plain
+	// http is allowed only on loopback, for tests.
+	policy := outbound.Policy{AllowHTTP: isLoopbackURL(c.source) && isLoopbackURL(c.authority)}
+	if c.sourceCA != "" {
+		if policy.RootCAs, err = outbound.LoadRoots(c.sourceCA); err != nil {
+			return fmt.Errorf("--source-ca: %w", err)
+		}
+	}
+	httpc := policy.Client(2 * time.Minute)
+	client := &mirror.Client{
+		Base:   c.source,
+		Tokens: &mirror.TokenSource{Client: httpc, Creds: mirror.Credentials{Tenant: c.tenant, ClientID: c.clientID, Secret: c.secret, CertPath: c.cert, Authority: c.authority, Scope: c.scope}},
+		HTTP:   httpc, Logger: logger, Limits: throttle.Graph(), Tenant: c.tenant, App: c.clientID,
+	}
+	m := &mirror.Mirror{Client: client, Store: ms, Tenant: c.tenant, Logger: logger, Workers: c.workers, Lease: c.lease}
+	if c.retryFailed {
+		n, err := ms.UnparkMirror(ctx, c.tenant, c.source, time.Now())
+		if err != nil {
+			return err
+		}
+		logger.Info("parked records queued again", "records", n)
+	}
+
+	start := time.Now()
+	stopProgress := c.showProgress(std, m, start)
+	err = c.mirror(ctx, m, start)
+	stopProgress()
+	s := &m.Stats
+	queued, parked, _ := ms.MirrorBacklog(context.WithoutCancel(ctx), c.tenant, c.source)
+	fmt.Fprintf(std.err, "mirrored %d records (%d new, %d updated, %d unchanged), %d sessions, %d report rows from %s in %s; %d listed, %d 429s, %d failed, %d queued, %d parked\n",
+		s.Inserted.Load()+s.Replaced.Load(), s.Inserted.Load(), s.Replaced.Load(), s.Stale.Load(), s.Sessions.Load(), s.Rows.Load(),
+		c.source, time.Since(start).Round(time.Millisecond), s.Listed.Load(), client.Throttled.Load(), s.Failed.Load(), queued, parked)
+	if err != nil {
+		if ctx.Err() != nil && !c.once {
+			return nil // stopped
+		}
+		return err
+	}
+	if c.once && parked > 0 {
+		return fmt.Errorf("%d records could not be mirrored (parked): see the log, then run again with --retry-failed", parked)
+	}
+	return nil
+}
+
+// mirror backfills, then, unless --once, follows.
+func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.Time) error {
+	from := start.Add(-c.since).UTC().Truncate(24 * time.Hour)
+	backfill := func(ctx context.Context) error {
+		if err := m.Sweep(ctx, from, start, "backfill"); err != nil {
+			return err
+		}
+		if c.reports {
+			return m.Reports(ctx, from, start, mirror.ReportFunctions)
+		}
+		return nil
+	}
+	if c.once {
+		// Fetch while the sweep lists: a record is stored minutes, not a
+		// whole backfill, after it is found.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		var drainErr error
+		wg.Add(1)
+		go func() { defer wg.Done(); drainErr = m.Drain(ctx, true) }()
+		err := backfill(ctx)
+		cancel()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		if drainErr != nil && !errors.Is(drainErr, context.Canceled) {
+			return drainErr
+		}
+		return m.Drain(context.WithoutCancel(ctx), false) // what is still queued
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- m.Drain(ctx, true) }()
+	go func() {
+		if err := backfill(ctx); err != nil {
+			errc <- err
+			return
+		}
+		lastDeep := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			case <-time.After(c.interval):
+			}
+			now := time.Now()
+			window := c.lookback
+			if now.Sub(lastDeep) >= c.deepInterval {
+				window, lastDeep = c.deep, now
+			}
+			if err := m.Sweep(ctx, now.Add(-window), now, ""); err != nil {
+				if ctx.Err() != nil {
+					errc <- ctx.Err()
+					return
+				}
+				m.Logger.Error("sweep failed; trying again at the next interval", "err", err)
+				continue
+			}
+			if c.reports {
+				day := now.UTC().Truncate(24 * time.Hour)
+				if err := m.Reports(ctx, day.Add(-24*time.Hour), now, mirror.ReportFunctions); err != nil && ctx.Err() == nil {
+					m.Logger.Error("report rows failed; trying again at the next interval", "err", err)
+				}
+			}
+		}
+	}()
+	return <-errc
+}
+
+// showProgress draws a progress line until the returned function is
+// called.
+func (c *mirrorConfig) showProgress(std stdio, m *mirror.Mirror, start time.Time) func() {
+	line := newStatusLine(std.err, c.every, start)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				line.clear()
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			elapsed, ok := line.due()
+			if !ok {
+				continue
+			}
+			s := &m.Stats
+			stored := s.Inserted.Load() + s.Replaced.Load()
+			line.show(fmt.Sprintf("%d records stored (%.1f/s), %d sessions, %d listed, %d queued, %d 429s, %d failed",
+				stored, float64(stored)/elapsed.Seconds(), s.Sessions.Load(), s.Listed.Load(), s.Queued.Load(),
+				m.Client.Throttled.Load(), s.Failed.Load()))
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// isLoopbackURL reports whether u's host is a loopback address or localhost.
+func isLoopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := p.Hostname()
+	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+}

@@ -1,0 +1,466 @@
+// Package mirror copies a tenant's call records, and its PSTN and direct
+// routing rows, from Microsoft Graph (or anything that serves Graph's
+// callRecords API) into a callvault store, so that they outlive Graph's 30
+// days. Graph has no change feed: sweeps list the records by startDateTime
+// over windows, and each record that is new or changed (by version and
+// lastModifiedDateTime) is queued in the store, then fetched whole
+// (sessions with segments, participants_v2, every page) and stored through
+// the same importer as callvault import, which validates it, applies the
+// version rules and fires callvault's own change notifications. The queue
+// and the sweeps' checkpoints live in the store (callvault.MirrorStore),
+// so a mirror killed at any point resumes where it was, and several mirror
+// processes on one PostgreSQL share the work.
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/ingest"
+)
+
+// Store is what a mirror needs of a store.
+type Store interface {
+	callvault.Store
+	callvault.MirrorStore
+}
+
+// Stats count what a mirror did since it started.
+type Stats struct {
+	Listed    atomic.Int64 // records seen in list pages
+	Queued    atomic.Int64 // of those, new or changed ones queued
+	Fetched   atomic.Int64 // records fetched whole
+	Inserted  atomic.Int64
+	Replaced  atomic.Int64
+	Stale     atomic.Int64
+	Sessions  atomic.Int64
+	Rows      atomic.Int64 // report rows stored
+	Failed    atomic.Int64 // fetches that failed (and were retried or parked)
+	Parked    atomic.Int64 // records given up on
+	NotFound  atomic.Int64 // listed but 404 when fetched (gone past retention)
+	LagMillis atomic.Int64 // the newest record's end to now, when it was stored
+}
+
+// Mirror copies one tenant from one source.
+type Mirror struct {
+	Client *Client
+	Store  Store
+	Tenant string
+	Logger *slog.Logger
+	// Workers fetch records at once (4 when 0): Graph's per-app limit,
+	// not the machine, is what bounds a mirror.
+	Workers int
+	// MaxAttempts is how often a record is tried before it is parked (6).
+	MaxAttempts int
+	Owner       string // the lease owner's name; random when ""
+	// Lease is how long a claimed record is this mirror's (2 minutes when
+	// 0): after a crash, another mirror (or this one restarted) takes it
+	// over once it runs out. A record that takes longer to fetch may be
+	// fetched twice, which stores nothing twice.
+	Lease time.Duration
+	Now   func() time.Time
+
+	Stats Stats
+}
+
+func (m *Mirror) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+func (m *Mirror) source() string { return m.Client.Base }
+
+func (m *Mirror) init() {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Client.Logger == nil {
+		m.Client.Logger = m.Logger
+	}
+	if m.Workers <= 0 {
+		m.Workers = 4
+	}
+	if m.MaxAttempts <= 0 {
+		m.MaxAttempts = 6
+	}
+	if m.Lease <= 0 {
+		m.Lease = 2 * time.Minute
+	}
+	if m.Owner == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		m.Owner = hex.EncodeToString(b[:])
+	}
+}
+
+// listed is what a list page says of a record.
+type listed struct {
+	ID                   string    `json:"id"`
+	Version              int64     `json:"version"`
+	LastModifiedDateTime time.Time `json:"lastModifiedDateTime"`
+}
+
+// Sweep lists the records that started in [from, to), a day at a time,
+// and queues those that are new or changed. With checkpoint, the days done
+// are remembered under that name, and a sweep of the same window resumes
+// after them.
+func (m *Mirror) Sweep(ctx context.Context, from, to time.Time, checkpoint string) error {
+	m.init()
+	if checkpoint != "" {
+		if v, err := m.Store.MirrorState(ctx, m.Tenant, m.source(), checkpoint); err != nil {
+			return err
+		} else if v != nil {
+			var cp struct{ From, Done time.Time }
+			if json.Unmarshal(v, &cp) == nil && cp.From.Equal(from) && cp.Done.After(from) {
+				m.Logger.Info("sweep resumes", "name", checkpoint, "from", from, "done", cp.Done)
+				from = cp.Done
+			}
+		}
+	}
+	start := from
+	for day := from; day.Before(to); {
+		end := day.Add(24 * time.Hour)
+		if end.After(to) {
+			end = to
+		}
+		if err := m.sweepWindow(ctx, day, end); err != nil {
+			return err
+		}
+		if checkpoint != "" {
+			v, _ := json.Marshal(struct{ From, Done time.Time }{start, end})
+			if err := m.Store.SetMirrorState(ctx, m.Tenant, m.source(), checkpoint, v); err != nil {
+				return err
+			}
+		}
+		day = end
+	}
+	return nil
+}
+
+// sweepWindow lists one window, following nextLinks, and queues what is new
+// or changed.
+func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
+	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	next := "communications/callRecords?$select=id,version,lastModifiedDateTime&$filter=" + queryEscape(filter)
+	for next != "" {
+		body, err := m.Client.Get(ctx, next)
+		if err != nil {
+			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
+		var page struct {
+			Value    []listed `json:"value"`
+			NextLink string   `json:"@odata.nextLink"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return fmt.Errorf("list call records: the page is not Graph's JSON: %w", err)
+		}
+		var queue []string
+		for _, r := range page.Value {
+			m.Stats.Listed.Add(1)
+			changed, err := m.changed(ctx, r)
+			if err != nil {
+				return err
+			}
+			if changed {
+				queue = append(queue, r.ID)
+			}
+		}
+		if err := m.Store.EnqueueMirror(ctx, m.Tenant, m.source(), queue, m.now()); err != nil {
+			return err
+		}
+		m.Stats.Queued.Add(int64(len(queue)))
+		next = page.NextLink
+	}
+	return nil
+}
+
+// changed reports whether the store lacks the listed version of a record.
+func (m *Mirror) changed(ctx context.Context, r listed) (bool, error) {
+	if r.ID == "" {
+		return false, nil
+	}
+	h, err := m.Store.GetRecord(ctx, m.Tenant, r.ID)
+	if callvault.ErrorCode(err) == callvault.ENOTFOUND {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	if h.Version != r.Version {
+		return h.Version < r.Version, nil
+	}
+	var stored struct {
+		LastModifiedDateTime time.Time `json:"lastModifiedDateTime"`
+	}
+	json.Unmarshal(h.Body, &stored)
+	return !stored.LastModifiedDateTime.Equal(r.LastModifiedDateTime), nil
+}
+
+// Drain fetches the queued records with Workers goroutines until the queue
+// is empty (once: records leased by another mirror, or by one that died,
+// and records waiting for a retry are waited for) or ctx is done (follow:
+// it then waits for more).
+func (m *Mirror) Drain(ctx context.Context, follow bool) error {
+	m.init()
+	for {
+		if err := m.drain(ctx, follow); err != nil || follow {
+			return err
+		}
+		queued, _, err := m.Store.MirrorBacklog(ctx, m.Tenant, m.source())
+		if err != nil || queued == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(m.Lease/4, time.Second)):
+		}
+	}
+}
+
+func (m *Mirror) drain(ctx context.Context, follow bool) error {
+	lease := m.Lease
+	var wg sync.WaitGroup
+	errc := make(chan error, m.Workers)
+	for range m.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				items, err := m.Store.ClaimMirror(ctx, m.Tenant, m.source(), m.Owner, m.now(), lease, 1)
+				if err != nil {
+					if ctx.Err() == nil {
+						errc <- err
+					}
+					return
+				}
+				if len(items) == 0 {
+					if !follow {
+						return
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				// The record in hand is finished even when ctx ends: a
+				// SIGTERM stops the mirror between records, not within one.
+				s := m.fetchAndStore(context.WithoutCancel(ctx), items[0])
+				if err := m.Store.SettleMirror(context.WithoutCancel(ctx), m.Tenant, m.source(), m.Owner, []callvault.MirrorSettlement{s}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// fetchAndStore fetches one record whole and stores it; it returns what
+// became of the item.
+func (m *Mirror) fetchAndStore(ctx context.Context, it callvault.MirrorItem) callvault.MirrorSettlement {
+	record, err := m.Fetch(ctx, it.RecordID)
+	if err == nil {
+		err = m.store(ctx, record)
+	}
+	if err == nil {
+		return callvault.MirrorSettlement{RecordID: it.RecordID, Done: true}
+	}
+	if NotFound(err) {
+		// Listed, then gone (past the source's retention, or deleted):
+		// nothing to keep.
+		m.Stats.NotFound.Add(1)
+		m.Logger.Warn("record listed but not found when fetched", "record", it.RecordID)
+		return callvault.MirrorSettlement{RecordID: it.RecordID, Done: true}
+	}
+	m.Stats.Failed.Add(1)
+	s := callvault.MirrorSettlement{RecordID: it.RecordID, Error: err.Error()}
+	var rej *rejected
+	if it.Attempts+1 >= m.MaxAttempts || errors.As(err, &rej) {
+		m.Stats.Parked.Add(1)
+		s.RetryAt = callvault.Parked
+		m.Logger.Error("record parked: it failed too often, or the store refused it", "record", it.RecordID, "attempts", it.Attempts+1, "err", err)
+	} else {
+		s.RetryAt = m.now().Add(backoff(it.Attempts + 2))
+		m.Logger.Warn("record fetch failed; it will be tried again", "record", it.RecordID, "attempt", it.Attempts+1, "retry_at", s.RetryAt, "err", err)
+	}
+	return s
+}
+
+// rejected is a record the importer refused: trying again changes nothing.
+type rejected struct{ reason string }
+
+func (r *rejected) Error() string { return "the record was refused: " + r.reason }
+
+// store stores one record through the importer.
+func (m *Mirror) store(ctx context.Context, record []byte) error {
+	var rej error
+	var stats ingest.Stats
+	im := &ingest.Importer{
+		Store: m.Store, Tenant: m.Tenant, RecordsOnly: true, Workers: 1,
+		OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} },
+		OnResult: func(r ingest.Result) {
+			switch r.Outcome {
+			case callvault.Inserted:
+				m.Stats.Inserted.Add(1)
+			case callvault.Replaced:
+				m.Stats.Replaced.Add(1)
+			case callvault.Stale:
+				m.Stats.Stale.Add(1)
+			}
+		},
+	}
+	if err := im.Import(ctx, "mirror", bytes.NewReader(record), &stats); err != nil {
+		return err
+	}
+	if rej != nil {
+		return rej
+	}
+	m.Stats.Sessions.Add(int64(stats.Sessions))
+	return nil
+}
+
+// Fetch returns a record whole, in the wire shape callvault import takes:
+// the record with every page of its sessions (with segments) and of its
+// participants_v2 inline.
+func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
+	base := "communications/callRecords/" + url.PathEscape(id)
+	body, err := m.Client.Get(ctx, base+"?$expand="+queryEscape("sessions($expand=segments),participants_v2"))
+	if err != nil {
+		return nil, err
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(body, &rec); err != nil {
+		return nil, fmt.Errorf("record %s: the answer is not a JSON object: %w", id, err)
+	}
+	for _, nav := range []string{"sessions", "participants_v2"} {
+		if err := m.rest(ctx, rec, nav); err != nil {
+			return nil, fmt.Errorf("record %s: %s: %w", id, nav, err)
+		}
+	}
+	for k := range rec {
+		if k == "@odata.context" || (len(k) > 0 && k[0] != '@' && bytes.Contains([]byte(k), []byte("@odata."))) {
+			delete(rec, k) // annotations of the answer, not of the record
+		}
+	}
+	m.Stats.Fetched.Add(1)
+	return json.Marshal(rec)
+}
+
+// rest follows nav@odata.nextLink to the end, appending every page to
+// rec[nav].
+func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav string) error {
+	var items []json.RawMessage
+	if raw, ok := rec[nav]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return err
+		}
+	}
+	var next string
+	if raw, ok := rec[nav+"@odata.nextLink"]; ok {
+		json.Unmarshal(raw, &next)
+	}
+	if next == "" {
+		return nil
+	}
+	for next != "" {
+		body, err := m.Client.Get(ctx, next)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"@odata.nextLink"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		items = append(items, page.Value...)
+		next = page.NextLink
+	}
+	all, err := json.Marshal(items)
+	if err != nil {
+		return err
+	}
+	rec[nav] = all
+	return nil
+}
+
+// Reports copies the rows of the report functions for [from, to), a day at
+// a time (the functions' own bounds), following their $skip nextLinks.
+// Rows are keyed in the store, so pulling a day again adds nothing twice.
+func (m *Mirror) Reports(ctx context.Context, from, to time.Time, functions map[string]string) error {
+	m.init()
+	for day := from; day.Before(to); day = day.Add(24 * time.Hour) {
+		end := day.Add(24 * time.Hour)
+		if end.After(to) {
+			end = to
+		}
+		for fn, kind := range functions {
+			next := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
+				day.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+			for next != "" {
+				body, err := m.Client.Get(ctx, next)
+				if err != nil {
+					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
+				}
+				var page struct {
+					Value    []json.RawMessage `json:"value"`
+					NextLink string            `json:"@odata.nextLink"`
+				}
+				if err := json.Unmarshal(body, &page); err != nil {
+					return fmt.Errorf("%s: %w", fn, err)
+				}
+				if len(page.Value) > 0 {
+					var lines bytes.Buffer
+					for _, row := range page.Value {
+						lines.Write(row)
+						lines.WriteByte('\n')
+					}
+					var stats ingest.Stats
+					var rej error
+					im := &ingest.Importer{Store: m.Store, Tenant: m.Tenant, Kind: kind, Workers: 1,
+						OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} }}
+					if err := im.Import(ctx, fn, &lines, &stats); err != nil {
+						return err
+					}
+					if rej != nil {
+						m.Logger.Error("report row refused", "function", fn, "err", rej)
+					}
+					m.Stats.Rows.Add(int64(stats.Rows))
+				}
+				next = page.NextLink
+			}
+		}
+	}
+	return nil
+}
+
+// ReportFunctions are the report functions a mirror copies by default, with
+// the row type each returns.
+var ReportFunctions = map[string]string{
+	"getPstnCalls":          "pstnCallLogRow",
+	"getDirectRoutingCalls": "directRoutingLogRow",
+}
+
+// queryEscape escapes a query option's value with %20 for spaces: OData
+// reads a '+' as itself, not as a space.
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
