@@ -71,6 +71,13 @@ func NotFound(err error) bool {
 	return errors.As(err, &se) && se.Status == http.StatusNotFound
 }
 
+func (c *Client) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
 func (c *Client) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
@@ -130,7 +137,7 @@ func (c *Client) Get(ctx context.Context, target string) ([]byte, error) {
 		if wait == 0 {
 			wait = backoff(attempt)
 		}
-		c.Logger.Debug("source request failed; retrying", "url", redact(u), "attempt", attempt, "wait", wait, "err", err)
+		c.log().Debug("source request failed; retrying", "url", redact(u), "attempt", attempt, "wait", wait, "err", err)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
