@@ -1,0 +1,402 @@
+// Package analytics answers callvault's call-quality questions from the
+// classified streams a callvault.QualityStore keeps (package quality): the
+// counts, poor percentages and averages of CQD's main measures, by time and
+// by the dimensions people slice on, and the worst slices. It reads
+// columns, never a record's body; the building and endpoint files in CQD's
+// format give the Building and Endpoint dimensions.
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// Query asks for figures of a tenant's streams that start in [From, To),
+// grouped by By (none: one total row), only those whose dimensions equal
+// Where's values, of one Media when it is set.
+type Query struct {
+	From, To   time.Time
+	Media      string            // callvault.MediaAudio, …; "" for all
+	By         []string          // dimension names (Dimensions)
+	Where      map[string]string // dimension name → value
+	Top        int               // when > 0: only the Top rows of highest poor %, worst first
+	MinStreams int64             // with Top: rows with fewer classified streams are left out
+}
+
+// Row is the figures of one group of streams. Percentages are nil where
+// nothing was classified, averages where no stream reported the metric.
+type Row struct {
+	Keys []string `json:"keys"` // the group's value of each By dimension
+
+	Streams      int64    `json:"streams"`
+	Good         int64    `json:"good"`
+	Poor         int64    `json:"poor"`
+	Unclassified int64    `json:"unclassified"`
+	PoorPercent  *float64 `json:"poorPercent"` // poor / (good + poor) × 100: CQD's "Poor Percentage"
+
+	// Calls (CQD's call legs: a segment) with audio among the streams, and
+	// their class by quality.CallClass: "Audio Poor Call Percentage".
+	Calls            int64    `json:"calls"`
+	GoodCalls        int64    `json:"goodCalls"`
+	PoorCalls        int64    `json:"poorCalls"`
+	UnclassifiedCall int64    `json:"unclassifiedCalls"`
+	PoorCallPercent  *float64 `json:"poorCallPercent"`
+
+	AvgJitterMs    *float64 `json:"avgJitterMs"`
+	AvgRoundTripMs *float64 `json:"avgRoundTripMs"`
+	AvgPacketLoss  *float64 `json:"avgPacketLoss"`
+	AvgDegradation *float64 `json:"avgDegradation"`
+	AvgConcealed   *float64 `json:"avgConcealedRatio"`
+	AvgFrameRate   *float64 `json:"avgFrameRate"`
+}
+
+// Result is the answer to a Query.
+type Result struct {
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Media string    `json:"media,omitempty"`
+	By    []string  `json:"by"`
+	Rows  []Row     `json:"rows"`
+	Total Row       `json:"total"` // every stream the query matched, in one row
+}
+
+// Files are a tenant's parsed building and endpoint files; either may be
+// nil.
+type Files struct {
+	Buildings *Buildings
+	Endpoints Endpoints
+}
+
+// dimension reads one value of a stream.
+type dimension func(s *callvault.QualityStream, f *Files) string
+
+// Dimensions lists the dimension names a query may group or filter by.
+func Dimensions() []string {
+	names := make([]string, 0, len(dimensions))
+	for n := range dimensions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+var dimensions = func() map[string]dimension {
+	d := map[string]dimension{
+		"day":   func(s *callvault.QualityStream, _ *Files) string { return s.Start.UTC().Format(time.DateOnly) },
+		"week":  func(s *callvault.QualityStream, _ *Files) string { return weekStart(s.Start).Format(time.DateOnly) },
+		"month": func(s *callvault.QualityStream, _ *Files) string { return s.Start.UTC().Format("2006-01") },
+		"media": func(s *callvault.QualityStream, _ *Files) string { return s.Media },
+		"label": func(s *callvault.QualityStream, _ *Files) string { return s.Label },
+		"direction": func(s *callvault.QualityStream, _ *Files) string {
+			return s.Direction
+		},
+		"class":    func(s *callvault.QualityStream, _ *Files) string { return s.Class },
+		"callType": func(s *callvault.QualityStream, _ *Files) string { return s.CallType },
+		"pstn": func(s *callvault.QualityStream, _ *Files) string {
+			if s.PSTN {
+				return "PSTN"
+			}
+			return "VoIP"
+		},
+		"conference": func(s *callvault.QualityStream, _ *Files) string {
+			if s.Conference {
+				return "conference"
+			}
+			return "peerToPeer"
+		},
+	}
+	for _, side := range []string{"first", "second"} {
+		end := func(s *callvault.QualityStream) *callvault.QualityEndpoint {
+			if side == "first" {
+				return &s.First
+			}
+			return &s.Second
+		}
+		for name, get := range map[string]func(e *callvault.QualityEndpoint) string{
+			"kind":       func(e *callvault.QualityEndpoint) string { return e.Kind },
+			"name":       func(e *callvault.QualityEndpoint) string { return e.Name },
+			"role":       func(e *callvault.QualityEndpoint) string { return e.Role },
+			"platform":   func(e *callvault.QualityEndpoint) string { return e.Platform },
+			"family":     func(e *callvault.QualityEndpoint) string { return e.Family },
+			"userAgent":  func(e *callvault.QualityEndpoint) string { return e.UserAgent },
+			"appVersion": func(e *callvault.QualityEndpoint) string { return e.AppVersion },
+			"user":       func(e *callvault.QualityEndpoint) string { return e.UserID },
+			"userName":   func(e *callvault.QualityEndpoint) string { return e.UserName },
+			"connection": func(e *callvault.QualityEndpoint) string { return e.Connection },
+			"wifiBand":   func(e *callvault.QualityEndpoint) string { return e.WifiBand },
+			"transport":  func(e *callvault.QualityEndpoint) string { return e.Transport },
+			"subnet":     func(e *callvault.QualityEndpoint) string { return e.Subnet },
+		} {
+			d[side+"."+name] = func(s *callvault.QualityStream, _ *Files) string { return get(end(s)) }
+		}
+		for name, get := range map[string]func(b *Building) string{
+			"building":     func(b *Building) string { return b.BuildingName },
+			"network":      func(b *Building) string { return b.NetworkName },
+			"city":         func(b *Building) string { return b.City },
+			"country":      func(b *Building) string { return b.Country },
+			"region":       func(b *Building) string { return b.Region },
+			"buildingType": func(b *Building) string { return b.BuildingType },
+			"insideCorp": func(b *Building) string {
+				if b.InsideCorp {
+					return "1"
+				}
+				return "0"
+			},
+		} {
+			d[side+"."+name] = func(s *callvault.QualityStream, f *Files) string {
+				e := end(s)
+				if b := f.Buildings.Find(e.Subnet, e.IP); b != nil {
+					return get(b)
+				}
+				return ""
+			}
+		}
+		for name, get := range map[string]func(e Endpoint) string{
+			"endpointModel": func(e Endpoint) string { return e.Model },
+			"endpointType":  func(e Endpoint) string { return e.Type },
+			"endpointLabel1": func(e Endpoint) string {
+				return e.Label1
+			},
+		} {
+			d[side+"."+name] = func(s *callvault.QualityStream, f *Files) string {
+				if e, ok := f.Endpoints[end(s).Name]; ok {
+					return get(e)
+				}
+				return ""
+			}
+		}
+	}
+	return d
+}()
+
+// weekStart returns the Monday of t's ISO week, at midnight UTC.
+func weekStart(t time.Time) time.Time {
+	t = t.UTC().Truncate(24 * time.Hour)
+	return t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
+}
+
+// Check refuses a query no store could answer.
+func (q *Query) Check() error {
+	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
+		return callvault.Errorf(callvault.EINVALID, "A time range is required: from before to.")
+	}
+	switch q.Media {
+	case "", callvault.MediaAudio, callvault.MediaVideo, callvault.MediaVBSS, callvault.MediaOther:
+	default:
+		return callvault.Errorf(callvault.EINVALID, "The media %q is not one of audio, video, vbss, other.", q.Media)
+	}
+	if len(q.By) > 4 {
+		return callvault.Errorf(callvault.EINVALID, "At most 4 dimensions can be grouped by.")
+	}
+	for _, n := range append(slices.Clone(q.By), keys(q.Where)...) {
+		if _, ok := dimensions[n]; !ok {
+			return callvault.Errorf(callvault.EINVALID, "The dimension %q is not known; the dimensions are %s.", n, strings.Join(Dimensions(), ", "))
+		}
+	}
+	return nil
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// acc accumulates a group's figures.
+type acc struct {
+	row   Row
+	legs  map[leg]callClass
+	sums  [6]float64
+	count [6]int64
+}
+
+type leg struct {
+	record           string
+	session, segment int
+}
+
+// callClass is what a leg's audio streams seen so far make it.
+type callClass uint8
+
+const (
+	callUnclassified callClass = iota
+	callGood
+	callPoor
+)
+
+func (a *acc) add(s *callvault.QualityStream) {
+	a.row.Streams++
+	switch s.Class {
+	case callvault.ClassGood:
+		a.row.Good++
+	case callvault.ClassPoor:
+		a.row.Poor++
+	default:
+		a.row.Unclassified++
+	}
+	for i, v := range []*float64{s.JitterMs, s.RoundTripMs, s.PacketLoss, s.Degradation, s.Concealed, s.FrameRate} {
+		if v != nil && !math.IsNaN(*v) {
+			a.sums[i] += *v
+			a.count[i]++
+		}
+	}
+	if s.Media == callvault.MediaAudio {
+		if a.legs == nil {
+			a.legs = map[leg]callClass{}
+		}
+		k := leg{s.RecordID, s.SessionSeq, s.SegmentSeq}
+		c := a.legs[k]
+		switch {
+		case s.Class == callvault.ClassPoor:
+			c = callPoor
+		case s.Class == callvault.ClassGood && c == callUnclassified:
+			c = callGood
+		}
+		a.legs[k] = c
+	}
+}
+
+func (a *acc) finish() Row {
+	r := a.row
+	for _, c := range a.legs {
+		r.Calls++
+		switch c {
+		case callPoor:
+			r.PoorCalls++
+		case callGood:
+			r.GoodCalls++
+		default:
+			r.UnclassifiedCall++
+		}
+	}
+	r.PoorPercent = percent(r.Poor, r.Good+r.Poor)
+	r.PoorCallPercent = percent(r.PoorCalls, r.GoodCalls+r.PoorCalls)
+	avgs := []**float64{&r.AvgJitterMs, &r.AvgRoundTripMs, &r.AvgPacketLoss, &r.AvgDegradation, &r.AvgConcealed, &r.AvgFrameRate}
+	for i, p := range avgs {
+		if a.count[i] > 0 {
+			v := a.sums[i] / float64(a.count[i])
+			*p = &v
+		}
+	}
+	return r
+}
+
+func percent(n, d int64) *float64 {
+	if d == 0 {
+		return nil
+	}
+	v := float64(n) * 100 / float64(d)
+	return &v
+}
+
+// Run answers q over the tenant's streams in store.
+func Run(ctx context.Context, store callvault.QualityStore, tenant string, files *Files, q Query) (*Result, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	if files == nil {
+		files = &Files{}
+	}
+	by := make([]dimension, len(q.By))
+	for i, n := range q.By {
+		by[i] = dimensions[n]
+	}
+	type filter struct {
+		d    dimension
+		want string
+	}
+	var where []filter
+	for _, n := range keys(q.Where) {
+		where = append(where, filter{dimensions[n], q.Where[n]})
+	}
+	groups := map[string]*acc{}
+	var total acc
+	var keyBuf []string
+	err := store.VisitQualityStreams(ctx, tenant, callvault.TimeRange{From: q.From, FromInclusive: true, To: q.To}, func(s *callvault.QualityStream) error {
+		if q.Media != "" && s.Media != q.Media {
+			return nil
+		}
+		for _, f := range where {
+			if f.d(s, files) != f.want {
+				return nil
+			}
+		}
+		total.add(s)
+		keyBuf = keyBuf[:0]
+		for _, d := range by {
+			keyBuf = append(keyBuf, d(s, files))
+		}
+		k := strings.Join(keyBuf, "\x00")
+		g := groups[k]
+		if g == nil {
+			g = &acc{row: Row{Keys: slices.Clone(keyBuf)}}
+			groups[k] = g
+		}
+		g.add(s)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Total: total.finish(), Rows: []Row{}}
+	res.Total.Keys = []string{}
+	if q.By == nil {
+		res.By = []string{}
+	}
+	for _, g := range groups {
+		res.Rows = append(res.Rows, g.finish())
+	}
+	sort.Slice(res.Rows, func(i, j int) bool { return slices.Compare(res.Rows[i].Keys, res.Rows[j].Keys) < 0 })
+	if q.Top > 0 {
+		rows := res.Rows[:0]
+		for _, r := range res.Rows {
+			if r.PoorPercent != nil && r.Good+r.Poor >= q.MinStreams {
+				rows = append(rows, r)
+			}
+		}
+		sort.SliceStable(rows, func(i, j int) bool {
+			a, b := rows[i], rows[j]
+			if *a.PoorPercent != *b.PoorPercent {
+				return *a.PoorPercent > *b.PoorPercent
+			}
+			return a.Poor > b.Poor
+		})
+		res.Rows = rows[:min(q.Top, len(rows))]
+	}
+	return res, nil
+}
+
+// LoadFiles reads and parses a tenant's active building and endpoint
+// files. A stored file that no longer parses is an error.
+func LoadFiles(ctx context.Context, store callvault.QualityStore, tenant string) (*Files, error) {
+	f := &Files{}
+	b, err := store.GetTenantFile(ctx, tenant, callvault.FileBuildings)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		if f.Buildings, err = ParseBuildings(b); err != nil {
+			return nil, fmt.Errorf("the stored building file: %w", err)
+		}
+	}
+	e, err := store.GetTenantFile(ctx, tenant, callvault.FileEndpoints)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		if f.Endpoints, err = ParseEndpoints(e); err != nil {
+			return nil, fmt.Errorf("the stored endpoint file: %w", err)
+		}
+	}
+	return f, nil
+}
