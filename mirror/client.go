@@ -229,6 +229,13 @@ func (c *Client) try(ctx context.Context, u string, attempt int) (body []byte, w
 		return nil, max(retryAfter(resp.Header.Get("Retry-After"), c.now()), time.Second), se
 	case http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusBadGateway, http.StatusInternalServerError:
 		return nil, retryAfter(resp.Header.Get("Retry-After"), c.now()), se // 0: backoff
+	case http.StatusForbidden, http.StatusNotFound:
+		// Graph has been seen answering these with an empty message
+		// during incidents (docs-contrib#4445, docs#11739): those are
+		// retried; one that says why is an answer.
+		if se.Msg == "" {
+			return nil, 0, se
+		}
 	}
 	return nil, -1, se
 }

@@ -62,13 +62,17 @@ func answers(t *testing.T, list ...string) (*httptest.Server, *int) {
 			return
 		}
 		status, ra, _ := strings.Cut(list[i], ":")
+		message := "m"
+		if ra == "empty" {
+			ra, message = "", ""
+		}
 		if ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
 		var code int
 		fmt.Sscan(status, &code)
 		w.WriteHeader(code)
-		io.WriteString(w, `{"error":{"code":"Err","message":"m"}}`)
+		io.WriteString(w, `{"error":{"code":"Err","message":"`+message+`"}}`)
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &calls
@@ -91,8 +95,9 @@ func TestRetriesHonourTheSource(t *testing.T) {
 		{name: "a fractional Retry-After is waited whole", answers: []string{"429:2.128"}, waits: []time.Duration{2128 * time.Millisecond}},
 		{name: "a 503 with Retry-After waits it", answers: []string{"503:3"}, waits: []time.Duration{3 * time.Second}},
 		{name: "a 504 without backs off", answers: []string{"504", "504"}, waits: []time.Duration{time.Second, 2 * time.Second}, backoff: true},
-		{name: "a 404 is not retried", answers: []string{"404"}, fail: "404"},
-		{name: "a 403 is not retried", answers: []string{"403"}, fail: "403"},
+		{name: "a 404 that says why is not retried", answers: []string{"404:"}, fail: "404"},
+		{name: "a 403 that says why is not retried", answers: []string{"403:"}, fail: "403"},
+		{name: "a 403 with an empty message, as Graph gives in incidents, is retried", answers: []string{"403:empty"}, waits: []time.Duration{time.Second}, backoff: true},
 		{name: "no request is retried forever", answers: []string{"503", "503", "503", "503", "503", "503", "503", "503", "503"}, fail: "gave up after 8 attempts"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -282,11 +282,13 @@ func (m *Mirror) fetchAndStore(ctx context.Context, it callvault.MirrorItem) cal
 	if err == nil {
 		return callvault.MirrorSettlement{RecordID: it.RecordID, Done: true}
 	}
-	if NotFound(err) {
-		// Listed, then gone (past the source's retention, or deleted):
-		// nothing to keep.
+	if NotFound(err) && it.Attempts+1 >= m.MaxAttempts {
+		// Listed, then not found however often asked: gone (past the
+		// source's retention, or deleted), nothing to keep. A 404 before
+		// that is tried again: Graph answers 404 for a while for records
+		// it is still writing.
 		m.Stats.NotFound.Add(1)
-		m.Logger.Warn("record listed but not found when fetched", "record", it.RecordID)
+		m.Logger.Warn("record listed but not found when fetched: gone", "record", it.RecordID, "attempts", it.Attempts+1)
 		return callvault.MirrorSettlement{RecordID: it.RecordID, Done: true}
 	}
 	m.Stats.Failed.Add(1)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callvault/callvault/postgres/pgtest"
 )
 
 const mirrorTenant = "4f1a2b3c-0000-4000-8000-00000000a11c"
@@ -231,4 +233,79 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// TestMirrorThroughFaults: a source that fails one request in three (429s
+// with and without fractional Retry-After, 5xx, empty-message 403/404,
+// dropped connections) is still mirrored whole.
+func TestMirrorThroughFaults(t *testing.T) {
+	profile := filepath.Join(t.TempDir(), "faults.json")
+	os.WriteFile(profile, []byte(`{"seed": 7, "rules": [{"name": "everything", "route": "**", "faults": [
+		{"rate": 0.06, "status": 429, "retryAfter": "1"},
+		{"rate": 0.04, "status": 429, "retryAfter": "0.2"},
+		{"rate": 0.04, "status": 500},
+		{"rate": 0.04, "status": 503},
+		{"rate": 0.04, "status": 503, "retryAfter": "0.1"},
+		{"rate": 0.04, "status": 504},
+		{"rate": 0.03, "status": 404, "code": "NotFound", "message": ""},
+		{"rate": 0.03, "drop": true}]}]}`), 0o600)
+	src := startSource(t, 80, "--faults", profile)
+	dst := t.TempDir()
+	cmd := src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mirror: %v\n%s", err, out.String())
+	}
+	t.Logf("mirror said: %s", lastLine(out.String()))
+	// Compare on a source without faults: the same data directory.
+	src.server.stop()
+	src.server = startServer(t, "--data", src.data, "--tls", "auto")
+	srv := startServer(t, "--data", dst, "--public-url", src.public())
+	compareMirror(t, src, srv.url, mintToken(t, []string{"--data", dst}, mirrorTenant))
+}
+
+// TestTwoMirrorsShareOnePostgres: two mirror processes on one database
+// fetch every record, none twice.
+func TestTwoMirrorsShareOnePostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	src := startSource(t, 200)
+	var outs [2]bytes.Buffer
+	var cmds [2]*exec.Cmd
+	for i := range cmds {
+		cmds[i] = src.mirrorCmd([]string{"--db", dsn, "--data", t.TempDir()}, "--once", "--since", "192h", "--reports=false")
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("mirror %d: %v\n%s", i, err, outs[i].String())
+		}
+		t.Logf("mirror %d: %s", i, lastLine(outs[i].String()))
+	}
+	// Every record was fetched by one of them exactly once: the source's
+	// access log has one GET of each record whole.
+	logs := src.server.stop()
+	fetches := map[string]int{}
+	re := regexp.MustCompile(`path=/beta/communications/callRecords/([0-9a-zA-Z-]+) query="\$expand=sessions`)
+	for _, m := range re.FindAllStringSubmatch(logs, -1) {
+		fetches[m[1]]++
+	}
+	if len(fetches) < 150 {
+		t.Fatalf("the source served %d whole records", len(fetches))
+	}
+	for id, n := range fetches {
+		if n != 1 {
+			t.Errorf("record %s was fetched %d times", id, n)
+		}
+	}
+	src.server = startServer(t, "--data", src.data, "--tls", "auto")
+	srv := startServer(t, "--db", dsn, "--data", t.TempDir(), "--public-url", src.public())
+	token := mintToken(t, []string{"--db", dsn, "--data", t.TempDir()}, mirrorTenant)
+	status, body := get(t, srv.url+"/beta/communications/callRecords/$count", token)
+	if status != 200 || strings.TrimSpace(string(body)) != fmt.Sprint(len(fetches)) {
+		t.Errorf("the mirror's store has %s records (%d), want %d", body, status, len(fetches))
+	}
 }
