@@ -49,3 +49,16 @@ type MirrorStore interface {
 	MirrorState(ctx context.Context, tenant, source, name string) ([]byte, error)
 	SetMirrorState(ctx context.Context, tenant, source, name string, value []byte) error
 }
+
+// MirrorNotifyStateName names the MirrorState of a mirror's subscription on
+// its source: the mirror writes it, serve's mirror inbox reads it to tell
+// the source's notifications from forgeries.
+const MirrorNotifyStateName = "notify"
+
+// MirrorNotifyState is a mirror's subscription on its source, as JSON in
+// MirrorState.
+type MirrorNotifyState struct {
+	SubscriptionID string    `json:"subscriptionId,omitempty"` // "" until the source created it
+	ClientState    string    `json:"clientState"`              // random; what the source sends back
+	Expires        time.Time `json:"expires"`
+}

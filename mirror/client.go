@@ -1,10 +1,12 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -55,6 +57,7 @@ type Client struct {
 // StatusError is an answer other than 2xx that was not retried, or still
 // failed after the last attempt.
 type StatusError struct {
+	Method string
 	Status int
 	Code   string // Graph's error code, when the body had one
 	Msg    string
@@ -62,7 +65,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("GET %s: %d %s: %s", e.URL, e.Status, e.Code, e.Msg)
+	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.URL, e.Status, e.Code, e.Msg)
 }
 
 // NotFound reports whether err is a 404.
@@ -106,6 +109,12 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 // Get fetches a path below Base (or an absolute URL under it, such as a
 // nextLink) and returns the body.
 func (c *Client) Get(ctx context.Context, target string) ([]byte, error) {
+	return c.Do(ctx, http.MethodGet, target, nil)
+}
+
+// Do makes a request with a JSON body (nil for none), with Get's limiter
+// and retries, and returns the answer's body.
+func (c *Client) Do(ctx context.Context, method, target string, body []byte) ([]byte, error) {
 	u := target
 	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		u = strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(target, "/")
@@ -126,9 +135,9 @@ func (c *Client) Get(ctx context.Context, target string) ([]byte, error) {
 		if err := c.admit(ctx, buckets); err != nil {
 			return nil, err
 		}
-		body, wait, err := c.try(ctx, u, attempt)
+		answer, wait, err := c.try(ctx, method, u, body, attempt)
 		if err == nil {
-			return body, nil
+			return answer, nil
 		}
 		last = err
 		if wait < 0 { // not worth retrying
@@ -186,14 +195,21 @@ func (c *Client) admit(ctx context.Context, buckets []throttle.Bucket) error {
 
 // try makes one request. wait is how long to wait before the next try: 0
 // for the default backoff, negative for no retry.
-func (c *Client) try(ctx context.Context, u string, attempt int) (body []byte, wait time.Duration, err error) {
+func (c *Client) try(ctx context.Context, method, u string, reqBody []byte, attempt int) (body []byte, wait time.Duration, err error) {
 	tok, err := c.Tokens.Token(ctx)
 	if err != nil {
 		return nil, -1, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if reqBody != nil {
+		rd = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, -1, err
+	}
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
@@ -216,7 +232,7 @@ func (c *Client) try(ctx context.Context, u string, attempt int) (body []byte, w
 		}
 		return body, 0, nil
 	}
-	se := &StatusError{Status: resp.StatusCode, URL: redact(u)}
+	se := &StatusError{Method: method, Status: resp.StatusCode, URL: redact(u)}
 	var e struct {
 		Error struct{ Code, Message string }
 	}

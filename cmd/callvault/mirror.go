@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/mirror"
 	"github.com/callvault/callvault/outbound"
 	"github.com/callvault/callvault/throttle"
@@ -39,6 +40,7 @@ var mirrorCommand = command{
 		fs.DurationVar(&c.interval, "interval", 5*time.Minute, "following: how often to sweep --lookback")
 		fs.DurationVar(&c.deep, "deep", 48*time.Hour, "following: the window of the deeper sweep, which catches late updates")
 		fs.DurationVar(&c.deepInterval, "deep-interval", 6*time.Hour, "following: how often to sweep --deep")
+		fs.StringVar(&c.notifyURL, "notify-url", "", "following: subscribe on the source to its change notifications, sent to this `URL`:\nthe https address of 'callvault serve --mirror-inbox' on the same store, path "+graph.MirrorInboxPath+";\nnotified records are fetched within seconds, the sweeps still catch what notifications miss")
 		fs.BoolVar(&c.reports, "reports", true, "also copy the rows of getPstnCalls and getDirectRoutingCalls, a day at a time")
 		fs.IntVar(&c.workers, "workers", 4, "records fetched at once")
 		fs.DurationVar(&c.lease, "lease", 2*time.Minute, "how long a record being fetched is this mirror's; after a crash, the record is taken over\nwhen its lease runs out")
@@ -74,7 +76,7 @@ type mirrorConfig struct {
 	data, db                        string
 	cloud, source, authority        string
 	tenant, clientID, secret, cert  string
-	sourceCA, scope                 string
+	sourceCA, scope, notifyURL      string
 	since, lookback, interval, deep time.Duration
 	deepInterval, every             time.Duration
 	once, reports, retryFailed      bool
@@ -116,6 +118,8 @@ func (c *mirrorConfig) check() error {
 		return fmt.Errorf("%w: a client secret (AZURE_CLIENT_SECRET) or certificate (AZURE_CLIENT_CERTIFICATE_PATH) is required", errUsage)
 	case c.since <= 0 || c.lookback <= 0 || c.interval <= 0 || c.deep <= 0 || c.deepInterval <= 0:
 		return fmt.Errorf("%w: --since, --lookback, --interval, --deep and --deep-interval must be positive", errUsage)
+	case c.notifyURL != "" && c.once:
+		return fmt.Errorf("%w: --notify-url is for following; --once backfills and exits", errUsage)
 	case c.workers < 1 || c.lease <= 0:
 		return fmt.Errorf("%w: --workers must be 1 or more, --lease positive", errUsage)
 	}
@@ -221,6 +225,26 @@ func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.
 
 	errc := make(chan error, 2)
 	go func() { errc <- m.Drain(ctx, true) }()
+	if c.notifyURL != "" {
+		go func() {
+			for {
+				if err := m.Subscribe(ctx, c.notifyURL); err != nil && ctx.Err() == nil {
+					m.Logger.Error("subscribing to the source's notifications failed; the sweeps go on, and it is tried again in a minute", "err", err)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Minute):
+					}
+					continue
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Hour):
+				}
+			}
+		}()
+	}
 	go func() {
 		if err := backfill(ctx); err != nil {
 			errc <- err

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,3 +310,67 @@ func TestTwoMirrorsShareOnePostgres(t *testing.T) {
 		t.Errorf("the mirror's store has %s records (%d), want %d", body, status, len(fetches))
 	}
 }
+
+// TestMirrorFollowsTheSourcesNotifications: a following mirror subscribes
+// on the source; a record created and then updated there reaches the
+// mirror's store within seconds, though no sweep runs in the meantime.
+func TestMirrorFollowsTheSourcesNotifications(t *testing.T) {
+	src := startSource(t, 20, "--allow-http-webhooks")
+	dst := t.TempDir()
+	inbox := startServer(t, "--data", dst, "--mirror-inbox")
+	cmd := src.mirrorCmd([]string{"--data", dst}, "--since", "192h", "--interval", "1h", "--lookback", "1h",
+		"--notify-url", inbox.url+"/mirror/v1/notifications")
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		t.Logf("mirror log:\n%s", logs.String())
+	}()
+	waitUntil(t, "the mirror subscribed", func() bool { return strings.Contains(logs.String(), "subscribed to the source's notifications") })
+
+	token := mintToken(t, []string{"--data", dst}, mirrorTenant)
+	recordOn := func(version int) {
+		file := filepath.Join(t.TempDir(), "new.jsonl")
+		os.WriteFile(file, []byte(versioned("fresh-call", version)+"\n"), 0o600)
+		if _, errs, status := runCLI(t, "", "import", "--data", src.data, "--tenant", mirrorTenant, "--progress", "0", file); status != 0 {
+			t.Fatalf("import on the source: %s", errs)
+		}
+	}
+	recordOn(1)
+	waitUntil(t, "the new record reached the mirror", func() bool {
+		status, _ := get(t, inbox.url+"/beta/communications/callRecords/fresh-call", token)
+		return status == 200
+	})
+	recordOn(2)
+	waitUntil(t, "the update reached the mirror", func() bool {
+		_, body := get(t, inbox.url+"/beta/communications/callRecords/fresh-call?$select=version", token)
+		return strings.Contains(string(body), `"version":2`)
+	})
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

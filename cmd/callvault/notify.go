@@ -28,6 +28,7 @@ type notifyConfig struct {
 	noSlowRule  bool
 	noDispatch  bool
 	batch       int
+	mirrorInbox bool // serve graph.MirrorInboxPath
 }
 
 func (c *notifyConfig) register(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (c *notifyConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noSlowRule, "notify-no-slow-rule", false, "turn off Graph's slow-endpoint rule (over 100 notifications, 10 % answered after 2.9 s:\nheld back 10 minutes; 15 %: dropped)")
 	fs.BoolVar(&c.noDispatch, "notify-no-dispatch", false, "serve /subscriptions but deliver nothing from this server (another replica delivers)")
 	fs.IntVar(&c.batch, "notify-batch", 100, "the most notifications in one POST")
+	fs.BoolVar(&c.mirrorInbox, "mirror-inbox", false, "serve POST "+graph.MirrorInboxPath+", where a source that 'callvault mirror --notify-url'\nsubscribed to sends its change notifications (checked by their clientState), for the mirror to fetch")
 }
 
 func (c *notifyConfig) check() error {
@@ -100,6 +102,9 @@ func (c *notifyConfig) start(ctx context.Context, srv *graph.Server, store callv
 		srv.Extra = http.NewServeMux()
 	}
 	srv.Extra.Handle(graph.DeliveriesPath, srv.DeliveriesHandler(outbox))
+	if ms, ok := store.(callvault.MirrorStore); ok && c.mirrorInbox {
+		srv.Extra.Handle(graph.MirrorInboxPath, srv.MirrorInboxHandler(ms))
+	}
 	if c.noDispatch {
 		return func() {}, func() {}, nil
 	}
