@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -44,6 +45,16 @@ type Server struct {
 	// once (each holds up to a record's worth of memory several times over);
 	// others wait their turn. 0 means DefaultIngestConcurrency.
 	IngestConcurrency int
+	// MaxRequests bounds the requests in flight; beyond it a request gets
+	// a 503 with Retry-After at once. 0: no bound.
+	MaxRequests int
+	// WriteStallTimeout is the longest a response may make no progress
+	// (a client that stops reading): the write then fails, and the handler
+	// and what it holds are freed. A slow reader that keeps reading is
+	// never cut off. 0: no timeout.
+	WriteStallTimeout time.Duration
+
+	inflight atomic.Int64 // requests in flight, against MaxRequests
 	// Subscriptions serves /subscriptions (change notifications) when not
 	// nil; without it those paths are a 501.
 	Subscriptions *Subscriptions
@@ -156,7 +167,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h := w.Header()
 		h["request-id"] = []string{id.request}
 		h["client-request-id"] = []string{id.client}
+		if s.WriteStallTimeout > 0 {
+			sw := newStallWriter(w, s.WriteStallTimeout)
+			defer sw.finish()
+			w = sw
+		}
 		rec := &recorder{ResponseWriter: w}
+		if n := s.inflight.Add(1); s.MaxRequests > 0 && n > int64(s.MaxRequests) {
+			s.inflight.Add(-1)
+			h.Set("Retry-After", "1")
+			s.writeError(rec, r, callvault.Errorf(serverBusy, "The server is handling its maximum of %d requests at once; send this one again in a moment.", s.MaxRequests))
+			s.Logger.WarnContext(r.Context(), "request refused: too many in flight", "request_id", id.request, "max_requests", s.MaxRequests)
+			return
+		}
+		defer s.inflight.Add(-1)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -41,6 +41,7 @@ var serveCommand = command{
 		c.identity.register(fs)
 		c.notify.register(fs)
 		c.throttle.register(fs)
+		c.limits.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -77,6 +78,7 @@ type serveConfig struct {
 	identity              identityConfig // identity.go: issuer, tenants, cloud, TLS
 	notify                notifyConfig   // notify.go: subscriptions, webhooks, delivery
 	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
+	limits                limitsConfig   // limits.go: timeouts and caps
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -97,6 +99,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%w: --public-url %q is not an absolute http or https URL", errUsage, c.publicURL)
 		}
+	}
+	if err := c.limits.check(); err != nil {
+		return err
 	}
 	if err := c.identity.check(); err != nil {
 		return err
@@ -136,6 +141,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
+	ln = c.limits.listener(ln)
 	ln, scheme, err := c.identity.listen(ln, c.data, c.publicURL, std)
 	if err != nil {
 		return err
@@ -173,6 +179,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	c.limits.apply(srv, hs)
 	fmt.Fprintf(std.out, "callvault listening on %s://%s (public URL %s, data %s)\n", scheme, ln.Addr(), publicURL, storeName(c.data, c.db))
 	if c.demo {
 		if err := printDemo(std, signer, publicURL, demo); err != nil {
