@@ -39,6 +39,8 @@ Commands:
   ca       print the path of the local CA of serve --tls auto
   migrate  bring the database's schema up to date
   mirror   copy a tenant's call records from Microsoft Graph, and keep them
+  buildings load a tenant's building or endpoint file in CQD's format
+  ui       print a one-time sign-in link to the web view of serve
   help     show this help, or a command's: callvault help <command>
 
 Every flag can also be set by an environment variable: CALLVAULT_ and the
@@ -57,7 +59,7 @@ type stdio struct {
 	out, err io.Writer
 }
 
-var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand}
+var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand, buildingsCommand, uiCommand}
 
 // errUsage marks an error in how the command was called: exit status 2.
 var errUsage = errors.New("usage")

@@ -42,6 +42,7 @@ var serveCommand = command{
 		c.notify.register(fs)
 		c.throttle.register(fs)
 		c.limits.register(fs)
+		c.ui.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -79,6 +80,7 @@ type serveConfig struct {
 	notify                notifyConfig   // notify.go: subscriptions, webhooks, delivery
 	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
 	limits                limitsConfig   // limits.go: timeouts and caps
+	ui                    uiConfig       // ui.go: the analytics API and the web view
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -173,6 +175,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		}
 		srv.Extra.Handle(graph.IngestPath, wakeAfter(srv.IngestHandler(c.ingestLimit), wake))
 	}
+	if err := c.ui.start(srv, store, signer, publicURL, map[bool]string{true: synth.DemoTenant}[c.demo], logger); err != nil {
+		return err
+	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -185,6 +190,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		if err := printDemo(std, signer, publicURL, demo); err != nil {
 			return err
 		}
+		c.ui.printLink(std)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

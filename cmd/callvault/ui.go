@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/analytics"
+	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/ui"
+)
+
+// uiConfig is serve's call-quality side: the analytics API under
+// /analytics/v1/ and the web view under /ui/.
+type uiConfig struct {
+	off  bool
+	link string // the one-time sign-in link start minted, for --demo
+}
+
+func (c *uiConfig) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.off, "no-ui", false, "serve neither the analytics API ("+analytics.Prefix+") nor the web view (/ui/)")
+}
+
+// start mounts the analytics API and the web view on srv, when the store
+// keeps classified streams; with demo, it mints a sign-in link for the
+// demo tenant that printLink prints.
+func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.Signer, publicURL string, demoTenant string, logger *slog.Logger) error {
+	qs, ok := store.(callvault.QualityStore)
+	if c.off || !ok {
+		return nil
+	}
+	if srv.Extra == nil {
+		srv.Extra = http.NewServeMux()
+	}
+	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics")}).Mount(srv.Extra)
+	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui")}
+	if err := web.Mount(srv.Extra); err != nil {
+		return err
+	}
+	if demoTenant != "" {
+		link, err := ui.Link(signer, publicURL, demoTenant)
+		if err != nil {
+			return err
+		}
+		c.link = link
+	}
+	return nil
+}
+
+// printLink prints the demo's sign-in link, if start minted one.
+func (c *uiConfig) printLink(std stdio) {
+	if c.link != "" {
+		fmt.Fprintf(std.out, "The web view of call quality (a one-time sign-in link, for %s; 'callvault ui' prints another):\n\n%s\n\n", ui.LinkTTL, c.link)
+	}
+}
+
+var uiCommand = command{
+	name:    "ui",
+	summary: "print a one-time sign-in link to the web view of serve",
+	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
+		c := &uiLinkConfig{}
+		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose signing key signs the link, as serve's")
+		fs.StringVar(&c.db, "db", "", "the PostgreSQL database whose signing key signs the link, as serve's --db `URL`")
+		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` whose call quality the link shows (required)")
+		fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the `URL` serve is reached at (its --public-url)")
+		describe(fs, "callvault ui --tenant TENANT_ID [--url URL]", `
+Prints a link that signs a browser in to the web view of 'callvault serve'
+(/ui/) for one tenant, as Jupyter's token links do: anyone with the link can
+use it, once, within `+ui.LinkTTL.String()+`; the session it opens lasts `+ui.SessionTTL.String()+`.
+Run it where the server's data directory (or --db) is: the link is signed
+with the server's key. serve --demo prints one for the demo tenant.`)
+		return c.run
+	},
+}
+
+type uiLinkConfig struct {
+	data, db, tenant, url string
+}
+
+func (c *uiLinkConfig) run(ctx context.Context, args []string, std stdio) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+	}
+	if c.tenant == "" {
+		return fmt.Errorf("%w: --tenant is required", errUsage)
+	}
+	signer, err := openSigner(ctx, c.data, c.db)
+	if err != nil {
+		return err
+	}
+	link, err := ui.Link(signer, c.url, c.tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(std.err, "valid once, until %s:\n", time.Now().Add(ui.LinkTTL).UTC().Format(time.RFC3339))
+	fmt.Fprintln(std.out, link)
+	return nil
+}

@@ -1,0 +1,294 @@
+package ui_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault/analytics"
+	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/sqlite"
+	"github.com/callvault/callvault/synth"
+	"github.com/callvault/callvault/ui"
+)
+
+// site is a server with the Graph API, the analytics API and the web view
+// over the demo data, on 127.0.0.1.
+type site struct {
+	url    string
+	signer *auth.Signer
+	from   string // the demo's first day
+	to     string // the day after its last
+}
+
+var now = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := synth.DemoConfig{Now: now.Truncate(24 * time.Hour), Seed: 1, Records: 150}
+	var buf bytes.Buffer
+	if _, err := synth.WriteDemo(&buf, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var stats ingest.Stats
+	if err := (&ingest.Importer{Store: st, Tenant: synth.DemoTenant}).Import(t.Context(), "demo", &buf, &stats); err != nil || stats.Rejected > 0 {
+		t.Fatalf("import: %v, %d rejected", err, stats.Rejected)
+	}
+	signer, err := auth.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &graph.Server{Store: st, Auth: signer.Verifier(auth.VerifierOptions{}), Cursors: odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")}, Extra: http.NewServeMux()}
+	(&analytics.Handler{Store: st, Auth: srv.Auth, Now: func() time.Time { return now }}).Mount(srv.Extra)
+	web := &ui.Server{Store: st, Quality: st, Signer: signer, API: srv.Handler(), Now: func() time.Time { return now }}
+	if err := web.Mount(srv.Extra); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler()) // 127.0.0.1
+	t.Cleanup(hs.Close)
+	from, to := synth.DemoWindow(cfg.Now)
+	return &site{url: hs.URL, signer: signer, from: from.Format(time.DateOnly), to: to.AddDate(0, 0, 1).Format(time.DateOnly)}
+}
+
+func (s *site) link(t *testing.T, next string) string {
+	t.Helper()
+	l, err := ui.Link(s.signer, s.url, synth.DemoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != "" {
+		l += "&next=" + url.QueryEscape(next)
+	}
+	return l
+}
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestSignInOnceThenEveryPage(t *testing.T) {
+	s := newSite(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	if status, body := get(t, c, s.url+"/ui/"); status != 401 || !strings.Contains(body, "not signed in") {
+		t.Fatalf("without a session: %d", status)
+	}
+	link := s.link(t, "")
+	if status, body := get(t, c, link); status != 200 || !strings.Contains(body, "Call quality") {
+		t.Fatalf("sign-in: %d %s", status, body)
+	}
+	other := &http.Client{Timeout: 30 * time.Second}
+	if status, _ := get(t, other, link); status != 401 {
+		t.Errorf("a used link signed in again: %d", status)
+	}
+	if status, _ := get(t, other, s.url+"/ui/signin?code=x"); status != 401 {
+		t.Errorf("a bad code: %d", status)
+	}
+	q := "?from=" + s.from + "&to=" + s.to
+	for _, page := range []struct{ path, want string }{
+		{"/ui/" + q, `id="total-streams"`},
+		{"/ui/breakdown" + q + "&by=second.connection", `id="breakdown"`},
+		{"/ui/calls" + q + "&poor=1", `id="calls"`},
+		{"/ui/calls/" + synth.DemoMeetingID, `id="timeline"`},
+		{"/ui/calls/" + synth.DemoMeetingID, "Zoë Åkesson"},
+		{"/ui/graph/communications/callRecords/" + synth.DemoMeetingID + "/sessions?$select=id", `"@odata.context"`},
+		{"/ui/export" + q + "&by=day&media=audio", "day,streams,good"},
+		{"/ui/assets/style.css", "prefers-color-scheme: dark"},
+	} {
+		status, body := get(t, c, s.url+page.path)
+		if status != 200 || !strings.Contains(body, page.want) {
+			t.Errorf("%s: %d, no %q in %.300s", page.path, status, page.want, body)
+		}
+	}
+	if status, _ := get(t, c, s.url+"/ui/calls/no-such-call"); status != 404 {
+		t.Errorf("an unknown call: %d", status)
+	}
+	if status, _ := get(t, c, s.url+"/ui/breakdown?by=nope"); status != 400 {
+		t.Errorf("an unknown dimension: %d", status)
+	}
+	// The link's next page stays on this site.
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(s.link(t, "//evil.example/ui/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); loc != "/ui/" {
+		t.Errorf("next=//evil.example redirected to %q", loc)
+	}
+}
+
+// chromium returns the path of Debian's chromium, or skips the test
+// (fails it under CI, where .ci/run installs it).
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		t.Fatal("chromium is not installed, and CI=true: .ci/run installs it")
+	}
+	t.Skip("chromium is not installed: the browser tests are skipped (apt-get install chromium)")
+	return ""
+}
+
+// artifacts is where the browser test writes its screenshots:
+// $CALLVAULT_ARTIFACTS, else a directory under the system's temp dir.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("CALLVAULT_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "callvault-ui-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browse loads u in a fresh headless chromium, which follows the sign-in
+// redirect, and returns the page's DOM and what chromium logged of the
+// page's console. With shot, it saves a screenshot there instead of the DOM.
+func browse(t *testing.T, bin, u, shot string, dark bool) (dom, console string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
+		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", // loopback only
+		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0", "--window-size=1280,1600"}
+	if dark {
+		args = append(args, "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
+	}
+	if shot != "" {
+		args = append(args, "--screenshot="+shot, "--hide-scrollbars")
+	} else {
+		args = append(args, "--dump-dom")
+	}
+	cmd := exec.CommandContext(ctx, bin, append(args, u)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %s: %v\n%s", u, err, errb.String())
+	}
+	var lines []string
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if strings.Contains(l, "CONSOLE") || strings.Contains(l, "Uncaught") || strings.Contains(l, "Refused to") {
+			lines = append(lines, l)
+		}
+	}
+	return out.String(), strings.Join(lines, "\n")
+}
+
+var (
+	idText  = func(id string) *regexp.Regexp { return regexp.MustCompile(`id="` + id + `">([^<]*)<`) }
+	session = regexp.MustCompile(`class="tl-row session"`)
+)
+
+func TestPagesInARealBrowser(t *testing.T) {
+	bin := chromium(t)
+	s := newSite(t)
+	dir := artifacts(t)
+	q := "?from=" + s.from + "&to=" + s.to
+
+	// The overview's numbers are the analytics API's.
+	dom, console := browse(t, bin, s.link(t, "/ui/"+q), "", false)
+	if console != "" {
+		t.Errorf("the overview logged to the console:\n%s", console)
+	}
+	tok, _ := s.signer.Mint(auth.TokenOptions{Tenant: synth.DemoTenant})
+	req, _ := http.NewRequest("GET", s.url+"/analytics/v1/streams"+q+"&media=audio", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api analytics.Result
+	json.NewDecoder(res.Body).Decode(&api)
+	res.Body.Close()
+	if api.Total.Streams == 0 {
+		t.Fatal("the analytics API has no audio streams for the demo")
+	}
+	pct := func(p *float64) string {
+		return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(*p, 'f', 2, 64), "0"), ".") + " %"
+	}
+	for id, want := range map[string]string{
+		"total-streams":     strconv.FormatInt(api.Total.Streams, 10),
+		"total-calls":       strconv.FormatInt(api.Total.Calls, 10),
+		"unclassified":      strconv.FormatInt(api.Total.Unclassified, 10),
+		"poor-percent":      pct(api.Total.PoorPercent),
+		"poor-call-percent": pct(api.Total.PoorCallPercent),
+	} {
+		m := idText(id).FindStringSubmatch(dom)
+		if m == nil || m[1] != want {
+			t.Errorf("overview #%s = %v, the API says %s", id, m, want)
+		}
+	}
+	t.Logf("overview: %d audio streams, %s poor, %d calls, %s poor calls", api.Total.Streams, pct(api.Total.PoorPercent), api.Total.Calls, pct(api.Total.PoorCallPercent))
+
+	// The meeting's page shows every one of its 150 sessions.
+	dom, console = browse(t, bin, s.link(t, "/ui/calls/"+synth.DemoMeetingID), "", false)
+	if n := len(session.FindAllString(dom, -1)); n != 150 {
+		t.Errorf("the meeting's timeline has %d sessions, want 150", n)
+	}
+	if m := idText("session-count").FindStringSubmatch(dom); m == nil || m[1] != "150" {
+		t.Errorf("session count %v", m)
+	}
+	if console != "" {
+		t.Errorf("the call page logged to the console:\n%s", console)
+	}
+
+	for _, p := range []struct{ name, path, want string }{
+		{"breakdown", "/ui/breakdown" + q + "&by=second.connection", `id="breakdown"`},
+		{"calls", "/ui/calls" + q, `id="calls"`},
+	} {
+		dom, console := browse(t, bin, s.link(t, p.path), "", false)
+		if !strings.Contains(dom, p.want) || console != "" {
+			t.Errorf("%s: %q in the DOM: %v; console %q", p.name, p.want, strings.Contains(dom, p.want), console)
+		}
+	}
+
+	for _, shot := range []struct {
+		name, path string
+		dark       bool
+	}{
+		{"overview.png", "/ui/" + q, false},
+		{"overview-dark.png", "/ui/" + q, true},
+		{"call.png", "/ui/calls/" + synth.DemoMeetingID, false},
+		{"breakdown.png", "/ui/breakdown" + q + "&by=second.platform", false},
+	} {
+		path := filepath.Join(dir, shot.name)
+		browse(t, bin, s.link(t, shot.path), path, shot.dark)
+		if fi, err := os.Stat(path); err != nil || fi.Size() < 10_000 {
+			t.Errorf("screenshot %s: %v", path, err)
+		}
+	}
+	t.Logf("screenshots in %s", dir)
+}
