@@ -2,6 +2,7 @@ package graph
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/odata"
@@ -52,19 +53,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.ErrorContext(r.Context(), "storage full: the store refused a write for lack of room; free space where the database lives",
 			"request_id", ids.request, "err", err)
 	}
-	b := make([]byte, 0, 256)
-	b = append(b, `{"error":{"code":`...)
-	b = odata.AppendString(b, e.code)
-	b = append(b, `,"message":`...)
-	b = odata.AppendString(b, boundMessage(callvault.ErrorMessage(err)))
-	b = append(b, `,"innerError":{"date":`...)
-	// Graph writes the date without fraction or zone.
-	b = odata.AppendString(b, s.now().UTC().Format("2006-01-02T15:04:05"))
-	b = append(b, `,"request-id":`...)
-	b = odata.AppendString(b, ids.request)
-	b = append(b, `,"client-request-id":`...)
-	b = odata.AppendString(b, ids.client)
-	b = append(b, "}}}"...)
+	b := appendEnvelope(make([]byte, 0, 256), e.code, callvault.ErrorMessage(err), s.now(), ids)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Preference-Applied")
@@ -82,3 +71,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 const maxMessage = 1024
 
 func boundMessage(m string) string { return odata.ClipTo(m, maxMessage) }
+
+// appendEnvelope appends Graph's error envelope.
+func appendEnvelope(b []byte, code, message string, now time.Time, ids ids) []byte {
+	b = append(b, `{"error":{"code":`...)
+	b = odata.AppendString(b, code)
+	b = append(b, `,"message":`...)
+	b = odata.AppendString(b, boundMessage(message))
+	b = append(b, `,"innerError":{"date":`...)
+	// Graph writes the date without fraction or zone.
+	b = odata.AppendString(b, now.UTC().Format("2006-01-02T15:04:05"))
+	b = append(b, `,"request-id":`...)
+	b = odata.AppendString(b, ids.request)
+	b = append(b, `,"client-request-id":`...)
+	b = odata.AppendString(b, ids.client)
+	return append(b, "}}}"...)
+}

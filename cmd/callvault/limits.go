@@ -21,6 +21,8 @@ type limitsConfig struct {
 	writeStall        time.Duration // a response that makes no progress
 	maxConnections    int
 	maxRequests       int
+
+	capped *capListener // what listener returned, for apply
 }
 
 func (c *limitsConfig) register(fs *flag.FlagSet) {
@@ -50,7 +52,8 @@ func (c *limitsConfig) check() error {
 // listener returns ln capped at --max-connections. It must be the TCP
 // listener itself, under any TLS: net/http looks for a *tls.Conn.
 func (c *limitsConfig) listener(ln net.Listener) net.Listener {
-	return &capListener{Listener: ln, slots: make(chan struct{}, c.maxConnections)}
+	c.capped = &capListener{Listener: ln, slots: make(chan struct{}, c.maxConnections)}
+	return c.capped
 }
 
 // apply sets the limits on the API server and the HTTP server.
@@ -60,6 +63,11 @@ func (c *limitsConfig) apply(srv *graph.Server, hs *http.Server) {
 	hs.ReadHeaderTimeout = c.readHeaderTimeout
 	hs.ReadTimeout = c.readTimeout
 	hs.IdleTimeout = c.idleTimeout
+	if c.capped != nil {
+		// net/http's own plain-text errors (400, 431, 501) in Graph's
+		// envelope, on plain HTTP (under TLS they are encrypted first).
+		c.capped.wrap = srv.EnvelopeConn
+	}
 	// No WriteTimeout: it bounds a whole response, and would cut off a slow
 	// but steady download; the stall timeout bounds what matters.
 }
@@ -69,6 +77,7 @@ func (c *limitsConfig) apply(srv *graph.Server, hs *http.Server) {
 type capListener struct {
 	net.Listener
 	slots chan struct{}
+	wrap  func(net.Conn) net.Conn // optional, set before Serve
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
@@ -77,6 +86,9 @@ func (l *capListener) Accept() (net.Conn, error) {
 	if err != nil {
 		<-l.slots
 		return nil, err
+	}
+	if l.wrap != nil {
+		c = l.wrap(c)
 	}
 	return &cappedConn{Conn: c, release: func() { <-l.slots }}, nil
 }

@@ -85,3 +85,20 @@ func TestServeCapsConnections(t *testing.T) {
 		t.Fatalf("the third connection was not served once another closed: %v", err)
 	}
 }
+
+// net/http's own errors, such as the 501 of a Transfer-Encoding it does not
+// take, come in Graph's envelope from the real binary too.
+func TestServeAnswersAnUnsupportedTransferEncodingInGraphsEnvelope(t *testing.T) {
+	s := startServer(t, "--data", t.TempDir())
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(conn, "POST /v1.0/communications/callRecords HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+	b, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 501 ") || !strings.Contains(string(b), "Content-Type: application/json") || !strings.Contains(string(b), `"code":"NotImplemented"`) {
+		t.Errorf("got %s", b)
+	}
+}
