@@ -96,6 +96,9 @@ func (s *Server) Handler() http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
+		if s.serveProbe(w, r) {
+			return
+		}
 		if s.Extra != nil && !uncleanPath(r.URL.Path) {
 			if _, pattern := s.Extra.Handler(r); pattern != "" {
 				s.Extra.ServeHTTP(w, r) // not the handler itself: ServeHTTP sets the path values
@@ -173,7 +176,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			w = sw
 		}
 		rec := &recorder{ResponseWriter: w}
-		if n := s.inflight.Add(1); s.MaxRequests > 0 && n > int64(s.MaxRequests) {
+		probe := r.URL.Path == healthPath || r.URL.Path == readyPath // a probe must not fail for load
+		if n := s.inflight.Add(1); s.MaxRequests > 0 && n > int64(s.MaxRequests) && !probe {
 			s.inflight.Add(-1)
 			h.Set("Retry-After", "1")
 			s.writeError(rec, r, callvault.Errorf(serverBusy, "The server is handling its maximum of %d requests at once; send this one again in a moment.", s.MaxRequests))
