@@ -1,0 +1,112 @@
+// Command mirrorbench measures callvault mirror against the ceiling that
+// Graph's throttling allows, which is the physical limit of a mirror: a
+// source callvault (the real binary, serve --tls auto --throttle graph, on
+// loopback) serves generated records, and a mirror copies them once. At
+// most 1,500 requests of one app in one tenant are admitted in any 20
+// seconds, so R requests cannot take less than (⌈R/1500⌉−1)·20 s; the
+// ratio printed is that floor over the time the mirror took (1 is the
+// ceiling). Runs below one window measure the mirror's own speed instead,
+// and say so.
+//
+//	go run ./bench/cmd/mirrorbench -records 4000
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const tenant = "9b1c2f4e-0b8a-4c9e-8f3a-5d6e7f8a9b0c"
+
+func main() {
+	records := flag.Int("records", 4000, "records the source serves (at most 200,000)")
+	workers := flag.Int("workers", 4, "the mirror's --workers")
+	throttle := flag.String("throttle", "graph", "the source's --throttle: graph, or off to measure the mirror's own speed")
+	flag.Parse()
+	log.SetFlags(0)
+	if *records < 1 || *records > 200000 {
+		log.Fatal("-records must be 1 to 200,000")
+	}
+	dir, err := os.MkdirTemp("", "mirrorbench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "callvault")
+	run(exec.Command("go", "build", "-o", bin, "./cmd/callvault"))
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	file := filepath.Join(dir, "calls.jsonl")
+	run(exec.Command(bin, "generate", "--tenant", tenant, "--records", strconv.Itoa(*records), "--seed", "1",
+		"--from", to.Add(-6*24*time.Hour).Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--out", file, "--revisions=false", "--progress", "0"))
+	run(exec.Command(bin, "import", "--data", src, "--tenant", tenant, "--progress", "0", file))
+	env, err := exec.Command(bin, "app", "add", "--data", src, "--tenant", tenant, "--name", "bench").Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	serve := exec.Command(bin, "serve", "--data", src, "--tls", "auto", "--addr", "127.0.0.1:0", "--throttle", *throttle, "--log-level", "warn")
+	out, _ := serve.StdoutPipe()
+	if err := serve.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer serve.Process.Kill()
+	base := ""
+	for sc := bufio.NewScanner(out); sc.Scan(); {
+		if rest, ok := strings.CutPrefix(sc.Text(), "callvault listening on "); ok {
+			base, _, _ = strings.Cut(rest, " ")
+			break
+		}
+	}
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		log.Fatalf("the source listens on %q, not loopback https", base)
+	}
+	ca, err := exec.Command(bin, "ca", "--data", src).Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	mirror := exec.Command(bin, "mirror", "--data", dst, "--source", base+"/beta", "--authority", base+"/",
+		"--source-ca", strings.TrimSpace(string(ca)), "--once", "--since", "192h", "--reports=false",
+		"--workers", strconv.Itoa(*workers), "--progress", "0")
+	mirror.Env = append(os.Environ(), strings.Fields(string(env))...)
+	start := time.Now()
+	summary, err := mirror.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		log.Fatalf("mirror: %v\n%s", err, summary)
+	}
+	m := regexp.MustCompile(`mirrored (\d+) records.* (\d+) requests, (\d+) 429s`).FindStringSubmatch(string(summary))
+	if m == nil {
+		log.Fatalf("no summary in:\n%s", summary)
+	}
+	stored, _ := strconv.Atoi(m[1])
+	requests, _ := strconv.Atoi(m[2])
+	fmt.Printf("%d records, %d requests, %s 429s in %v: %.1f records/s, %.1f requests/s\n",
+		stored, requests, m[3], took.Round(time.Millisecond), float64(stored)/took.Seconds(), float64(requests)/took.Seconds())
+	floor := (math.Ceil(float64(requests)/1500) - 1) * 20
+	if *throttle == "off" {
+		fmt.Println("the source does not throttle: this is the mirror's own speed on this machine")
+		return
+	}
+	if floor <= 0 {
+		fmt.Println("under one throttle window (1,500 requests): the mirror's own speed, not the ceiling; use more -records")
+		return
+	}
+	fmt.Printf("throttle floor %.0fs: %.2f of the ceiling Graph's limits allow\n", floor, floor/took.Seconds())
+}
+
+func run(cmd *exec.Cmd) {
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("%s: %v", strings.Join(cmd.Args, " "), err)
+	}
+}
