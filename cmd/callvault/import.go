@@ -119,7 +119,11 @@ func (c *importConfig) importFile(ctx context.Context, im *ingest.Importer, name
 	}
 	counted := &countingReader{r: src}
 	prog.file(name, counted, size)
-	return im.Import(ctx, name, counted, stats)
+	in, err := gunzipped(counted) // export archive's files are gzip
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return im.Import(ctx, name, in, stats)
 }
 
 func printSummary(w io.Writer, s ingest.Stats, took time.Duration) {

@@ -41,6 +41,7 @@ Commands:
   mirror   copy a tenant's call records from Microsoft Graph, and keep them
   buildings load a tenant's building or endpoint file in CQD's format
   ui       print a one-time sign-in link to the web view of serve
+  export   write classified streams as CSV, or the records as a re-importable archive
   help     show this help, or a command's: callvault help <command>
 
 Every flag can also be set by an environment variable: CALLVAULT_ and the
@@ -59,7 +60,7 @@ type stdio struct {
 	out, err io.Writer
 }
 
-var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand, buildingsCommand, uiCommand}
+var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand, buildingsCommand, uiCommand, exportCommand}
 
 // errUsage marks an error in how the command was called: exit status 2.
 var errUsage = errors.New("usage")

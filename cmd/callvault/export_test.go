@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// export archive writes what import reads back; a second run writes
+// nothing; export streams writes a CSV row per classified stream.
+func TestExportArchiveReimportsAndStreamsCSV(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "calls.jsonl")
+	if _, stderr, status := runCLI(t, "", "generate", "--tenant", genTenant, "--records", "40", "--seed", "9", "--from", "2026-08-03", "--to", "2026-08-10", "--out", file); status != 0 {
+		t.Fatalf("generate: %s", stderr)
+	}
+	data := filepath.Join(dir, "data")
+	if _, stderr, status := runCLI(t, "", "import", "--data", data, "--tenant", genTenant, file); status != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	out := filepath.Join(dir, "archive")
+	if stdout, stderr, status := runCLI(t, "", "export", "archive", "--data", data, "--tenant", genTenant, "--out", out); status != 0 || !strings.Contains(stdout, "archived 40 records") {
+		t.Fatalf("archive: %d %q %q", status, stdout, stderr)
+	}
+	if stdout, _, _ := runCLI(t, "", "export", "archive", "--data", data, "--tenant", genTenant, "--out", out); !strings.Contains(stdout, "archived 0 records") {
+		t.Errorf("a second run: %q", stdout)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "date=*", "*.jsonl.gz"))
+	if len(files) == 0 {
+		t.Fatal("no archive files")
+	}
+	again := filepath.Join(dir, "again")
+	for _, f := range files {
+		if stdout, stderr, status := runCLI(t, "", "import", "--data", again, "--tenant", genTenant, f); status != 0 {
+			t.Fatalf("import %s: %q %q", f, stdout, stderr)
+		}
+	}
+	csvFile := filepath.Join(dir, "streams.csv")
+	if _, stderr, status := runCLI(t, "", "export", "streams", "--data", again, "--tenant", genTenant, "--from", "2026-08-01", "--to", "2026-08-11", "--out", csvFile); status != 0 {
+		t.Fatalf("streams: %s", stderr)
+	}
+	b, _ := os.ReadFile(csvFile)
+	if lines := strings.Count(string(b), "\n"); lines < 40 || !strings.HasPrefix(string(b), "CallId,") {
+		t.Errorf("streams CSV of the re-imported store: %d lines: %.200s", lines, b)
+	}
+}

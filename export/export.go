@@ -1,0 +1,289 @@
+// Package export writes a tenant's call records for the tools people
+// already use: the classified streams as flat CSV (CQD-like column names),
+// and the lossless archive of the records in Graph's wire shape (JSON
+// Lines, gzip, one file per day of startDateTime), which callvault import
+// and the ingest API read back, incremental by lastModifiedDateTime.
+package export
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/analytics"
+)
+
+// StreamColumns are the columns of Streams' CSV: CQD's names where CQD has
+// the measure or dimension, callrecord-insights' for the keys.
+var StreamColumns = []string{
+	"CallId", "SessionSeq", "SegmentSeq", "StreamSeq", "StartTime", "MediaType", "MediaLabel", "StreamDirection", "FirstIsCaller",
+	"Classification", "PoorDueTo",
+	"JitterMs", "RoundTripMs", "PacketLossRate", "AudioDegradationAvg", "RatioConcealedSamplesAvg",
+	"VideoLocalFrameLossPercentageAvg", "VideoFrameRateAvg", "VideoPostFecplr",
+	"CallType", "IsPstn", "IsConference",
+	"FirstEndpointKind", "FirstEndpointName", "FirstServerRole", "FirstPlatform", "FirstProductFamily", "FirstUserAgent", "FirstClientVersion",
+	"FirstUserId", "FirstUserName", "FirstNetworkConnectionDetail", "FirstWifiBand", "FirstTransport", "FirstSubnet", "FirstIpAddress", "FirstBuildingName",
+	"SecondEndpointKind", "SecondEndpointName", "SecondServerRole", "SecondPlatform", "SecondProductFamily", "SecondUserAgent", "SecondClientVersion",
+	"SecondUserId", "SecondUserName", "SecondNetworkConnectionDetail", "SecondWifiBand", "SecondTransport", "SecondSubnet", "SecondIpAddress", "SecondBuildingName",
+}
+
+// Streams writes the tenant's classified streams that start in [from, to)
+// as CSV, a header then one row per stream, in start order. files gives
+// the building names (nil: none).
+func Streams(ctx context.Context, store callvault.QualityStore, tenant string, from, to time.Time, files *analytics.Files, w io.Writer) (int, error) {
+	if files == nil {
+		files = &analytics.Files{}
+	}
+	var rows []callvault.QualityStream
+	err := store.VisitQualityStreams(ctx, tenant, callvault.TimeRange{From: from, FromInclusive: true, To: to}, func(s *callvault.QualityStream) error {
+		c := *s
+		for _, p := range []**float64{&c.JitterMs, &c.RoundTripMs, &c.PacketLoss, &c.Degradation, &c.Concealed, &c.FrameLoss, &c.FrameRate, &c.PostFECPLR} {
+			if *p != nil {
+				v := **p
+				*p = &v
+			}
+		}
+		rows = append(rows, c)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := &rows[i], &rows[j]
+		switch {
+		case !a.Start.Equal(b.Start):
+			return a.Start.Before(b.Start)
+		case a.RecordID != b.RecordID:
+			return a.RecordID < b.RecordID
+		case a.SessionSeq != b.SessionSeq:
+			return a.SessionSeq < b.SessionSeq
+		case a.SegmentSeq != b.SegmentSeq:
+			return a.SegmentSeq < b.SegmentSeq
+		}
+		return a.Seq < b.Seq
+	})
+	cw := csv.NewWriter(w)
+	cw.Write(StreamColumns)
+	f := func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*p, 'g', -1, 64)
+	}
+	b := func(v bool) string { return strconv.FormatBool(v) }
+	building := func(e *callvault.QualityEndpoint) string {
+		if bl := files.Buildings.Find(e.Subnet, e.IP); bl != nil {
+			return bl.BuildingName
+		}
+		return ""
+	}
+	end := func(e *callvault.QualityEndpoint) []string {
+		return []string{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion, e.UserID, e.UserName,
+			e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP, building(e)}
+	}
+	for i := range rows {
+		s := &rows[i]
+		rec := []string{s.RecordID, strconv.Itoa(s.SessionSeq), strconv.Itoa(s.SegmentSeq), strconv.Itoa(s.Seq),
+			s.Start.UTC().Format(time.RFC3339Nano), s.Media, s.Label, s.Direction, b(s.FirstIsCaller),
+			s.Class, strings.Join(reasons(s.PoorDue), ";"),
+			f(s.JitterMs), f(s.RoundTripMs), f(s.PacketLoss), f(s.Degradation), f(s.Concealed),
+			f(s.FrameLoss), f(s.FrameRate), f(s.PostFECPLR),
+			s.CallType, b(s.PSTN), b(s.Conference)}
+		rec = append(append(rec, end(&s.First)...), end(&s.Second)...)
+		if err := cw.Write(rec); err != nil {
+			return i, err
+		}
+	}
+	cw.Flush()
+	return len(rows), cw.Error()
+}
+
+func reasons(d callvault.PoorDue) []string {
+	names := []string{"Degradation", "RoundTrip", "PacketLoss", "Jitter", "ConcealedRatio", "LocalFrameLossPercentageAvg", "FrameRateAvg", "PostFecplr"}
+	var out []string
+	for i, n := range names {
+		if d&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ArchiveStats counts what Archive wrote.
+type ArchiveStats struct {
+	Records int
+	Files   []string
+	Latest  time.Time // the highest lastModifiedDateTime written; the next run's since
+}
+
+// Archive writes every record of the tenant whose lastModifiedDateTime is
+// after since (zero: all), in Graph's wire shape as GET
+// /beta/communications/callRecords/{id}?$expand=sessions($expand=segments)
+// returns it, with participants_v2 and organizer_v2 inline: JSON Lines,
+// gzip, one file per UTC day of startDateTime under
+// dir/date=YYYY-MM-DD/, named by run so that a later run adds files
+// beside. Importing the files (in any order) stores each record at its
+// latest version.
+func Archive(ctx context.Context, store callvault.Store, tenant string, since time.Time, dir, run string) (ArchiveStats, error) {
+	var stats ArchiveStats
+	type day struct {
+		f  *os.File
+		gz *gzip.Writer
+	}
+	days := map[string]*day{}
+	closeAll := func() error {
+		var first error
+		for _, d := range days {
+			if err := d.gz.Close(); err != nil && first == nil {
+				first = err
+			}
+			if err := d.f.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	var after *callvault.RecordKey
+	for {
+		page, err := store.ListRecords(ctx, callvault.RecordQuery{Tenant: tenant, After: after, Limit: 200})
+		if err != nil {
+			closeAll()
+			return stats, err
+		}
+		for i := range page.Records {
+			h := &page.Records[i]
+			after = &callvault.RecordKey{StartDateTime: h.StartDateTime, ID: h.ID}
+			var meta struct {
+				LastModified time.Time `json:"lastModifiedDateTime"`
+			}
+			_ = json.Unmarshal(h.Body, &meta)
+			if !since.IsZero() && !meta.LastModified.After(since) {
+				continue
+			}
+			line, err := wireRecord(ctx, store, tenant, h)
+			if err != nil {
+				closeAll()
+				return stats, err
+			}
+			key := h.StartDateTime.UTC().Format(time.DateOnly)
+			d := days[key]
+			if d == nil {
+				p := filepath.Join(dir, "date="+key)
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					closeAll()
+					return stats, err
+				}
+				name := filepath.Join(p, "records-"+run+".jsonl.gz")
+				f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+				if err != nil {
+					closeAll()
+					return stats, err
+				}
+				d = &day{f: f, gz: gzip.NewWriter(f)}
+				days[key] = d
+				stats.Files = append(stats.Files, name)
+			}
+			if _, err := d.gz.Write(append(line, '\n')); err != nil {
+				closeAll()
+				return stats, err
+			}
+			stats.Records++
+			if meta.LastModified.After(stats.Latest) {
+				stats.Latest = meta.LastModified
+			}
+		}
+		if !page.More {
+			break
+		}
+	}
+	sort.Strings(stats.Files)
+	return stats, closeAll()
+}
+
+// wireRecord composes a record's wire shape from its stored bodies.
+func wireRecord(ctx context.Context, store callvault.Store, tenant string, h *callvault.RecordHeader) ([]byte, error) {
+	var b bytes.Buffer
+	body := bytes.TrimSpace(h.Body)
+	if len(body) < 2 || body[len(body)-1] != '}' {
+		return nil, fmt.Errorf("record %s: the stored body is not an object", h.ID)
+	}
+	b.Write(body[:len(body)-1])
+	sep := func() {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+	}
+	if h.Organizer != nil {
+		sep()
+		b.WriteString(`"organizer_v2":`)
+		b.Write(h.Organizer)
+	}
+	sep()
+	b.WriteString(`"participants_v2":[`)
+	for after, n := int64(0), 0; ; {
+		page, err := store.ListParticipants(ctx, callvault.ParticipantQuery{Tenant: tenant, RecordID: h.ID, After: after, Limit: 130})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Participants {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(p.Body)
+			after, n = p.Seq, n+1
+		}
+		if !page.More {
+			break
+		}
+	}
+	b.WriteString(`],"sessions":[`)
+	for after, n := int64(0), 0; ; {
+		page, err := store.ListSessions(ctx, callvault.SessionQuery{Tenant: tenant, RecordID: h.ID, After: after, Limit: 60, Segments: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page.Sessions {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			writeWithArray(&b, s.Body, "segments", func(w *bytes.Buffer) {
+				for j, g := range s.Segments {
+					if j > 0 {
+						w.WriteByte(',')
+					}
+					w.Write(g.Body)
+				}
+			})
+			after, n = s.Seq, n+1
+		}
+		if !page.More {
+			break
+		}
+	}
+	b.WriteString("]}")
+	return b.Bytes(), nil
+}
+
+// writeWithArray writes the object body with one more member, an array.
+func writeWithArray(b *bytes.Buffer, body []byte, name string, items func(*bytes.Buffer)) {
+	body = bytes.TrimSpace(body)
+	b.Write(body[:len(body)-1])
+	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+		b.WriteByte(',')
+	}
+	b.WriteString(`"` + name + `":[`)
+	items(b)
+	b.WriteString("]}")
+}
