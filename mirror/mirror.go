@@ -39,18 +39,34 @@ type Store interface {
 
 // Stats count what a mirror did since it started.
 type Stats struct {
-	Listed    atomic.Int64 // records seen in list pages
-	Queued    atomic.Int64 // of those, new or changed ones queued
-	Fetched   atomic.Int64 // records fetched whole
-	Inserted  atomic.Int64
-	Replaced  atomic.Int64
-	Stale     atomic.Int64
-	Sessions  atomic.Int64
-	Rows      atomic.Int64 // report rows stored
-	Failed    atomic.Int64 // fetches that failed (and were retried or parked)
-	Parked    atomic.Int64 // records given up on
-	NotFound  atomic.Int64 // listed but 404 when fetched (gone past retention)
-	LagMillis atomic.Int64 // the newest record's end to now, when it was stored
+	Listed   atomic.Int64 // records seen in list pages
+	Queued   atomic.Int64 // of those, new or changed ones queued
+	Fetched  atomic.Int64 // records fetched whole
+	Inserted atomic.Int64
+	Replaced atomic.Int64
+	Stale    atomic.Int64
+	Sessions atomic.Int64
+	Rows     atomic.Int64 // report rows stored
+	Failed   atomic.Int64 // fetches that failed (and were retried or parked)
+	Parked   atomic.Int64 // records given up on
+	NotFound atomic.Int64 // listed but 404 when fetched (gone past retention)
+	Newest   atomic.Int64 // the latest endDateTime of a record fetched, Unix nanoseconds
+}
+
+// Lag is how far the mirror is behind the source: from the end of the
+// newest call it fetched to now; 0 before the first.
+func (s *Stats) Lag(now time.Time) time.Duration {
+	n := s.Newest.Load()
+	if n == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, n)), 0)
+}
+
+// Done counts the queued records that are dealt with: stored, stale, gone
+// or parked.
+func (s *Stats) Done() int64 {
+	return s.Inserted.Load() + s.Replaced.Load() + s.Stale.Load() + s.NotFound.Load() + s.Parked.Load()
 }
 
 // Mirror copies one tenant from one source.
@@ -362,6 +378,15 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 		}
 	}
 	m.Stats.Fetched.Add(1)
+	var end time.Time
+	if json.Unmarshal(rec["endDateTime"], &end) == nil && !end.IsZero() {
+		for n := end.UnixNano(); ; {
+			old := m.Stats.Newest.Load()
+			if n <= old || m.Stats.Newest.CompareAndSwap(old, n) {
+				break
+			}
+		}
+	}
 	return json.Marshal(rec)
 }
 

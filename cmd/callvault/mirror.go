@@ -304,9 +304,14 @@ func (c *mirrorConfig) showProgress(std stdio, m *mirror.Mirror, start time.Time
 			}
 			s := &m.Stats
 			stored := s.Inserted.Load() + s.Replaced.Load()
-			line.show(fmt.Sprintf("%d records stored (%.1f/s), %d sessions, %d listed, %d queued, %d 429s, %d failed",
-				stored, float64(stored)/elapsed.Seconds(), s.Sessions.Load(), s.Listed.Load(), s.Queued.Load(),
-				m.Client.Throttled.Load(), s.Failed.Load()))
+			rate := float64(s.Done()) / elapsed.Seconds()
+			eta := ""
+			if left := s.Queued.Load() - s.Done(); left > 0 && rate > 0 {
+				eta = fmt.Sprintf(", %d to go (ETA %s)", left, (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
+			}
+			line.show(fmt.Sprintf("%d records stored (%.1f/s), %d sessions, %d listed, %d 429s, %d failed, lag %s%s",
+				stored, float64(stored)/elapsed.Seconds(), s.Sessions.Load(), s.Listed.Load(),
+				m.Client.Throttled.Load(), s.Failed.Load(), s.Lag(time.Now()).Round(time.Second), eta))
 		}
 	}()
 	return func() { close(done); wg.Wait() }
