@@ -58,8 +58,8 @@ func TestAResponseThatStallsIsAbandoned(t *testing.T) {
 // A slow reader that keeps reading is not cut off: the timeout is on a
 // stall, not on the whole response.
 func TestASlowButSteadyReaderGetsTheWholeResponse(t *testing.T) {
-	const size = 4 << 20
-	ts := limitedServer(t, &graph.Server{WriteStallTimeout: 500 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+	const size = 8 << 20
+	ts := limitedServer(t, &graph.Server{WriteStallTimeout: time.Second}, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(strings.Repeat("x", size))) // one big write, as a page is
 	})
 	resp, err := http.Get(ts.URL + "/big")
@@ -76,7 +76,7 @@ func TestASlowButSteadyReaderGetsTheWholeResponse(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(30 * time.Millisecond) // about 2 MB/s: the response takes several stall timeouts
+		time.Sleep(30 * time.Millisecond) // about 2 MB/s: the response takes 4 s, four stall timeouts
 	}
 	if n != size {
 		t.Errorf("read %d bytes of %d in %v", n, size, time.Since(start))
