@@ -42,6 +42,7 @@ Commands:
   buildings load a tenant's building or endpoint file in CQD's format
   ui       print a one-time sign-in link to the web view of serve
   export   write classified streams as CSV, or the records as a re-importable archive
+  version  print the build's version, revision and Go version (also: callvault --version)
   help     show this help, or a command's: callvault help <command>
 
 Every flag can also be set by an environment variable: CALLVAULT_ and the
@@ -60,13 +61,16 @@ type stdio struct {
 	out, err io.Writer
 }
 
-var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand, buildingsCommand, uiCommand, exportCommand}
+var commands = []command{serveCommand, importCommand, generateCommand, tokenCommand, migrateCommand, appCommand, keysCommand, caCommand, mirrorCommand, buildingsCommand, uiCommand, exportCommand, versionCommand}
 
 // errUsage marks an error in how the command was called: exit status 2.
 var errUsage = errors.New("usage")
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "--help"}, in, out, errw)
