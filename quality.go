@@ -206,3 +206,40 @@ func (q *QualityScan) Stream() *QualityStream {
 	s.FirstIsCaller, s.PSTN, s.Conference, s.PoorDue = q.firstIsCaller != 0, q.pstn != 0, q.conf != 0, PoorDue(q.pd)
 	return s
 }
+
+// Time buckets a QualityAggregate may group by, besides columns.
+const (
+	BucketDay   = "day"   // the UTC day, as days since 1970-01-01
+	BucketWeek  = "week"  // the ISO week, as weeks since Monday 1969-12-29
+	BucketMonth = "month" // the UTC month, as YYYY-MM
+)
+
+// QualityAggregate asks a store to count a tenant's streams that start in
+// Start, of one Media when set, whose columns equal Where's values,
+// grouped by By: column names of QualityColumns or a Bucket.
+type QualityAggregate struct {
+	Start TimeRange
+	Media string
+	By    []string
+	Where map[string]string
+}
+
+// QualityGroup is the counts of one group of a QualityAggregate: its
+// streams by class, the sums and counts of the metrics jitter_ms,
+// round_trip_ms, packet_loss, degradation, concealed and frame_rate, and
+// its audio call legs (segments) by CQD's call class.
+type QualityGroup struct {
+	Keys                              []string // each By value as text
+	Streams, Good, Poor, Unclassified int64
+	Sums                              [6]float64
+	Counts                            [6]int64
+	Calls, GoodCalls, PoorCalls       int64
+}
+
+// QualityAggregator counts streams in the database, without handing each
+// row out. It is an optional capability of a QualityStore; without it the
+// analytics count the rows VisitQualityStreams hands them, slower. Both
+// stores of callvault have it.
+type QualityAggregator interface {
+	AggregateQuality(ctx context.Context, tenant string, q QualityAggregate) ([]QualityGroup, error)
+}

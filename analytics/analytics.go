@@ -279,16 +279,7 @@ func (a *acc) finish() Row {
 			r.UnclassifiedCall++
 		}
 	}
-	r.PoorPercent = percent(r.Poor, r.Good+r.Poor)
-	r.PoorCallPercent = percent(r.PoorCalls, r.GoodCalls+r.PoorCalls)
-	avgs := []**float64{&r.AvgJitterMs, &r.AvgRoundTripMs, &r.AvgPacketLoss, &r.AvgDegradation, &r.AvgConcealed, &r.AvgFrameRate}
-	for i, p := range avgs {
-		if a.count[i] > 0 {
-			v := a.sums[i] / float64(a.count[i])
-			*p = &v
-		}
-	}
-	return r
+	return finishRow(r, a.sums, a.count)
 }
 
 func percent(n, d int64) *float64 {
@@ -301,79 +292,137 @@ func percent(n, d int64) *float64 {
 
 // Run answers q over the tenant's streams in store.
 func Run(ctx context.Context, store callvault.QualityStore, tenant string, files *Files, q Query) (*Result, error) {
-	if err := q.Check(); err != nil {
+	res, err := RunAll(ctx, store, tenant, files, []Query{q})
+	if err != nil {
 		return nil, err
+	}
+	return res[0], nil
+}
+
+// run is one query's state during RunAll's pass.
+type run struct {
+	q      Query
+	from   int64 // q's range in unix nanoseconds, [from, to)
+	to     int64
+	by     []dimension
+	where  []filter
+	groups map[string]*acc
+	total  acc
+}
+
+type filter struct {
+	d    dimension
+	want string
+}
+
+// RunAll answers several queries in one pass over the streams of the
+// union of their periods: what a page of several tables costs once.
+func RunAll(ctx context.Context, store callvault.QualityStore, tenant string, files *Files, qs []Query) ([]*Result, error) {
+	if len(qs) == 0 {
+		return nil, nil
 	}
 	if files == nil {
 		files = &Files{}
 	}
-	by := make([]dimension, len(q.By))
-	for i, n := range q.By {
-		by[i] = dimensions[n]
-	}
-	type filter struct {
-		d    dimension
-		want string
-	}
-	var where []filter
-	for _, n := range keys(q.Where) {
-		where = append(where, filter{dimensions[n], q.Where[n]})
-	}
-	groups := map[string]*acc{}
-	var total acc
-	var keyBuf []string
-	err := store.VisitQualityStreams(ctx, tenant, callvault.TimeRange{From: q.From, FromInclusive: true, To: q.To}, func(s *callvault.QualityStream) error {
-		if q.Media != "" && s.Media != q.Media {
-			return nil
+	for _, q := range qs {
+		if err := q.Check(); err != nil {
+			return nil, err
 		}
-		for _, f := range where {
-			if f.d(s, files) != f.want {
-				return nil
+	}
+	if agg, ok := store.(callvault.QualityAggregator); ok && pushable(qs) {
+		return runInStore(ctx, agg, tenant, qs)
+	}
+	runs := make([]*run, len(qs))
+	span := callvault.TimeRange{FromInclusive: true}
+	for i, q := range qs {
+		r := &run{q: q, from: q.From.UnixNano(), to: q.To.UnixNano(), groups: map[string]*acc{}}
+		for _, n := range q.By {
+			r.by = append(r.by, dimensions[n])
+		}
+		for _, n := range keys(q.Where) {
+			r.where = append(r.where, filter{dimensions[n], q.Where[n]})
+		}
+		runs[i] = r
+		if span.From.IsZero() || q.From.Before(span.From) {
+			span.From = q.From
+		}
+		if q.To.After(span.To) {
+			span.To = q.To
+		}
+	}
+	keyBuf := []string{}
+	err := store.VisitQualityStreams(ctx, tenant, span, func(s *callvault.QualityStream) error {
+		at := s.Start.UnixNano()
+	next:
+		for _, r := range runs {
+			if at < r.from || at >= r.to || (r.q.Media != "" && s.Media != r.q.Media) {
+				continue
 			}
+			for _, f := range r.where {
+				if f.d(s, files) != f.want {
+					continue next
+				}
+			}
+			r.total.add(s)
+			keyBuf = keyBuf[:0]
+			for _, d := range r.by {
+				keyBuf = append(keyBuf, d(s, files))
+			}
+			k := strings.Join(keyBuf, "\x00")
+			g := r.groups[k]
+			if g == nil {
+				g = &acc{row: Row{Keys: slices.Clone(keyBuf)}}
+				r.groups[k] = g
+			}
+			g.add(s)
 		}
-		total.add(s)
-		keyBuf = keyBuf[:0]
-		for _, d := range by {
-			keyBuf = append(keyBuf, d(s, files))
-		}
-		k := strings.Join(keyBuf, "\x00")
-		g := groups[k]
-		if g == nil {
-			g = &acc{row: Row{Keys: slices.Clone(keyBuf)}}
-			groups[k] = g
-		}
-		g.add(s)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Total: total.finish(), Rows: []Row{}}
+	out := make([]*Result, len(runs))
+	for i, r := range runs {
+		out[i] = r.result()
+	}
+	return out, nil
+}
+
+func (r *run) result() *Result {
+	q := r.q
+	res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Total: r.total.finish(), Rows: []Row{}}
 	res.Total.Keys = []string{}
 	if q.By == nil {
 		res.By = []string{}
 	}
-	for _, g := range groups {
+	for _, g := range r.groups {
 		res.Rows = append(res.Rows, g.finish())
 	}
 	sort.Slice(res.Rows, func(i, j int) bool { return slices.Compare(res.Rows[i].Keys, res.Rows[j].Keys) < 0 })
-	if q.Top > 0 {
-		rows := res.Rows[:0]
-		for _, r := range res.Rows {
-			if r.PoorPercent != nil && r.Good+r.Poor >= q.MinStreams {
-				rows = append(rows, r)
-			}
-		}
-		sort.SliceStable(rows, func(i, j int) bool {
-			a, b := rows[i], rows[j]
-			if *a.PoorPercent != *b.PoorPercent {
-				return *a.PoorPercent > *b.PoorPercent
-			}
-			return a.Poor > b.Poor
-		})
-		res.Rows = rows[:min(q.Top, len(rows))]
+	res.Rows = top(res.Rows, q)
+	return res
+}
+
+// top keeps, when q asks for it, the q.Top rows of highest poor % among
+// those with q.MinStreams classified streams or more, worst first.
+func top(rows []Row, q Query) []Row {
+	if q.Top <= 0 {
+		return rows
 	}
-	return res, nil
+	kept := rows[:0]
+	for _, r := range rows {
+		if r.PoorPercent != nil && r.Good+r.Poor >= q.MinStreams {
+			kept = append(kept, r)
+		}
+	}
+	sort.SliceStable(kept, func(i, j int) bool {
+		a, b := kept[i], kept[j]
+		if *a.PoorPercent != *b.PoorPercent {
+			return *a.PoorPercent > *b.PoorPercent
+		}
+		return a.Poor > b.Poor
+	})
+	return kept[:min(q.Top, len(kept))]
 }
 
 // LoadFiles reads and parses a tenant's active building and endpoint

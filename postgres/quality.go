@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/qualitysql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -232,4 +233,50 @@ func (db *DB) GetTenantFile(ctx context.Context, tenant, kind string) (body []by
 		return nil, nil
 	}
 	return body, err
+}
+
+// postgresDialect is PostgreSQL's side of the aggregation SQL.
+var postgresDialect = qualitysql.Dialect{
+	Placeholder: func(n int) string { return fmt.Sprintf("$%d", n) },
+	Month: func(nanos string) string {
+		return "to_char(to_timestamp(" + nanos + " / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM')"
+	},
+}
+
+// AggregateQuality counts a tenant's streams by columns, in SQL.
+func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.QualityAggregate) (_ []callvault.QualityGroup, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "postgres: aggregate quality")
+	streams, legs, args, err := qualitysql.Build(postgresDialect, tenant, q)
+	if err != nil {
+		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
+	}
+	g := qualitysql.NewGroups(len(q.By))
+	for _, part := range []struct {
+		sql     string
+		targets func() ([]any, func())
+	}{{streams, g.StreamTargets}, {legs, g.LegTargets}} {
+		if part.sql == "" {
+			continue
+		}
+		rows, err := db.pool.Query(ctx, part.sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		t, add := part.targets()
+		for rows.Next() {
+			if err := rows.Scan(t...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			add()
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return g.Result(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/qualitysql"
 )
 
 // SQL of the quality tables (migrations/0006_quality.sql).
@@ -247,4 +248,50 @@ func (db *DB) GetTenantFile(ctx context.Context, tenant, kind string) (body []by
 		return nil, nil
 	}
 	return body, err
+}
+
+// sqliteDialect is SQLite's side of the aggregation SQL.
+var sqliteDialect = qualitysql.Dialect{
+	Placeholder: func(int) string { return "?" },
+	Month:       func(nanos string) string { return "strftime('%Y-%m', " + nanos + " / 1000000000, 'unixepoch')" },
+}
+
+// AggregateQuality counts a tenant's streams by columns, in SQL.
+func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.QualityAggregate) (_ []callvault.QualityGroup, err error) {
+	if tenant == "" {
+		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "sqlite: aggregate quality")
+	streams, legs, args, err := qualitysql.Build(sqliteDialect, tenant, q)
+	if err != nil {
+		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
+	}
+	g := qualitysql.NewGroups(len(q.By))
+	for _, part := range []struct {
+		sql     string
+		targets func() ([]any, func())
+	}{{streams, g.StreamTargets}, {legs, g.LegTargets}} {
+		if part.sql == "" {
+			continue
+		}
+		rows, err := db.read.QueryContext(ctx, part.sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		t, add := part.targets()
+		for rows.Next() {
+			if err := rows.Scan(t...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			add()
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return g.Result(), nil
 }

@@ -66,10 +66,16 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 	if err != nil {
 		return err
 	}
-	days, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, analytics.Query{From: from, To: to, Media: callvault.MediaAudio, By: []string{"day"}})
+	// One pass over the period's streams for the trend and every table.
+	qs := []analytics.Query{{From: from, To: to, Media: callvault.MediaAudio, By: []string{"day"}}}
+	for _, d := range worstDims {
+		qs = append(qs, analytics.Query{From: from, To: to, Media: callvault.MediaAudio, By: []string{d.dim}, Top: 5, MinStreams: MinWorstStreams})
+	}
+	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, qs)
 	if err != nil {
 		return err
 	}
+	days := res[0]
 	data := struct {
 		base
 		Total      analytics.Row
@@ -78,13 +84,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 		Worst      []worst
 		MinStreams int
 	}{base: newBase("Overview", "overview", ses, from, to), Total: days.Total, Days: days.Rows, Chart: trendChart(days.Rows), MinStreams: MinWorstStreams}
-	for _, d := range worstDims {
-		res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, analytics.Query{From: from, To: to, Media: callvault.MediaAudio,
-			By: []string{d.dim}, Top: 5, MinStreams: MinWorstStreams})
-		if err != nil {
-			return err
-		}
-		data.Worst = append(data.Worst, worst{Dim: d.dim, Title: d.title, Rows: res.Rows})
+	for i, d := range worstDims {
+		data.Worst = append(data.Worst, worst{Dim: d.dim, Title: d.title, Rows: res[i+1].Rows})
 	}
 	s.render(w, http.StatusOK, "overview", data)
 	return nil
