@@ -75,19 +75,7 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, version, prefix st
 // writeEnvelope writes Graph's error envelope with a status and code of
 // the gate's choosing (the error table maps callvault's codes only).
 func (s *Server) writeEnvelope(w http.ResponseWriter, r *http.Request, status int, code, message string) {
-	ids := requestIDs(r.Context())
-	b := make([]byte, 0, 256)
-	b = append(b, `{"error":{"code":`...)
-	b = odata.AppendString(b, code)
-	b = append(b, `,"message":`...)
-	b = odata.AppendString(b, boundMessage(message))
-	b = append(b, `,"innerError":{"date":`...)
-	b = odata.AppendString(b, s.now().UTC().Format("2006-01-02T15:04:05"))
-	b = append(b, `,"request-id":`...)
-	b = odata.AppendString(b, ids.request)
-	b = append(b, `,"client-request-id":`...)
-	b = odata.AppendString(b, ids.client)
-	b = append(b, "}}}"...)
+	b := appendEnvelope(make([]byte, 0, 256), code, message, s.now(), requestIDs(r.Context()))
 	s.writeBody(w, r, status, "", b)
 }
 
