@@ -20,6 +20,7 @@ func RunQuality(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("streams are read per tenant and start time", s.testWalls)
 	t.Run("FillQuality classifies the records stored without quality, once", s.testFill)
 	t.Run("tenant files are kept per tenant and kind, the last one active", s.testFiles)
+	t.Run("AggregateQuality counts a tenant's streams and audio legs by columns", s.testAggregate)
 }
 
 type qualitySuite struct {
@@ -274,5 +275,57 @@ func (s *qualitySuite) testFiles(t *testing.T) {
 	}
 	if got, _ := st.GetTenantFile(ctx, b, callvault.FileBuildings); got != nil {
 		t.Errorf("another tenant reads %q", got)
+	}
+}
+
+func (s *qualitySuite) testAggregate(t *testing.T) {
+	st := s.store(t)
+	agg, ok := st.(callvault.QualityAggregator)
+	if !ok {
+		t.Skip("the store does not aggregate")
+	}
+	a, b := "quality-agg-a", "quality-agg-b"
+	for i, tenant := range []string{a, b} {
+		for d := range 2 {
+			r := qualityRecord(tenant, fmt.Sprint("r", d), 1, qualityT0.Add(time.Duration(d)*24*time.Hour), 3+i)
+			r.Quality = fakeQuality(r)
+			put(t, st, r)
+		}
+	}
+	groups, err := agg.AggregateQuality(t.Context(), a, callvault.QualityAggregate{
+		By: []string{callvault.BucketDay, "first_is_caller"}, Media: callvault.MediaAudio, Where: map[string]string{"second_platform": "windows"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(groups, func(i, j int) bool { return fmt.Sprint(groups[i].Keys) < fmt.Sprint(groups[j].Keys) })
+	day0 := fmt.Sprint(qualityT0.Unix() / 86400)
+	// Each record: segments 1 and 3 good (the caller First), 2 poor.
+	want := []callvault.QualityGroup{
+		{Keys: []string{day0, "0"}, Streams: 1, Poor: 1, Calls: 1, PoorCalls: 1},
+		{Keys: []string{day0, "1"}, Streams: 2, Good: 2, Calls: 2, GoodCalls: 2},
+	}
+	if len(groups) != 4 {
+		t.Fatalf("%d groups, want 4 (two days, two values): %+v", len(groups), groups)
+	}
+	for i, w := range want {
+		g := groups[i]
+		if fmt.Sprint(g.Keys) != fmt.Sprint(w.Keys) || g.Streams != w.Streams || g.Good != w.Good || g.Poor != w.Poor ||
+			g.Calls != w.Calls || g.PoorCalls != w.PoorCalls || g.GoodCalls != w.GoodCalls {
+			t.Errorf("group %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if g := groups[0]; g.Counts[0] != 1 || g.Sums[0] != 45.5 || g.Counts[1] != 1 || g.Sums[1] != 612.25 {
+		t.Errorf("the poor group's jitter and round trip sums: %v %v", g.Sums, g.Counts)
+	}
+	total, err := agg.AggregateQuality(t.Context(), a, callvault.QualityAggregate{})
+	if err != nil || len(total) != 1 || total[0].Streams != 6 || total[0].Calls != 6 {
+		t.Errorf("tenant a's total: %+v, %v; want 6 streams in 6 legs", total, err)
+	}
+	none, err := agg.AggregateQuality(t.Context(), "quality-agg-none", callvault.QualityAggregate{By: []string{"media"}})
+	if err != nil || len(none) != 0 {
+		t.Errorf("a tenant without streams: %+v, %v", none, err)
+	}
+	if _, err := agg.AggregateQuality(t.Context(), a, callvault.QualityAggregate{By: []string{"body; DROP TABLE x"}}); callvault.ErrorCode(err) != callvault.EINVALID {
+		t.Errorf("an unknown column: %v, want EINVALID", err)
 	}
 }
