@@ -48,6 +48,7 @@ type Handler struct {
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("GET "+Prefix+"streams", h.handle(auth.RoleCallRecordsReadAll, h.streams))
 	mux.Handle("GET "+Prefix+"dimensions", h.handle(auth.RoleCallRecordsReadAll, h.listDimensions))
+	mux.Handle("GET "+Prefix+"metrics", h.handle(auth.RoleCallRecordsReadAll, h.metrics))
 	for _, kind := range []string{callvault.FileBuildings, callvault.FileEndpoints} {
 		mux.Handle("GET "+Prefix+kind, h.handle(auth.RoleCallRecordsReadAll, h.getFile(kind)))
 		mux.Handle("PUT "+Prefix+kind, h.handle(RoleFilesWrite, h.putFile(kind)))

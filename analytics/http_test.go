@@ -3,12 +3,14 @@ package analytics_test
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
@@ -26,7 +28,8 @@ func TestHTTPServesJSONAndCSVBehindTokensAndTenantWalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &analytics.Handler{Store: st, Auth: signer.Verifier(auth.VerifierOptions{})}
+	h := &analytics.Handler{Store: st, Auth: signer.Verifier(auth.VerifierOptions{}),
+		Now: func() time.Time { return time.Date(2026, 8, 17, 0, 0, 0, 0, time.UTC) }}
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := httptest.NewServer(mux) // 127.0.0.1
@@ -89,6 +92,26 @@ func TestHTTPServesJSONAndCSVBehindTokensAndTenantWalls(t *testing.T) {
 			t.Errorf("%s: %s is not an error envelope", tt.name, body)
 		}
 	}
+	// The same figures as Prometheus gauges, by a few bounded dimensions.
+	status, body, hdr = do("GET", "/analytics/v1/metrics?window=336h", reader, "")
+	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("metrics: %d %s", status, body)
+	}
+	for _, want := range []string{"# TYPE callvault_quality_audio_poor_call_percent gauge", `media="audio"`, `pstn="VoIP"`, `connection="wifi"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	var all analytics.Result
+	_, b, _ := do("GET", "/analytics/v1/streams?from=2026-08-03&to=2026-08-17", reader, "")
+	json.Unmarshal([]byte(b), &all)
+	if total := fmt.Sprintf(`callvault_quality_streams{tenant=%q,window_seconds="1209600"} %d`, tenant, all.Total.Streams); !strings.Contains(body, total+"\n") {
+		t.Errorf("metrics lack %q:\n%.600s", total, body)
+	}
+	if status, _, _ := do("GET", "/analytics/v1/metrics?window=forever", reader, ""); status != 400 {
+		t.Errorf("a bad window: %d", status)
+	}
+
 	// Another tenant's token sees none of this tenant's streams.
 	status, body, _ = do("GET", q, token("other-tenant", auth.RoleCallRecordsReadAll), "")
 	var other analytics.Result
