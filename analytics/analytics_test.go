@@ -82,7 +82,7 @@ const buildingFile = "10.0.0.0,Corp/A,9,Building A,Contoso,Office,Engineering,Se
 	"10.128.0.0,Corp/B,9,Building B,Contoso,Office,Sales,Paris,75001,FR,,EMEA,1,0\n"
 
 func testFigures(t *testing.T, st qstore) {
-	data := generated(t, 400)
+	data := generated(t, 250)
 	load(t, st, data)
 	if _, err := analytics.ImportFile(t.Context(), st, tenant, callvault.FileBuildings, []byte(buildingFile)); err != nil {
 		t.Fatal(err)
