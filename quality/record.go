@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonx"
 )
 
 // The wire shapes this package reads of a stored record: only the fields
@@ -15,11 +16,6 @@ type (
 	wireRecord struct {
 		Type          string    `json:"type"`
 		StartDateTime time.Time `json:"startDateTime"`
-	}
-	wireSession struct {
-		StartDateTime time.Time     `json:"startDateTime"`
-		Caller        *wireEndpoint `json:"caller"`
-		Callee        *wireEndpoint `json:"callee"`
 	}
 	wireSegment struct {
 		StartDateTime time.Time     `json:"startDateTime"`
@@ -82,23 +78,87 @@ type (
 func Record(r *callvault.Record) *callvault.RecordQuality {
 	q := &callvault.RecordQuality{}
 	var rec wireRecord
-	_ = json.Unmarshal(r.Body, &rec)
+	members(r.Body, func(key string, v []byte) {
+		switch key {
+		case "type":
+			_ = json.Unmarshal(v, &rec.Type)
+		case "startDateTime":
+			_ = json.Unmarshal(v, &rec.StartDateTime)
+		}
+	})
 	if rec.StartDateTime.IsZero() {
 		rec.StartDateTime = r.StartDateTime
 	}
 	for i, ses := range r.Sessions {
-		var ws wireSession
-		_ = json.Unmarshal(ses.Body, &ws)
+		var start time.Time
+		members(ses.Body, func(key string, v []byte) {
+			if key == "startDateTime" {
+				_ = json.Unmarshal(v, &start)
+			}
+		})
 		for j, seg := range ses.Segments {
-			var wg wireSegment
-			if json.Unmarshal(seg.Body, &wg) != nil {
+			wg, ok := segmentOf(seg.Body)
+			if !ok {
 				continue
 			}
-			start := firstTime(wg.StartDateTime, ws.StartDateTime, rec.StartDateTime)
-			q.Streams = appendSegment(q.Streams, r.ID, rec.Type, i+1, j+1, start, &wg)
+			at := firstTime(wg.StartDateTime, start, rec.StartDateTime)
+			q.Streams = appendSegment(q.Streams, r.ID, rec.Type, i+1, j+1, at, wg)
 		}
 	}
 	return q
+}
+
+// members calls fn with each member of the object b. Only the members
+// classification reads are decoded, and of a media only its label,
+// networks and streams: a segment's devices and most of its endpoints'
+// fields are skipped by a scan, several times faster than decoding them.
+func members(b []byte, fn func(key string, v []byte)) bool {
+	o, ok := jsonx.NewObject(b)
+	if !ok {
+		return false
+	}
+	for m, ok := o.Next(); ok; m, ok = o.Next() {
+		fn(string(m.Key), m.Value)
+	}
+	return true
+}
+
+// segmentOf reads what classification needs of a stored segment.
+func segmentOf(b []byte) (*wireSegment, bool) {
+	g := &wireSegment{}
+	ok := members(b, func(key string, v []byte) {
+		switch key {
+		case "startDateTime":
+			_ = json.Unmarshal(v, &g.StartDateTime)
+		case "caller":
+			g.Caller = &wireEndpoint{}
+			_ = json.Unmarshal(v, g.Caller)
+		case "callee":
+			g.Callee = &wireEndpoint{}
+			_ = json.Unmarshal(v, g.Callee)
+		case "media":
+			a, ok := jsonx.NewArray(v)
+			for e, more := a.Next(); ok && more; e, more = a.Next() {
+				var m wireMedia
+				members(e, func(key string, v []byte) {
+					switch key {
+					case "label":
+						_ = json.Unmarshal(v, &m.Label)
+					case "callerNetwork":
+						m.CallerNetwork = &wireNetwork{}
+						_ = json.Unmarshal(v, m.CallerNetwork)
+					case "calleeNetwork":
+						m.CalleeNetwork = &wireNetwork{}
+						_ = json.Unmarshal(v, m.CalleeNetwork)
+					case "streams":
+						_ = json.Unmarshal(v, &m.Streams)
+					}
+				})
+				g.Media = append(g.Media, m)
+			}
+		}
+	})
+	return g, ok
 }
 
 func firstTime(ts ...time.Time) time.Time {
