@@ -299,6 +299,9 @@ func Run(ctx context.Context, store callvault.QualityStore, tenant string, files
 	return res[0], nil
 }
 
+// scanOnly hides a store's QualityAggregator.
+type scanOnly struct{ callvault.QualityStore }
+
 // run is one query's state during RunAll's pass.
 type run struct {
 	q      Query
@@ -329,8 +332,39 @@ func RunAll(ctx context.Context, store callvault.QualityStore, tenant string, fi
 			return nil, err
 		}
 	}
-	if agg, ok := store.(callvault.QualityAggregator); ok && pushable(qs) {
-		return runInStore(ctx, agg, tenant, qs)
+	if agg, ok := store.(callvault.QualityAggregator); ok {
+		// What the store can count it counts; the rest (the building and
+		// endpoint dimensions) are counted from the rows, in one pass.
+		var inStore, scanned []Query
+		var where []bool
+		for _, q := range qs {
+			p := pushable([]Query{q})
+			where = append(where, p)
+			if p {
+				inStore = append(inStore, q)
+			} else {
+				scanned = append(scanned, q)
+			}
+		}
+		if len(scanned) < len(qs) {
+			a, err := runInStore(ctx, agg, tenant, inStore)
+			if err != nil {
+				return nil, err
+			}
+			b, err := RunAll(ctx, scanOnly{store}, tenant, files, scanned)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]*Result, 0, len(qs))
+			for _, p := range where {
+				if p {
+					out, a = append(out, a[0]), a[1:]
+				} else {
+					out, b = append(out, b[0]), b[1:]
+				}
+			}
+			return out, nil
+		}
 	}
 	runs := make([]*run, len(qs))
 	span := callvault.TimeRange{FromInclusive: true}

@@ -136,6 +136,29 @@ func testFigures(t *testing.T, st qstore) {
 			})
 		}
 	}
+	// RunAll, with queries the store counts and queries counted from the
+	// rows, answers each as Run does.
+	mixed := []analytics.Query{
+		{From: from, To: to, Media: "audio", By: []string{"day"}},
+		{From: from, To: to, Media: "audio", By: []string{"second.building"}, Top: 3},
+		{From: from, To: to, By: []string{"pstn"}},
+	}
+	all, err := analytics.RunAll(t.Context(), st, tenant, files, mixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range mixed {
+		one, err := analytics.Run(t.Context(), st, tenant, files, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := json.Marshal(all[i])
+		b, _ := json.Marshal(one)
+		if string(a) != string(b) {
+			t.Errorf("RunAll's answer %d differs from Run's:\n%s\n%s", i, a, b)
+		}
+	}
+
 	var poor int
 	for _, s := range streams {
 		if s.class == "poor" {
