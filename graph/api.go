@@ -56,7 +56,9 @@ func (s *Server) api(version string) http.Handler {
 	prefix := "/" + version + "/"
 	metadata := metadataDocument(codec.Model)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requestInfo(r).Version = version
 		if r.URL.Path == prefix+"$metadata" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			noteRoute(r, "$metadata")
 			s.serveMetadata(w, r, metadata)
 			return
 		}
@@ -78,10 +80,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, version string
 	if err != nil {
 		return err
 	}
+	requestInfo(r).Tenant = p.Tenant
 	if s.Gate != nil && s.gate(w, r, version, prefix, p) {
 		return nil // throttled or a fault (limit.go)
 	}
 	if rest := strings.TrimPrefix(r.URL.EscapedPath(), prefix); rest == "subscriptions" || strings.HasPrefix(rest, "subscriptions/") {
+		noteRoute(r, subscriptionRoute(rest))
 		return s.serveSubscriptions(w, r, version, p, rest)
 	}
 	if p.Delegated {
@@ -103,6 +107,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, version string
 		}
 		return callvault.Errorf(callvault.EINVALID, "'%s' is not a resource of the callRecords API.", strings.TrimPrefix(r.URL.Path, "/"+version))
 	}
+	noteRoute(r, "communications/"+sig)
 	if err := p.Require(ep.roles...); err != nil {
 		return err
 	}

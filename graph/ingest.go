@@ -116,6 +116,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64
 	if err != nil {
 		return err
 	}
+	requestInfo(r).Tenant = p.Tenant
 	if err := p.Require(RoleCallRecordsIngest); err != nil {
 		return err
 	}
@@ -178,6 +179,7 @@ func (s *Server) serveIngest(w http.ResponseWriter, r *http.Request, limit int64
 		}
 		return nil // the client is gone
 	}
+	s.Ingested.add(stats)
 	return writeIngestResults(w, results, stats)
 }
 

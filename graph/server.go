@@ -62,6 +62,11 @@ type Server struct {
 	// under /v1.0 and /beta before it is served: throttling and faults
 	// (limit.go). Optional.
 	Gate Gate
+	// Observe, when set, is called once for each request after it was
+	// served, with what the access log line says: for metrics. Optional.
+	Observe func(*http.Request, RequestInfo)
+	// Ingested counts what the ingest API stored.
+	Ingested IngestCounters
 
 	codecs map[string]*odata.Codec
 }
@@ -97,10 +102,12 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if s.serveProbe(w, r) {
+			noteRoute(r, r.URL.Path)
 			return
 		}
 		if s.Extra != nil && !uncleanPath(r.URL.Path) {
 			if _, pattern := s.Extra.Handler(r); pattern != "" {
+				noteRoute(r, pattern)
 				s.Extra.ServeHTTP(w, r) // not the handler itself: ServeHTTP sets the path values
 				return
 			}
@@ -164,7 +171,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if id.client == "" || len(id.client) > 128 {
 			id.client = id.request
 		}
-		r = r.WithContext(context.WithValue(r.Context(), idsKey, id))
+		info := &RequestInfo{Method: r.Method}
+		r = r.WithContext(withRequestInfo(context.WithValue(r.Context(), idsKey, id), info))
 		// Set by key, not Set(), to keep Graph's spelling on the wire: Go
 		// would write Request-Id.
 		h := w.Header()
@@ -182,6 +190,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			h.Set("Retry-After", "1")
 			s.writeError(rec, r, callvault.Errorf(serverBusy, "The server is handling its maximum of %d requests at once; send this one again in a moment.", s.MaxRequests))
 			s.Logger.WarnContext(r.Context(), "request refused: too many in flight", "request_id", id.request, "max_requests", s.MaxRequests)
+			if s.Observe != nil {
+				info.Status, info.Bytes, info.Duration = rec.status, rec.bytes, s.now().Sub(start)
+				s.Observe(r, *info)
+			}
 			return
 		}
 		defer s.inflight.Add(-1)
@@ -195,10 +207,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
 				}
 			}
+			info.Status, info.Bytes, info.Duration = rec.status, rec.bytes, s.now().Sub(start)
 			s.Logger.InfoContext(r.Context(), "request",
-				"request_id", id.request, "client_request_id", id.client,
-				"method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
-				"status", rec.status, "bytes", rec.bytes, "duration", s.now().Sub(start))
+				"request_id", id.request, "client_request_id", id.client, "tenant", info.Tenant,
+				"method", r.Method, "route", info.Route, "path", r.URL.Path, "query", r.URL.RawQuery,
+				"status", rec.status, "bytes", rec.bytes, "duration", info.Duration)
+			if s.Observe != nil {
+				s.Observe(r, *info)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

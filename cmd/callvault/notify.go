@@ -29,6 +29,8 @@ type notifyConfig struct {
 	noDispatch  bool
 	batch       int
 	mirrorInbox bool // serve graph.MirrorInboxPath
+
+	dispatcher *notify.Dispatcher // what start made, for metrics (ops.go); nil when none
 }
 
 func (c *notifyConfig) register(fs *flag.FlagSet) {
@@ -118,6 +120,7 @@ func (c *notifyConfig) start(ctx context.Context, srv *graph.Server, store callv
 			Delay: delay, NoSlowRule: c.noSlowRule,
 		},
 	}
+	c.dispatcher = d
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)

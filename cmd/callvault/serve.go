@@ -43,6 +43,7 @@ var serveCommand = command{
 		c.throttle.register(fs)
 		c.limits.register(fs)
 		c.ui.register(fs)
+		c.ops.register(fs)
 		describe(fs, "callvault serve [flags]", `
 Serves the Microsoft Graph callRecords API under /v1.0 and /beta, as Graph does:
   GET /{v1.0|beta}/communications/callRecords/{id}/sessions
@@ -81,6 +82,7 @@ type serveConfig struct {
 	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
 	limits                limitsConfig   // limits.go: timeouts and caps
 	ui                    uiConfig       // ui.go: the analytics API and the web view
+	ops                   opsConfig      // ops.go: metrics
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -109,6 +111,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	if err := c.notify.check(); err != nil {
+		return err
+	}
+	if err := c.ops.check(); err != nil {
 		return err
 	}
 	opened := time.Now()
@@ -186,6 +191,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	}
 	c.limits.apply(srv, hs)
 	fmt.Fprintf(std.out, "callvault listening on %s://%s (public URL %s, data %s)\n", scheme, ln.Addr(), publicURL, storeName(c.data, c.db))
+	if err := c.ops.start(srv, c.notify.dispatcher, c.throttle.limiter, logger, std); err != nil {
+		return err
+	}
 	if c.demo {
 		if err := printDemo(std, signer, publicURL, demo); err != nil {
 			return err

@@ -22,6 +22,8 @@ type throttleConfig struct {
 	limits limitsFlag
 	strict bool
 	faults faultsFlag
+
+	limiter *throttle.Limiter // what apply made, for metrics (ops.go); nil when off
 }
 
 // limitsFlag is --throttle: off, graph or a profile file, parsed.
@@ -98,6 +100,7 @@ func (c *throttleConfig) apply(srv *graph.Server, store callvault.Store, logger 
 		}
 		g.limiter = &throttle.Limiter{Limits: c.limits.limits, Buckets: buckets, Strict: c.strict, Logger: g.logger}
 		g.where = where
+		c.limiter = g.limiter
 	}
 	if g.limiter == nil && g.faults == nil {
 		return nil

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/metrics"
+	"github.com/callvault/callvault/notify"
+	"github.com/callvault/callvault/throttle"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// opsConfig is what serve offers operators besides the API: Prometheus
+// metrics on a listener of their own (docs/operations.md).
+type opsConfig struct {
+	metricsAddr string
+
+	metricsServer *http.Server // started by start when --metrics-addr is set
+}
+
+func (c *opsConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics, a listener apart from the API's\n(no token: keep it on loopback or a private network); off when empty")
+}
+
+func (c *opsConfig) check() error {
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return fmt.Errorf("%w: --metrics-addr %q: %v", errUsage, c.metricsAddr, err)
+		}
+	}
+	return nil
+}
+
+// start serves the metrics when --metrics-addr is set: srv's requests and
+// ingests, and the dispatcher's and limiter's totals when there are
+// (either may be nil). It prints the listener's URL on standard output.
+func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limiter *throttle.Limiter, logger *slog.Logger, std stdio) error {
+	if c.metricsAddr == "" {
+		return nil
+	}
+	b := readBuild()
+	reg := metrics.New(b.Version, b.Revision, b.Go)
+	srv.Observe = func(_ *http.Request, info graph.RequestInfo) {
+		reg.Observe(metrics.Request{Route: info.Route, Version: info.Version, Method: info.Method,
+			Status: info.Status, Bytes: info.Bytes, Duration: info.Duration})
+	}
+	in := &srv.Ingested
+	reg.Counter("ingest_requests_total", "Ingest API requests whose records were validated and stored (or refused one by one).", nil, in.Requests.Load)
+	for _, o := range []struct {
+		outcome string
+		n       func() int64
+	}{{"inserted", in.Inserted.Load}, {"replaced", in.Replaced.Load}, {"stale", in.Stale.Load}, {"rejected", in.Rejected.Load}} {
+		reg.Counter("ingest_records_total", "Call records the ingest API received, by outcome: inserted, replaced (a higher version), stale (skipped: the store holds a higher version), rejected (invalid).",
+			prometheus.Labels{"outcome": o.outcome}, o.n)
+	}
+	reg.Counter("ingest_sessions_total", "Sessions of the call records the ingest API stored.", nil, in.Sessions.Load)
+	if d := dispatcher; d != nil {
+		k := &d.Counters
+		for _, m := range []struct {
+			name, help string
+			n          func() int64
+		}{
+			{"posts", "POSTs of change notifications to webhooks.", k.Posts.Load},
+			{"delivered", "Notifications a webhook accepted.", k.Delivered.Load},
+			{"failed", "Deliveries that failed (and will be retried or dropped).", k.Failed.Load},
+			{"retried", "Notifications scheduled for another attempt after a failure.", k.Retried.Load},
+			{"dropped", "Notifications given up after --notify-max-age.", k.Dropped.Load},
+			{"dropped_slow", "Notifications dropped by Graph's slow-endpoint rule.", k.DroppedSlow.Load},
+			{"throttled", "Notifications held back by Graph's slow-endpoint rule.", k.Throttled.Load},
+			{"delayed", "Notifications held back by --notify-delay.", k.Delayed.Load},
+			{"lifecycle", "Lifecycle notifications sent (reauthorizationRequired, subscriptionRemoved…).", k.Lifecycle.Load},
+		} {
+			reg.Counter("notify_"+m.name+"_total", m.help, nil, m.n)
+		}
+	}
+	if l := limiter; l != nil {
+		k := &l.Counters
+		for _, m := range []struct {
+			name, help string
+			n          func() int64
+		}{
+			{"admitted", "Requests the emulated Graph throttling let through.", k.Admitted.Load},
+			{"throttled", "Requests it refused with a 429.", k.Throttled.Load},
+			{"early", "Requests refused again for coming before their Retry-After (--throttle-strict).", k.Early.Load},
+			{"retries", "Requests that came again after a 429.", k.Retries.Load},
+		} {
+			reg.Counter("throttle_"+m.name+"_total", m.help, nil, m.n)
+		}
+	}
+	ln, err := net.Listen("tcp", c.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg.Handler())
+	c.metricsServer = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := c.metricsServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	fmt.Fprintf(std.out, "callvault metrics on http://%s/metrics\n", ln.Addr())
+	return nil
+}
