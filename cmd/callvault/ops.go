@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,18 +18,24 @@ import (
 )
 
 // opsConfig is what serve offers operators besides the API: Prometheus
-// metrics on a listener of their own (docs/operations.md).
+// metrics on a listener of their own, and how long a stop may take
+// (docs/operations.md).
 type opsConfig struct {
-	metricsAddr string
+	metricsAddr     string
+	shutdownTimeout time.Duration
 
 	metricsServer *http.Server // started by start when --metrics-addr is set
 }
 
 func (c *opsConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics, a listener apart from the API's\n(no token: keep it on loopback or a private network); off when empty")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM or SIGINT, stop accepting connections and let the requests in flight finish for\nat most this long; those still running then are cut off and serve exits with status 1")
 }
 
 func (c *opsConfig) check() error {
+	if c.shutdownTimeout <= 0 {
+		return fmt.Errorf("%w: --shutdown-timeout must be positive", errUsage)
+	}
 	if c.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
 			return fmt.Errorf("%w: --metrics-addr %q: %v", errUsage, c.metricsAddr, err)
@@ -113,5 +120,29 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 		}
 	}()
 	fmt.Fprintf(std.out, "callvault metrics on http://%s/metrics\n", ln.Addr())
+	return nil
+}
+
+// shutdown runs once the context of serve is done (SIGTERM, SIGINT): hs
+// stops accepting connections at once and its requests in flight get
+// --shutdown-timeout to finish; then the connections left are closed and
+// shutdown says so. served is the error of hs.Serve.
+func (c *opsConfig) shutdown(hs *http.Server, served <-chan error, logger *slog.Logger) error {
+	logger.Info("shutting down: draining requests in flight", "timeout", c.shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(ctx)
+	if c.metricsServer != nil {
+		c.metricsServer.Close() // a scrape is cheap: nothing to drain
+	}
+	if err != nil {
+		hs.Close()
+		logger.Warn("requests still in flight after --shutdown-timeout were cut off", "timeout", c.shutdownTimeout)
+		return fmt.Errorf("requests still in flight after --shutdown-timeout %s were cut off", c.shutdownTimeout)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped: every request in flight finished")
 	return nil
 }

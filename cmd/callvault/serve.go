@@ -82,7 +82,7 @@ type serveConfig struct {
 	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
 	limits                limitsConfig   // limits.go: timeouts and caps
 	ui                    uiConfig       // ui.go: the analytics API and the web view
-	ops                   opsConfig      // ops.go: metrics
+	ops                   opsConfig      // ops.go: metrics, shutdown
 }
 
 func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
@@ -207,16 +207,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return c.ops.shutdown(hs, errc, logger)
 }
 
 func newLogger(std stdio, level, format string) (*slog.Logger, error) {
