@@ -29,6 +29,9 @@ if [ "${1:-}" = "-short" ]; then
   exit 0
 fi
 
+echo "== packaging: Dockerfile build line, compose file, systemd unit (no container runtime needed)"
+scripts/check-packaging.sh
+
 echo "== conformance: msgraph-sdk-go against the real binary (the first build takes minutes)"
 (
   cd conformance
