@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -55,6 +56,18 @@ type Verifier struct {
 	now       func() time.Time
 	skew      time.Duration
 	cache     *tokenCache // nil: none
+
+	// Cache counts the cache's answers, for metrics.
+	Cache CacheCounters
+}
+
+// CacheCounters count how a Verifier's token cache answered since the
+// Verifier was made: a hit skips the signature check; a miss (a token not
+// cached, or whose entry may no longer be served) pays it. Tokens the
+// cache never holds (a Verifier without cache, an empty or oversized
+// token) count as neither.
+type CacheCounters struct {
+	Hits, Misses atomic.Int64
 }
 
 // keySource is where a Verifier's keys come from, and which issuers and
@@ -191,8 +204,10 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	k := keyOf(token)
 	now := v.now()
 	if p, ok := v.cache.get(&k, gen, now); ok {
+		v.Cache.Hits.Add(1)
 		return p, nil
 	}
+	v.Cache.Misses.Add(1)
 	var lt lifetime
 	p, err := v.verify(token, &lt)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/metrics"
 	"github.com/callvault/callvault/notify"
@@ -56,6 +57,12 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 	srv.Observe = func(_ *http.Request, info graph.RequestInfo) {
 		reg.Observe(metrics.Request{Route: info.Route, Version: info.Version, Method: info.Method,
 			Status: info.Status, Bytes: info.Bytes, Duration: info.Duration})
+	}
+	if v, ok := srv.Auth.(*auth.Verifier); ok {
+		reg.Counter("token_cache_total", "Bearer tokens looked up in the verifier's cache, by result: hit (the signature check skipped) or miss.",
+			prometheus.Labels{"result": "hit"}, v.Cache.Hits.Load)
+		reg.Counter("token_cache_total", "Bearer tokens looked up in the verifier's cache, by result: hit (the signature check skipped) or miss.",
+			prometheus.Labels{"result": "miss"}, v.Cache.Misses.Load)
 	}
 	in := &srv.Ingested
 	reg.Counter("ingest_requests_total", "Ingest API requests whose records were validated and stored (or refused one by one).", nil, in.Requests.Load)

@@ -121,6 +121,9 @@ func TestMetricsCountRequestsIngestsAndThrottling(t *testing.T) {
 		{"callvault_ingest_records_total", map[string]string{"outcome": "inserted"}, 1},
 		{"callvault_ingest_records_total", map[string]string{"outcome": "rejected"}, 0},
 		{"callvault_ingest_sessions_total", nil, 2},
+		// One token: verified once (the ingest), then served from the cache.
+		{"callvault_token_cache_total", map[string]string{"result": "miss"}, 2}, // and the bad token
+		{"callvault_token_cache_total", map[string]string{"result": "hit"}, 4},
 	} {
 		if got := sample(after, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
