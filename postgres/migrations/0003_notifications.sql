@@ -34,7 +34,6 @@ CREATE TABLE notification_outbox (
 	deferred        BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX notification_outbox_due ON notification_outbox (due, seq);
-CREATE INDEX notification_outbox_subscription ON notification_outbox (tenant, subscription_id);
 
 CREATE TABLE delivery_attempts (
 	seq             BIGINT PRIMARY KEY,

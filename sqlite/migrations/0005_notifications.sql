@@ -33,7 +33,6 @@ CREATE TABLE notification_outbox (
 	deferred        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX notification_outbox_due ON notification_outbox (due, seq);
-CREATE INDEX notification_outbox_subscription ON notification_outbox (tenant, subscription_id);
 
 CREATE TABLE delivery_attempts (
 	seq             INTEGER PRIMARY KEY,
