@@ -32,6 +32,9 @@ fi
 echo "== packaging: Dockerfile build line, compose file, systemd unit (no container runtime needed)"
 scripts/check-packaging.sh
 
+echo "== fuzz targets, 10 s each (FUZZTIME to change)"
+scripts/fuzz.sh
+
 echo "== conformance: msgraph-sdk-go against the real binary (the first build takes minutes)"
 (
   cd conformance
