@@ -88,9 +88,11 @@ type SubscriptionStore interface {
 	DeleteSubscription(ctx context.Context, tenant, id string) error
 }
 
-// Notification is a change notification waiting in a store's outbox: the
-// store wrote it in the transaction that stored the record, one for each
-// subscription of the record's tenant that asks for that change.
+// Notification is a change notification waiting in a store's outbox. The
+// store writes the change in the transaction that stores the record (one
+// row, whatever the number of subscriptions), and ClaimNotifications fans it
+// out to one Notification for each subscription of the tenant that asked
+// for that change when it was committed.
 type Notification struct {
 	Seq          int64 // the outbox's key
 	Subscription Subscription
@@ -132,7 +134,8 @@ type DeliveryAttempt struct {
 // each notification is leased to one of them until it is settled or its
 // lease runs out, after which another may take it over.
 type Outbox interface {
-	// ClaimNotifications leases to owner, until now+lease, at most limit
+	// ClaimNotifications fans out the changes committed since the last
+	// claim, then leases to owner, until now+lease, at most limit
 	// notifications that are due at now, oldest first.
 	ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Notification, error)
 	// SettleNotifications records what became of notifications owner

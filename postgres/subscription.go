@@ -18,12 +18,25 @@ var (
 )
 
 const (
-	// sqlInsertNotifications writes, in a record's transaction, one outbox
-	// row for each unexpired subscription of the tenant that asks for the
-	// change. $1 tenant, $2 record id, $3 change, $4 now, $5 the seq base.
-	sqlInsertNotifications = `INSERT INTO notification_outbox (seq, tenant, subscription_id, record_id, change, created, due)
-		SELECT $5::BIGINT + row_number() OVER (ORDER BY id), tenant, id, $2, $3, $4, $4 FROM subscriptions
-		WHERE tenant = $1 AND expires > $4 AND (changes & $3) <> 0`
+	// sqlInsertChange writes, in a record's transaction, the change for a
+	// dispatcher to fan out, when some unexpired subscription of the tenant
+	// asks for it. $1 tenant, $2 record id, $3 change, $4 now, $5 the seq.
+	sqlInsertChange = `INSERT INTO notification_changes (seq, tenant, record_id, change, created)
+		SELECT $5, $1, $2, $3, $4 WHERE EXISTS
+			(SELECT 1 FROM subscriptions WHERE tenant = $1 AND expires > $4 AND (changes & $3) <> 0)`
+
+	// sqlExpandChanges fans the oldest changes out to one notification for
+	// each subscription that asked for it when it was committed, and
+	// deletes them, in one statement; changes another replica is expanding
+	// are skipped.
+	sqlExpandChanges = `WITH c AS (
+			DELETE FROM notification_changes WHERE seq IN
+				(SELECT seq FROM notification_changes ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+			RETURNING seq, tenant, record_id, change, created)
+		INSERT INTO notification_outbox (seq, tenant, subscription_id, record_id, change, created, due)
+		SELECT c.seq + row_number() OVER (PARTITION BY c.seq ORDER BY s.id), c.tenant, s.id, c.record_id, c.change, c.created, c.created
+		FROM c JOIN subscriptions AS s
+			ON s.tenant = c.tenant AND s.created <= c.created AND s.expires > c.created AND (s.changes & c.change) <> 0`
 
 	sqlClaimNotifications = `UPDATE notification_outbox SET due = $1, owner = $2
 		WHERE seq IN (SELECT seq FROM notification_outbox WHERE due <= $3 ORDER BY due, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
@@ -35,12 +48,14 @@ const (
 		RETURNING body`
 )
 
-// notifyBase returns the base of the seqs of one change's outbox rows.
-func notifyBase() int64 { return rand.Int64() &^ 0xff }
+// expandBatch is how many changes a claim fans out at most.
+const expandBatch = 1000
 
-// queueNotifications queues the outbox rows of a record change on b.
+// queueNotifications queues the change of a record for its subscribers on
+// b, in the record's transaction. Its seq is random with the low byte zero,
+// so that the notifications it fans out to are numbered after it.
 func queueNotifications(b *pgx.Batch, tenant, recordID string, change callvault.ChangeTypes) {
-	b.Queue(sqlInsertNotifications, tenant, recordID, int64(change), time.Now().UnixNano(), notifyBase())
+	b.Queue(sqlInsertChange, tenant, recordID, int64(change), time.Now().UnixNano(), rand.Int64()&^0xff)
 }
 
 // CreateSubscription stores s unless the tenant has quota subscriptions.
@@ -170,6 +185,9 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 	defer wrap(&err, "postgres: claim notifications")
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		out = out[:0]
+		if _, err := tx.Exec(ctx, sqlExpandChanges, expandBatch); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, sqlClaimNotifications, now.Add(lease).UnixNano(), owner, now.UnixNano(), limit)
 		if err != nil {
 			return err

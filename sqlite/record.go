@@ -79,7 +79,7 @@ func (s *statements) specs() []stmtSpec {
 		{&s.insertParticipant, true, sqlInsertParticipant},
 		{&s.selectHeader, false, sqlSelectHeader},
 		{&s.recordExists, false, sqlRecordExists},
-		{&s.insertNotifications, true, sqlInsertNotifications},
+		{&s.insertNotifications, true, sqlInsertChange},
 	}
 }
 

@@ -16,19 +16,40 @@ var (
 	_ callvault.Outbox            = (*DB)(nil)
 )
 
-// sqlInsertNotifications writes, in a record's transaction, one outbox row
-// for each unexpired subscription of the tenant that asks for the change.
-// Arguments: record id, change, now (created and due), tenant, now, change.
-const sqlInsertNotifications = `INSERT INTO notification_outbox (tenant, subscription_id, record_id, change, created, due)
-	SELECT tenant, id, ?, ?, ?, ? FROM subscriptions
-	WHERE tenant = ? AND expires > ? AND (changes & ?) != 0`
+// sqlInsertChange writes, in a record's transaction, the change for the
+// dispatcher to fan out, when some unexpired subscription of the tenant
+// asks for it. Arguments: tenant, record id, change, now, tenant, now,
+// change.
+const sqlInsertChange = `INSERT INTO notification_changes (tenant, record_id, change, created)
+	SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM subscriptions WHERE tenant = ? AND expires > ? AND (changes & ?) != 0)`
 
-// notifyChange writes the outbox rows of a record change, if any
-// subscription asks for it. It runs in the record's transaction: the
-// notification commits with the record or not at all.
+// expandBatch is how many changes a claim fans out at most.
+const expandBatch = 1000
+
+// notifyChange records a change of a record for its subscribers. It runs in
+// the record's transaction: the notifications commit with the record or
+// not at all. Whatever the number of subscriptions, it writes one row.
 func notifyChange(ctx context.Context, tx *sql.Tx, s *statements, tenant, recordID string, change callvault.ChangeTypes) error {
 	now := time.Now().UnixNano()
-	_, err := tx.StmtContext(ctx, s.insertNotifications).ExecContext(ctx, recordID, int64(change), now, now, tenant, now, int64(change))
+	_, err := tx.StmtContext(ctx, s.insertNotifications).ExecContext(ctx, tenant, recordID, int64(change), now, tenant, now, int64(change))
+	return err
+}
+
+// expandChanges fans the oldest changes out to one notification for each
+// subscription that asked for it when it was committed, and deletes them.
+func expandChanges(ctx context.Context, tx *sql.Tx) error {
+	var last sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT max(seq) FROM (SELECT seq FROM notification_changes ORDER BY seq LIMIT ?)`, expandBatch).Scan(&last); err != nil || !last.Valid {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO notification_outbox (tenant, subscription_id, record_id, change, created, due)
+		SELECT c.tenant, s.id, c.record_id, c.change, c.created, c.created
+		FROM notification_changes AS c JOIN subscriptions AS s
+			ON s.tenant = c.tenant AND s.created <= c.created AND s.expires > c.created AND (s.changes & c.change) != 0
+		WHERE c.seq <= ? ORDER BY c.seq, s.id`, last.Int64); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM notification_changes WHERE seq <= ?`, last.Int64)
 	return err
 }
 
@@ -171,6 +192,9 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 		return nil, err
 	}
 	defer tx.Rollback()
+	if err := expandChanges(ctx, tx); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `UPDATE notification_outbox SET due = ?, owner = ?
 		WHERE seq IN (SELECT seq FROM notification_outbox WHERE due <= ? ORDER BY due, seq LIMIT ?)
 		RETURNING seq, tenant, subscription_id, record_id, change, created, attempts, deferred`,

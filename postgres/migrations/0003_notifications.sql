@@ -3,9 +3,10 @@
 -- deliveries the diagnostics endpoint shows. The tables of the SQLite store
 -- (its migration 0005), in PostgreSQL's types.
 --
--- No sequences (see 0001): an outbox row's seq is a random 63-bit number
--- chosen by the writer, low byte zero, plus the row's number among the
--- subscriptions notified of one change (at most 100).
+-- No sequences (see 0001): a change's seq is a random 63-bit number chosen
+-- by the writer with its low byte zero, and the seqs of the notifications it
+-- fans out to are that plus their number among the subscriptions notified
+-- (at most 100).
 CREATE TABLE subscriptions (
 	tenant         TEXT COLLATE "C" NOT NULL,
 	id             TEXT COLLATE "C" NOT NULL,
@@ -17,6 +18,20 @@ CREATE TABLE subscriptions (
 	PRIMARY KEY (tenant, id)
 );
 CREATE INDEX subscriptions_lifecycle ON subscriptions (next_lifecycle) WHERE next_lifecycle > 0;
+
+-- One row per change of a record that some subscription of its tenant asks
+-- for, written in the record's transaction: whatever the number of
+-- subscriptions, a write pays for one small row. A dispatcher fans each out
+-- to the subscriptions that existed at its commit (notification_outbox) when
+-- it claims, deleting it in the same statement (FOR UPDATE SKIP LOCKED: one
+-- replica expands each change).
+CREATE TABLE notification_changes (
+	seq       BIGINT PRIMARY KEY,
+	tenant    TEXT COLLATE "C" NOT NULL,
+	record_id TEXT COLLATE "C" NOT NULL,
+	change    BIGINT NOT NULL,
+	created   BIGINT NOT NULL
+);
 
 -- due is when a row may next be claimed: a claim moves it to the end of the
 -- claimer's lease, so one index serves "what is due" and "whose lease ran

@@ -16,8 +16,21 @@ CREATE TABLE subscriptions (
 );
 CREATE INDEX subscriptions_lifecycle ON subscriptions (next_lifecycle) WHERE next_lifecycle > 0;
 
--- One row per notification to deliver, written in the transaction that
--- stored the record. due is when it may next be claimed: a claim moves it
+-- One row per change of a record that some subscription of its tenant asks
+-- for, written in the record's transaction: whatever the number of
+-- subscriptions, a write pays for one small row. The dispatcher fans each
+-- out to the subscriptions that existed at its commit (notification_outbox)
+-- when it claims, and deletes it in the same transaction.
+CREATE TABLE notification_changes (
+	seq       INTEGER PRIMARY KEY,
+	tenant    TEXT    NOT NULL,
+	record_id TEXT    NOT NULL,
+	change    INTEGER NOT NULL,
+	created   INTEGER NOT NULL
+);
+
+-- One row per notification to deliver: a change and a subscription. due is
+-- when it may next be claimed: a claim moves it
 -- to the end of the claimer's lease, so the one index serves both "what is
 -- due" and "whose lease ran out".
 CREATE TABLE notification_outbox (
