@@ -62,7 +62,7 @@ type statements struct {
 	deleteSegments, deleteSessions, deleteParticipants *sql.Stmt
 	insertSession, insertSegment, insertParticipant    *sql.Stmt
 	selectHeader, recordExists                         *sql.Stmt
-	insertNotifications                                *sql.Stmt
+	insertNotifications, insertQualityStream           *sql.Stmt
 }
 
 // specs lists the statements once, for prepare and close alike.
@@ -80,6 +80,7 @@ func (s *statements) specs() []stmtSpec {
 		{&s.selectHeader, false, sqlSelectHeader},
 		{&s.recordExists, false, sqlRecordExists},
 		{&s.insertNotifications, true, sqlInsertChange},
+		{&s.insertQualityStream, true, sqlInsertQualityStream},
 	}
 }
 
@@ -153,7 +154,7 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 	if err := insertRows(ctx, tx, &db.stmts, r, rk, start, end); err != nil {
 		return 0, err
 	}
-	if err := writeQuality(ctx, tx, r, rk, outcome == callvault.Replaced); err != nil {
+	if err := writeQuality(ctx, tx, &db.stmts, r, rk, outcome == callvault.Replaced); err != nil {
 		return 0, err
 	}
 	if change := recordChange(outcome, version, r.Version); change != 0 {
