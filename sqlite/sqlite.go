@@ -33,30 +33,11 @@ var migrationFS embed.FS
 const busyTimeoutMillis = 10000
 
 // pageSize is the page size of the databases Open creates (SQLite's
-// default is 4 KiB). Bodies are 1 to 8 KB (8.3 KB a session on average in
-// synth's mix): on 4 KiB pages most spill into overflow pages, each written
-// to the WAL and the file with a syscall of its own, read with a pread of
-// its own that bypasses the page cache, and copied by SQLite into a buffer
-// before the driver copies it again. On 16 KiB pages nearly every body is a
-// cell of its leaf page.
-//
-// Measured (bench/cmd/importbench raw, CPU a session; docs/performance.md):
-// on 41,500 sessions 100 µs on 4 KiB pages, 73 on 16, 62 on 32, 65 on 64;
-// on 292,000 sessions 146, 120, 128 and 140. Reading a page of 60 sessions
-// with segments (BenchmarkStoreRows) costs about 30 % less CPU on 16, 32 or
-// 64 KiB pages than on 4, with no difference between the three. Larger
-// pages lose as the database grows because a batch's records land on random
-// leaves of the indexes keyed by record id, and every leaf touched is
-// written whole to the WAL, read back whole when the cache has dropped it,
-// and copied again by the checkpoint; small writes (one record) pay the
-// same. 16 KiB is the best of both. (Those figures predate
-// migrations/0003_record_keys.sql, since which a record's rows below are
-// appended to their indexes and only call_records' own indexes and
-// participants_by_id take random leaves.)
-//
-// A database keeps the page size it was created with: SQLite changes it
-// only by a VACUUM outside WAL mode, which callvault never runs, so a
-// database created with 4 KiB pages keeps them and works as before.
+// default is 4 KiB): on 16 KiB pages nearly every 1 to 8 KB body is a cell
+// of its leaf page rather than a chain of overflow pages, which imports and
+// reads faster; larger pages lose as the database grows. An existing
+// database keeps the page size it was created with. The measurements are in
+// docs/performance.md ("SQLite's page size").
 const pageSize = 16 << 10
 
 // DB is a callvault.Store on one SQLite database file. It is safe for
