@@ -15,6 +15,7 @@ const (
 	ENOTIMPLEMENTED = "not_implemented" // a Graph feature callvault does not serve yet: 501
 	EINTERNAL       = "internal"        // a bug or a failing dependency: 500
 	EFULL           = "storage_full"    // the store has no room left (a full disk, SQLITE_FULL, PostgreSQL 53100): 507
+	EUNAVAILABLE    = "unavailable"     // the database is not reachable for now (a failover, a restart): 503 with Retry-After
 )
 
 // ErrStorageFull is the error a store wraps a write refused for lack of
@@ -23,6 +24,13 @@ const (
 // a message it can act on.
 var ErrStorageFull error = &Error{Code: EFULL, Message: "The server's storage is full, so the write could not be made. " +
 	"Send the request again once an operator has freed space: call records are stored whole or not at all, and sending them again is safe."}
+
+// ErrUnavailable is the error a store wraps a failure to reach its
+// database in (a connection refused or cut, a server shutting down, a
+// primary that became read-only in a failover), beside the driver's error:
+// the request was not answered, and the same request later may be.
+var ErrUnavailable error = &Error{Code: EUNAVAILABLE, Message: "The database is not reachable for now (a failover or a restart), so the request was not answered. " +
+	"Send it again after the time in Retry-After: a write that got this answer may or may not have been stored, and sending it again is safe."}
 
 // Error is an application error whose message is safe to show to the caller.
 type Error struct {

@@ -21,6 +21,7 @@ var graphErrors = map[string]struct {
 	callvault.ENOTIMPLEMENTED: {http.StatusNotImplemented, "NotImplemented"},
 	callvault.EINTERNAL:       {http.StatusInternalServerError, "InternalServerError"},
 	callvault.EFULL:           {http.StatusInsufficientStorage, "InsufficientStorage"},
+	callvault.EUNAVAILABLE:    {http.StatusServiceUnavailable, "ServiceUnavailable"},
 }
 
 // methodNotAllowed is the one error that has no domain code: the HTTP layer
@@ -49,6 +50,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch code {
 	case callvault.EINTERNAL:
 		s.Logger.ErrorContext(r.Context(), "internal error", "request_id", ids.request, "err", err)
+	case callvault.EUNAVAILABLE:
+		s.Logger.WarnContext(r.Context(), "database unavailable", "request_id", ids.request, "err", err)
+		w.Header().Set("Retry-After", "5")
 	case callvault.EFULL:
 		s.Logger.ErrorContext(r.Context(), "storage full: the store refused a write for lack of room; free space where the database lives",
 			"request_id", ids.request, "err", err)
