@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -38,6 +39,17 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		status = `{"status":"ready"}`
+		if rr, ok := s.Store.(callvault.ReplicaReporter); ok && len(rr.Replicas()) > 0 {
+			// Counts only: the probe needs no token, and the replicas'
+			// addresses and errors are for the log.
+			in, all := 0, rr.Replicas()
+			for _, r := range all {
+				if r.InRotation {
+					in++
+				}
+			}
+			status = fmt.Sprintf(`{"status":"ready","readReplicas":{"inRotation":%d,"total":%d}}`, in, len(all))
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
