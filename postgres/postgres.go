@@ -38,6 +38,9 @@ var migrationFS embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 
+	// replicas take reads (AddReplicas); nil for none.
+	replicas *replicaSet
+
 	// lastPage is how many bytes the last ListSessions appended to its
 	// arena (at most maxPageHint): the room the next one reserves.
 	lastPage atomic.Int64
@@ -101,6 +104,9 @@ func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 
 // Close closes the pool's connections once the queries in flight are done.
 func (db *DB) Close() error {
+	if db.replicas != nil {
+		db.replicas.close()
+	}
 	db.pool.Close()
 	return nil
 }
@@ -289,6 +295,7 @@ const maxTxAttempts = 8
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, db.pool, fn)
+		db.failed(err)
 		if err == nil || attempt == maxTxAttempts || !hasCode(err, "40001", "40P01") { // serialization_failure, deadlock_detected
 			return err
 		}
@@ -358,7 +365,9 @@ func RandomKey(n int) func() ([]byte, error) {
 //
 // A write refused for lack of room (53100 disk_full; 53200 out_of_memory
 // and 53300 too_many_connections are not about storage) becomes
-// callvault.ErrStorageFull, the server's error kept beside.
+// callvault.ErrStorageFull, the server's error kept beside; a database that
+// cannot be reached, or is shutting down, or is no longer the primary,
+// callvault.ErrUnavailable (a 503 with Retry-After).
 func wrap(errp *error, format string, args ...any) {
 	var e *callvault.Error
 	if *errp == nil || errors.As(*errp, &e) {
@@ -366,6 +375,10 @@ func wrap(errp *error, format string, args ...any) {
 	}
 	if hasCode(*errp, "53100") {
 		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrStorageFull, *errp)...)
+		return
+	}
+	if unavailable(*errp) {
+		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrUnavailable, *errp)...)
 		return
 	}
 	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)

@@ -169,6 +169,7 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 	if err != nil {
 		return 0, err
 	}
+	db.replicas.wrote(r.Tenant)
 	return outcome, nil
 }
 
@@ -208,6 +209,11 @@ func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outc
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, p := range puts {
+		if p != nil {
+			db.replicas.wrote(p.r.Tenant)
+		}
 	}
 	return outcomes, errs, nil
 }
@@ -365,8 +371,10 @@ func (db *DB) GetRecord(ctx context.Context, tenant, id string) (_ *callvault.Re
 
 	h := callvault.RecordHeader{ID: id}
 	var start, end int64
-	err = db.pool.QueryRow(ctx, sqlSelectHeader, tenant, id).
-		Scan(&h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants)
+	err = db.read(ctx, tenant, func(q reader) error {
+		return q.QueryRow(ctx, sqlSelectHeader, tenant, id).
+			Scan(&h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound(id)
 	} else if err != nil {
@@ -392,18 +400,24 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 
 	// One more session than the page, to learn whether it is the last.
 	fetch := addCapped(int64(q.Limit), 1)
-	var rows pgx.Rows
-	if q.Segments {
-		rows, err = db.pool.Query(ctx, sqlSelectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
-	} else {
-		rows, err = db.pool.Query(ctx, sqlSelectSessions, q.Tenant, q.RecordID, q.After, fetch)
-	}
-	if err != nil {
-		return nil, err
-	}
-	sc := getSessionScan(db.reserve(q.Arena))
+	sc := getSessionScan(nil)
 	defer putSessionScan(sc)
-	found, more, err := sc.scan(rows, q.Limit)
+	var found, more bool
+	err = db.read(ctx, q.Tenant, func(r reader) error {
+		sc.reset(db.reserve(q.Arena))
+		var rows pgx.Rows
+		var err error
+		if q.Segments {
+			rows, err = r.Query(ctx, sqlSelectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
+		} else {
+			rows, err = r.Query(ctx, sqlSelectSessions, q.Tenant, q.RecordID, q.After, fetch)
+		}
+		if err != nil {
+			return err
+		}
+		found, more, err = sc.scan(rows, q.Limit)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	} else if !found {
@@ -426,13 +440,18 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 	}
 	defer wrap(&err, "postgres: get session %s of record %s", sessionID, recordID)
 
-	rows, err := db.pool.Query(ctx, sqlSelectSession, tenant, recordID, sessionID, segments)
-	if err != nil {
-		return nil, err
-	}
 	sc := getSessionScan(nil)
 	defer putSessionScan(sc)
-	found, _, err := sc.scan(rows, 1)
+	var found bool
+	err = db.read(ctx, tenant, func(r reader) error {
+		sc.reset(nil)
+		rows, err := r.Query(ctx, sqlSelectSession, tenant, recordID, sessionID, segments)
+		if err != nil {
+			return err
+		}
+		found, _, err = sc.scan(rows, 1)
+		return err
+	})
 	switch {
 	case err != nil:
 		return nil, err
@@ -458,12 +477,17 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 	defer wrap(&err, "postgres: list participants of record %s", q.RecordID)
 
 	fetch := addCapped(int64(q.Limit), 1)
-	rows, err := db.pool.Query(ctx, sqlSelectParticipants, q.Tenant, q.RecordID, q.After, fetch)
-	if err != nil {
-		return nil, err
-	}
 	page := &callvault.ParticipantPage{Participants: make([]callvault.ParticipantRow, 0, min(fetch, 256))}
-	found, err := scanParticipants(rows, &page.Participants)
+	var found bool
+	err = db.read(ctx, q.Tenant, func(r reader) error {
+		page.Participants = page.Participants[:0]
+		rows, err := r.Query(ctx, sqlSelectParticipants, q.Tenant, q.RecordID, q.After, fetch)
+		if err != nil {
+			return err
+		}
+		found, err = scanParticipants(rows, &page.Participants)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	} else if !found {
@@ -488,12 +512,17 @@ func (db *DB) GetParticipant(ctx context.Context, tenant, recordID, participantI
 	}
 	defer wrap(&err, "postgres: get participant %s of record %s", participantID, recordID)
 
-	rows, err := db.pool.Query(ctx, sqlSelectParticipant, tenant, recordID, participantID)
-	if err != nil {
-		return nil, err
-	}
 	var participants []callvault.ParticipantRow
-	found, err := scanParticipants(rows, &participants)
+	var found bool
+	err = db.read(ctx, tenant, func(r reader) error {
+		participants = participants[:0]
+		rows, err := r.Query(ctx, sqlSelectParticipant, tenant, recordID, participantID)
+		if err != nil {
+			return err
+		}
+		found, err = scanParticipants(rows, &participants)
+		return err
+	})
 	switch {
 	case err != nil:
 		return nil, err
@@ -552,27 +581,32 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	defer wrap(&err, "postgres: list records")
 
 	fetch := addCapped(int64(q.Limit), 1)
-	var rows pgx.Rows
-	if q.ParticipantID == "" {
-		rows, err = db.pool.Query(ctx, sqlSelectRecords, q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
-	} else {
-		rows, err = db.pool.Query(ctx, sqlSelectParticipantRecords, q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
-	for rows.Next() {
-		var h callvault.RecordHeader
-		var start, end int64
-		if err := rows.Scan(&h.ID, &h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants); err != nil {
-			return nil, err
+	err = db.read(ctx, q.Tenant, func(rd reader) error {
+		page.Records = page.Records[:0]
+		var rows pgx.Rows
+		var err error
+		if q.ParticipantID == "" {
+			rows, err = rd.Query(ctx, sqlSelectRecords, q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
+		} else {
+			rows, err = rd.Query(ctx, sqlSelectParticipantRecords, q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
 		}
-		h.StartDateTime, h.EndDateTime = keyTime(start), keyTime(end)
-		page.Records = append(page.Records, h)
-	}
-	if err := rows.Err(); err != nil {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h callvault.RecordHeader
+			var start, end int64
+			if err := rows.Scan(&h.ID, &h.Version, &start, &end, &h.Body, &h.Organizer, &h.Sessions, &h.Participants); err != nil {
+				return err
+			}
+			h.StartDateTime, h.EndDateTime = keyTime(start), keyTime(end)
+			page.Records = append(page.Records, h)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(page.Records) > q.Limit {
@@ -594,11 +628,12 @@ func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int6
 	defer wrap(&err, "postgres: count records")
 
 	var n int64
-	if q.ParticipantID == "" {
-		err = db.pool.QueryRow(ctx, sqlCountRecords, q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
-	} else {
-		err = db.pool.QueryRow(ctx, sqlCountParticipantRecords, q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
-	}
+	err = db.read(ctx, q.Tenant, func(rd reader) error {
+		if q.ParticipantID == "" {
+			return rd.QueryRow(ctx, sqlCountRecords, q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
+		}
+		return rd.QueryRow(ctx, sqlCountParticipantRecords, q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
+	})
 	return n, err
 }
 
@@ -688,6 +723,7 @@ func (db *DB) PutReportRows(ctx context.Context, tenant, kind string, rows []cal
 	if err != nil {
 		return 0, err
 	}
+	db.replicas.wrote(tenant)
 	return added, nil
 }
 
@@ -712,30 +748,34 @@ func (db *DB) ListReportRows(ctx context.Context, q callvault.ReportQuery) (_ *c
 
 	const match = `FROM report_rows WHERE tenant = $1 AND kind = $2 AND row_time >= $3 AND row_time <= $4`
 	// The count is the row with part 0; the page's rows follow, in order.
-	rows, err := db.pool.Query(ctx, `SELECT 0 AS part, count(*), 0::BIGINT, ''::TEXT, ''::BYTEA `+match+`
-		UNION ALL
-		(SELECT 1, 0, row_time, row_key, body `+match+`
-			ORDER BY row_time, row_key OFFSET $5 LIMIT $6)
-		ORDER BY 1, 3, 4`,
-		q.Tenant, q.Kind, lo, hi, q.Offset, addCapped(int64(q.Limit), 1))
+	err = db.read(ctx, q.Tenant, func(r reader) error {
+		page.Rows = page.Rows[:0]
+		rows, err := r.Query(ctx, `SELECT 0 AS part, count(*), 0::BIGINT, ''::TEXT, ''::BYTEA `+match+`
+			UNION ALL
+			(SELECT 1, 0, row_time, row_key, body `+match+`
+				ORDER BY row_time, row_key OFFSET $5 LIMIT $6)
+			ORDER BY 1, 3, 4`,
+			q.Tenant, q.Kind, lo, hi, q.Offset, addCapped(int64(q.Limit), 1))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var part, count, rowTime int64
+			var key string
+			var body []byte
+			if err := rows.Scan(&part, &count, &rowTime, &key, &body); err != nil {
+				return err
+			}
+			if part == 0 {
+				page.Total = count
+			} else {
+				page.Rows = append(page.Rows, body)
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var part, count, rowTime int64
-		var key string
-		var body []byte
-		if err := rows.Scan(&part, &count, &rowTime, &key, &body); err != nil {
-			return nil, err
-		}
-		if part == 0 {
-			page.Total = count
-		} else {
-			page.Rows = append(page.Rows, body)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(page.Rows) > q.Limit {

@@ -86,6 +86,11 @@ func getSessionScan(arena []byte) *sessionScan {
 	return sc
 }
 
+// reset empties sc for a new read into arena.
+func (sc *sessionScan) reset(arena []byte) {
+	sc.ids, sc.rows, sc.segs, sc.arena = sc.ids[:0], sc.rows[:0], 0, arena
+}
+
 // putSessionScan returns sc to the pool, without the caller's memory and
 // without buffers a huge page grew.
 func putSessionScan(sc *sessionScan) {

@@ -18,6 +18,7 @@ import (
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/ingest"
 	"github.com/callvault/callvault/odata"
+	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/synth"
 )
 
@@ -28,6 +29,15 @@ var serveCommand = command{
 		c := &serveConfig{}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory: database, signing key and cursor key (created if missing)")
 		fs.StringVar(&c.db, "db", "", dbFlagUsage)
+		fs.Func("db-read", "with --db: a streaming replica of that database to send reads of call records to, as a `URL`;\n"+
+			"repeat it for more (in turn). Writes, subscriptions and the outbox stay on --db; docs/scaling.md", func(s string) error {
+			if !isPostgresDSN(s) {
+				return fmt.Errorf("%q is not a postgres:// URL", postgres.Redact(s))
+			}
+			c.dbRead = append(c.dbRead, s)
+			return nil
+		})
+		fs.DurationVar(&c.dbReadMaxLag, "db-read-max-lag", postgres.DefaultMaxLag, "how far a --db-read replica may lag behind --db and still take reads")
 		fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "the `host:port` to listen on; port 0 picks a free port")
 		fs.StringVar(&c.publicURL, "public-url", "", "the base `URL` clients reach the server at, used in @odata.context and @odata.nextLink,\nsuch as https://graph.microsoft.us or a proxy's URL (default http:// and the listening address)")
 		fs.BoolVar(&c.demo, "demo", false, "seed demo data for tenant "+synth.DemoTenant+" unless it is there\n(four weeks of calls up to today, and their PSTN rows), and print a token and curl commands to try")
@@ -69,7 +79,9 @@ the dates of the day it was seeded: later starts find it and import nothing.`)
 
 type serveConfig struct {
 	data, addr, publicURL string
-	db                    string // a PostgreSQL URL; "" for the data directory's SQLite
+	db                    string        // a PostgreSQL URL; "" for the data directory's SQLite
+	dbRead                []string      // PostgreSQL replicas of db that take reads
+	dbReadMaxLag          time.Duration // the lag that takes one out of rotation
 	demo                  bool
 	demoRecords           int
 	demoSeed              int64
@@ -116,12 +128,20 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err := c.ops.check(); err != nil {
 		return err
 	}
+	if len(c.dbRead) > 0 && c.db == "" {
+		return fmt.Errorf("%w: --db-read needs --db: the replicas are of a PostgreSQL primary", errUsage)
+	}
 	opened := time.Now()
 	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if pg, ok := store.(*postgres.DB); ok && len(c.dbRead) > 0 {
+		if err := pg.AddReplicas(ctx, c.dbRead, postgres.ReplicaOptions{MaxLag: c.dbReadMaxLag, Logger: logger}); err != nil {
+			return err
+		}
+	}
 	if names := appliedMigrations(store); len(names) > 0 {
 		logger.Info("database migrated", "applied", strings.Join(names, ","), "took", time.Since(opened).Round(time.Millisecond))
 	}
