@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -67,7 +66,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	b = append(b, `,"value":[`...)
 	var more bool
 	var last int64 // the Seq of the page's last session
-	if vs, ok := s.Store.(sessionVisitor); ok && scripted(q, prefs) {
+	if vs, ok := s.Store.(callvault.SessionPageVisitor); ok && scripted(q, prefs) {
 		// The bodies go from the store's memory straight into the response.
 		pw := &pageWriter{b: b, codec: req.codec, session: session, segments: segments}
 		more, err = vs.VisitSessions(r.Context(), query, pw)
@@ -119,12 +118,6 @@ func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQ
 		last = page.Sessions[n-1].Seq
 	}
 	return b, page.More, last, nil
-}
-
-// sessionVisitor is a store that hands a page's bodies to the encoder as it
-// reads them (sqlite.DB), sparing a copy of each.
-type sessionVisitor interface {
-	VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error)
 }
 
 // pageWriter writes a default page's sessions as a store visits them: each

@@ -45,26 +45,21 @@ type Result struct {
 	Err     error // why the object was rejected; nil when it was stored or stale
 }
 
-// BatchStore is a Store that can store many records in one transaction,
-// each record still whole or not at all (see sqlite.DB.PutRecords). The
-// Importer uses it when its Store has it.
-type BatchStore interface {
-	// PutRecords stores records as PutRecord would, in one transaction.
-	// errs[i] says why records[i] alone was refused (nothing of it is
-	// written); err is a failure of the whole batch, of which nothing is
-	// then stored.
-	PutRecords(ctx context.Context, records []*callvault.Record) (outcomes []callvault.PutOutcome, errs []error, err error)
-}
+// BatchStore is callvault.BatchStore, declared beside callvault.Store with
+// the other optional capabilities of a store.
+//
+// Deprecated: use callvault.BatchStore.
+type BatchStore = callvault.BatchStore
 
 // Importer stores the records of import streams for one tenant. Each record
 // is stored whole or not at all; a rejected record does not stop the stream.
 //
 // Records are validated on several goroutines and, when the Store is a
-// BatchStore, stored in batches of one transaction each; they are counted,
-// and OnRecord and OnResult called, only once their transaction has
-// committed, so a crash loses nothing that was reported imported. The
-// callbacks are called on the goroutine that called Import, in stream
-// order.
+// callvault.BatchStore, stored in batches of one transaction each; they
+// are counted, and OnRecord and OnResult called, only once their
+// transaction has committed, so a crash loses nothing that was reported
+// imported. The callbacks are called on the goroutine that called Import,
+// in stream order.
 type Importer struct {
 	Store  callvault.Store
 	Tenant string
@@ -246,7 +241,7 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 
 // store takes the validated objects in stream order and stores them.
 func (im *Importer) store(ctx context.Context, source string, ordered <-chan *entry, stats *Stats) error {
-	batchStore, _ := im.Store.(BatchStore)
+	batchStore, _ := im.Store.(callvault.BatchStore)
 	maxBytes, maxRecords := im.batchBytes(), im.BatchRecords
 	if maxRecords <= 0 {
 		maxRecords = defaultBatchRecords
@@ -395,7 +390,7 @@ func (im *Importer) putRecord(ctx context.Context, source string, it *entry, sta
 }
 
 // putRecords stores a batch of records in one transaction.
-func (im *Importer) putRecords(ctx context.Context, bs BatchStore, source string, batch []*entry, stats *Stats) error {
+func (im *Importer) putRecords(ctx context.Context, bs callvault.BatchStore, source string, batch []*entry, stats *Stats) error {
 	recs := make([]*callvault.Record, len(batch))
 	for i, it := range batch {
 		recs[i] = it.rec

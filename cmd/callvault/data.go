@@ -54,7 +54,7 @@ func openStore(ctx context.Context, dir, dsn string) (callvault.Store, error) {
 // appliedMigrations returns the migrations that opening the SQLite store
 // applied (the PostgreSQL store reports its own through postgres.Migrate).
 func appliedMigrations(store callvault.Store) []string {
-	if m, ok := store.(interface{ Applied() []string }); ok {
+	if m, ok := store.(callvault.MigrationReporter); ok {
 		return m.Applied()
 	}
 	return nil
@@ -78,16 +78,10 @@ func storeName(dir, dsn string) string {
 	return dir
 }
 
-// secretStore is a store that keeps the server's keys, so that every server
-// on it signs and seals alike: the PostgreSQL store.
-type secretStore interface {
-	LoadOrCreateSecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
-}
-
 // loadSigner returns the development issuer: its keys are in the store when
 // the store keeps secrets, else in the data directory dir.
 func loadSigner(ctx context.Context, store callvault.Store, dir string) (*auth.Signer, error) {
-	ss, ok := store.(secretStore)
+	ss, ok := store.(callvault.SecretStore)
 	if !ok {
 		return auth.LoadOrCreateSigner(dir)
 	}
@@ -136,7 +130,7 @@ func newSigningKeyPEM() ([]byte, error) {
 // loadCursorKey returns the key that seals $skiptoken values: in the store
 // when the store keeps secrets, else in the data directory dir.
 func loadCursorKey(ctx context.Context, store callvault.Store, dir string) ([]byte, error) {
-	ss, ok := store.(secretStore)
+	ss, ok := store.(callvault.SecretStore)
 	if !ok {
 		return loadOrCreateCursorKey(dir)
 	}

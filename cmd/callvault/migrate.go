@@ -57,12 +57,6 @@ type migrateConfig struct {
 	every    time.Duration
 }
 
-// scriptCompiler is a store that can give its stored rows render scripts:
-// sqlite.DB and postgres.DB.
-type scriptCompiler interface {
-	CompileScripts(ctx context.Context, fn callvault.ScriptFunc, progress func(callvault.ScriptStats)) (callvault.ScriptStats, error)
-}
-
 func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
@@ -127,7 +121,7 @@ func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error
 // compileScripts gives the store's sessions and segments this build's
 // render scripts (--scripts).
 func (c *migrateConfig) compileScripts(ctx context.Context, store callvault.Store, std stdio) error {
-	sc, ok := store.(scriptCompiler)
+	sc, ok := store.(callvault.ScriptCompiler)
 	if !ok {
 		return fmt.Errorf("--scripts: the %T store cannot compile render scripts", store)
 	}

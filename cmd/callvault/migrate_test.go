@@ -11,19 +11,10 @@ import (
 	"testing"
 
 	"github.com/callvault/callvault"
-	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/postgres/pgtest"
-	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the database/sql driver, to spoil scripts
-)
-
-// Both stores can compile render scripts: migrate --scripts finds the
-// method by this interface.
-var (
-	_ scriptCompiler = (*sqlite.DB)(nil)
-	_ scriptCompiler = (*postgres.DB)(nil)
 )
 
 // renders returns the render scripts of every session and segment row of
@@ -217,4 +208,6 @@ func TestMigrateScriptsNeedsAStoreThatCompiles(t *testing.T) {
 	}
 }
 
+// plainStore is a Store with none of the optional capabilities: embedding
+// Store drops them all (callvault.ScriptCompiler among them).
 type plainStore struct{ callvault.Store }

@@ -1,0 +1,99 @@
+package callvault
+
+import "context"
+
+// The optional capabilities of a Store.
+//
+// Store is what every store must do. A store may do more, and callvault
+// uses that more when it is there: each extra is an interface of its own,
+// declared in this package beside Store, whose doc comment says what
+// callvault does with a store that lacks it — as database/sql/driver
+// declares driver.Pinger or driver.QueryerContext beside driver.Conn.
+// Callers find a capability by a type assertion on one of these interfaces,
+// never on an interface of their own: a method asserted but not declared
+// here is a hidden contract.
+//
+// The capabilities, with the stores of callvault that have them
+// (package storetest runs each on every store that has it):
+//
+//	BatchStore          PutRecords              SQLite, PostgreSQL
+//	SessionPageVisitor  VisitSessions           SQLite
+//	ScriptCompiler      CompileScripts          SQLite, PostgreSQL
+//	SecretStore         LoadOrCreateSecret      PostgreSQL
+//	SecretUpdater       UpdateSecret, …         PostgreSQL
+//	MigrationReporter   Applied                 SQLite
+//	Pinger              Ping                    SQLite, PostgreSQL
+//	ReplicaReporter     Replicas                PostgreSQL (serve --db-read)
+//	BucketStore         TakeBuckets             PostgreSQL
+//	MirrorStore         EnqueueMirror, …        SQLite, PostgreSQL
+//	QualityStore        FillQuality, …          SQLite, PostgreSQL
+//	QualityAggregator   AggregateQuality        SQLite, PostgreSQL
+//	SubscriptionStore   CreateSubscription, …   SQLite, PostgreSQL
+//	Outbox              ClaimNotifications, …   SQLite, PostgreSQL
+//
+// A type that embeds a Store to change one of its methods (a test's
+// wrapper, a middleware) has Store's methods and no more: it drops every
+// capability of the store it wraps, and callvault then takes the
+// fallbacks. A wrapper that should not change what callvault does forwards
+// the capabilities it means to keep, or says in its doc comment which it
+// drops; storetest.Capabilities lists what a store has.
+
+// BatchStore is a Store that can store many records in one transaction,
+// each record still whole or not at all. ingest.Importer (callvault import,
+// POST /ingest, the mirror) stores batches of about 8 MiB with it; without
+// it, it calls PutRecord for each record, one transaction each: the same
+// outcome, several times slower.
+type BatchStore interface {
+	// PutRecords stores records as PutRecord would, in one transaction.
+	// errs[i] says why records[i] alone was refused (nothing of it is
+	// written); err is a failure of the whole batch, of which nothing is
+	// then stored.
+	PutRecords(ctx context.Context, records []*Record) (outcomes []PutOutcome, errs []error, err error)
+}
+
+// SessionPageVisitor is a Store that hands a page of sessions to a
+// SessionVisitor as it reads them, sparing a copy of each body. The server
+// uses it for the pages it writes from render scripts; without it, it
+// reads the page with ListSessions and writes it from the copy: the same
+// bytes, one copy more.
+type SessionPageVisitor interface {
+	// VisitSessions reads the page q asks for, calling v for each session
+	// (and each of its segments when q.Segments) in order, and reports
+	// whether sessions follow. It returns an ENOTFOUND *Error when the
+	// tenant has no such record, and the first error v returns.
+	VisitSessions(ctx context.Context, q SessionQuery, v SessionVisitor) (more bool, err error)
+}
+
+// ScriptCompiler is a Store that can give its stored sessions and segments
+// new render scripts (callvault migrate --scripts). Without it, migrate
+// --scripts refuses to run, and rows keep the scripts they were stored
+// with (a session without scripts is merged from its body: the same bytes,
+// slower).
+type ScriptCompiler interface {
+	// CompileScripts calls fn for every stored session and segment, of
+	// every tenant, and writes the scripts fn says changed, in short
+	// transactions, reporting progress after each (progress may be nil).
+	// It can be run again after an interruption.
+	CompileScripts(ctx context.Context, fn ScriptFunc, progress func(ScriptStats)) (ScriptStats, error)
+}
+
+// SecretStore is a Store that keeps the server's secrets (the development
+// issuer's signing key, the cursor key), so that every server on it signs
+// tokens and seals cursors alike. Without it, each secret is a file in the
+// data directory, which one server owns.
+type SecretStore interface {
+	// LoadOrCreateSecret returns the secret called name, creating it with
+	// create when there is none; when several servers race to create it,
+	// all of them get the one that was stored first.
+	LoadOrCreateSecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
+}
+
+// MigrationReporter is a Store that migrates its schema when it is opened,
+// and says which migrations that applied (callvault migrate prints them).
+// A store without it is migrated by a step of its own (postgres.Migrate),
+// which reports them.
+type MigrationReporter interface {
+	// Applied returns the names of the migrations that opening the store
+	// applied, oldest first; none when its schema was up to date.
+	Applied() []string
+}
