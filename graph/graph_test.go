@@ -231,6 +231,8 @@ func (s withoutScripts) ListSessions(ctx context.Context, q callvault.SessionQue
 }
 
 // countScripts counts the sessions the store returns with a render script.
+// Embedding Store, it drops the store's optional capabilities, among them
+// callvault.SessionPageVisitor: the handler reads each page by ListSessions.
 type countScripts struct {
 	callvault.Store
 	n *int
@@ -250,7 +252,8 @@ func (s countScripts) ListSessions(ctx context.Context, q callvault.SessionQuery
 
 // countVisits counts the pages read by VisitSessions, which the sessions
 // handler uses for default pages when the store has it (SQLite does): the
-// store's memory rendered straight into the response.
+// store's memory rendered straight into the response. It forwards that
+// capability alone and drops the others.
 type countVisits struct {
 	callvault.Store
 	n *int
@@ -258,9 +261,7 @@ type countVisits struct {
 
 func (s countVisits) VisitSessions(ctx context.Context, q callvault.SessionQuery, v callvault.SessionVisitor) (bool, error) {
 	*s.n++
-	return s.Store.(interface {
-		VisitSessions(context.Context, callvault.SessionQuery, callvault.SessionVisitor) (bool, error)
-	}).VisitSessions(ctx, q, v)
+	return s.Store.(callvault.SessionPageVisitor).VisitSessions(ctx, q, v)
 }
 
 // TestSessionsResponses holds every response to its golden file three
@@ -475,6 +476,8 @@ func TestSkipTokensAreBoundToTheirRequest(t *testing.T) {
 }
 
 // panicStore fails in the worst way, to show the server answers anyway.
+// It drops the store's optional capabilities, so that ListSessions is
+// called.
 type panicStore struct{ callvault.Store }
 
 func (panicStore) ListSessions(context.Context, callvault.SessionQuery) (*callvault.SessionPage, error) {

@@ -18,7 +18,12 @@ import (
 	"github.com/callvault/callvault"
 )
 
-// Run runs the conformance suite against the stores that open returns.
+// Run runs the conformance suite against the stores that open returns:
+// Store's methods, and those optional capabilities of callvault.Store that
+// have no Run function of their own (BatchStore, SessionPageVisitor,
+// ScriptCompiler, SecretStore, MigrationReporter, Pinger,
+// ReplicaReporter), each skipped when the store lacks it. RunSubscriptions,
+// RunMirror, RunQuality, RunSecrets and RunBuckets run the others.
 //
 // open is called once by each subtest, possibly from parallel subtests, and
 // returns a store for that subtest alone; Run closes it when the subtest
@@ -51,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("participants page by their position, each once in order", s.testListParticipants)
 	t.Run("a participant is got by its id", s.testGetParticipant)
 	t.Run("report rows", s.testReportRows)
+
+	t.Run("optional capabilities", s.testCapabilities)
 }
 
 type suite struct {

@@ -178,9 +178,7 @@ func (s *subSuite) testOutboxWrites(t *testing.T) {
 	putVersion(t, st, a, "r", 2) // updated: both, updated
 	putVersion(t, st, a, "r", 2) // the same version: nothing
 	putVersion(t, st, a, "r", 1) // stale: nothing
-	if _, _, err := st.(interface {
-		PutRecords(context.Context, []*callvault.Record) ([]callvault.PutOutcome, []error, error)
-	}).PutRecords(ctx, []*callvault.Record{{Tenant: a, ID: "batch", Version: 1, Body: []byte(`{}`)}}); err != nil {
+	if _, _, err := st.(callvault.BatchStore).PutRecords(ctx, []*callvault.Record{{Tenant: a, ID: "batch", Version: 1, Body: []byte(`{}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
@@ -262,9 +260,7 @@ func (s *subSuite) testConcurrentClaims(t *testing.T) {
 	for i := range batch {
 		batch[i] = &callvault.Record{Tenant: a, ID: fmt.Sprint("r", i), Version: 1, Body: []byte(`{}`)}
 	}
-	if _, _, err := st.(interface {
-		PutRecords(context.Context, []*callvault.Record) ([]callvault.PutOutcome, []error, error)
-	}).PutRecords(ctx, batch); err != nil {
+	if _, _, err := st.(callvault.BatchStore).PutRecords(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
