@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -65,7 +67,8 @@ var (
 // commands run at once lose nothing, and a serving process sees them on the
 // next request. It is safe for concurrent use.
 type Apps struct {
-	path string
+	path  string
+	store AppsStore // where the registry is when it is not a file; nil for path
 
 	mu   sync.Mutex
 	doc  *appsDocument // as last read
@@ -75,7 +78,20 @@ type Apps struct {
 // OpenApps returns the registry kept in path. The file need not exist yet.
 func OpenApps(path string) *Apps { return &Apps{path: path} }
 
-// Path returns the registry's file.
+// AppsStore keeps a registry outside a file, such as in a database every
+// server shares. Load returns the registry as an apps.json file holds it
+// (nil when there is none yet); Update replaces it with what change makes of
+// it, in one transaction, so that changes made at once lose nothing.
+type AppsStore interface {
+	Load() ([]byte, error)
+	Update(change func(old []byte) ([]byte, error)) error
+}
+
+// AppsIn returns the registry kept in store. It reads the store on every
+// List and Authenticate, so that every server sees a change at once.
+func AppsIn(store AppsStore) *Apps { return &Apps{store: store} }
+
+// Path returns the registry's file, "" when it is kept in an AppsStore.
 func (a *Apps) Path() string { return a.path }
 
 // NewApp describes an app to register.
@@ -195,6 +211,13 @@ func (a *Apps) Authenticate(tenant, clientID, secret string, now time.Time) (App
 
 // read returns the registry, reading the file again if it changed.
 func (a *Apps) read() (*appsDocument, error) {
+	if a.store != nil {
+		data, err := a.store.Load()
+		if err != nil {
+			return nil, fmt.Errorf("auth: app registry: %w", err)
+		}
+		return parseApps(data, "in the store")
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	info, err := os.Stat(a.path)
@@ -226,17 +249,55 @@ func readApps(path string) (*appsDocument, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth: app registry: %w", err)
 	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: app registry: %w", err)
+	}
+	doc, err := parseApps(data, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, info, nil
+}
+
+// parseApps reads a registry as apps.json holds it; nil is an empty one.
+// where names it in errors.
+func parseApps(data []byte, where string) (*appsDocument, error) {
 	var doc appsDocument
-	dec := json.NewDecoder(f)
+	if data == nil {
+		return &doc, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return nil, nil, fmt.Errorf("auth: app registry %s: %w", path, err)
+		return nil, fmt.Errorf("auth: app registry %s: %w", where, err)
 	}
-	return &doc, info, nil
+	return &doc, nil
+}
+
+// encodeApps writes a registry as apps.json holds it.
+func encodeApps(doc *appsDocument) ([]byte, error) {
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("auth: app registry: %w", err)
+	}
+	return append(data, '\n'), nil
 }
 
 // update changes the registry file under its lock.
 func (a *Apps) update(change func(*appsDocument) error) error {
+	if a.store != nil {
+		return a.store.Update(func(old []byte) ([]byte, error) {
+			doc, err := parseApps(old, "in the store")
+			if err != nil {
+				return nil, err
+			}
+			if err := change(doc); err != nil {
+				return nil, err
+			}
+			return encodeApps(doc)
+		})
+	}
 	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
 		return fmt.Errorf("auth: app registry: %w", err)
 	}
@@ -252,11 +313,11 @@ func (a *Apps) update(change func(*appsDocument) error) error {
 	if err := change(doc); err != nil {
 		return err
 	}
-	data, err := json.MarshalIndent(doc, "", "  ")
+	data, err := encodeApps(doc)
 	if err != nil {
-		return fmt.Errorf("auth: app registry: %w", err)
+		return err
 	}
-	if err := writeFileAtomic(a.path, append(data, '\n'), 0o600); err != nil {
+	if err := writeFileAtomic(a.path, data, 0o600); err != nil {
 		return fmt.Errorf("auth: write app registry: %w", err)
 	}
 	return nil

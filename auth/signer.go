@@ -49,9 +49,10 @@ const (
 // key on file, so tokens signed before a rotation stay valid until they
 // expire.
 type Signer struct {
-	path string     // the key file; "" for fixed keys (SignerFromPEM)
+	path string     // the key file; "" for fixed keys (SignerFromPEM) or a source
 	mu   sync.Mutex // serialises reloads
 	ring atomic.Pointer[keyRing]
+	src  *pemSource // keys read through a function (SignerFromSource); nil otherwise
 }
 
 // keyRing is one reading of the key file. It is never modified.
@@ -117,17 +118,10 @@ func RotateSigningKey(dataDir string, now time.Time) (string, error) {
 	if _, err := LoadOrCreateSigner(dataDir); err != nil {
 		return "", err
 	}
-	key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
-	if err != nil {
-		return "", fmt.Errorf("auth: generate signing key: %w", err)
-	}
-	block, err := keyBlock(key, now)
-	if err != nil {
-		return "", err
-	}
-	kid := Thumbprint(&key.PublicKey)
-	err = updateKeyFile(filepath.Join(dataDir, SigningKeyFile), func(keys []signingKey) ([]signingKey, error) {
-		return append(keys, signingKey{key: key, kid: kid, block: block}), nil
+	var kid string
+	err := updateKeyFile(filepath.Join(dataDir, SigningKeyFile), func(keys []signingKey) (out []signingKey, err error) {
+		out, kid, err = addKey(keys, now)
+		return out, err
 	})
 	if err != nil {
 		return "", err
@@ -140,16 +134,44 @@ func RotateSigningKey(dataDir string, now time.Time) (string, error) {
 // cannot be removed: rotate first.
 func RemoveSigningKey(dataDir, kid string) error {
 	return updateKeyFile(filepath.Join(dataDir, SigningKeyFile), func(keys []signingKey) ([]signingKey, error) {
-		i := slices.IndexFunc(keys, func(k signingKey) bool { return k.kid == kid })
-		switch {
-		case i < 0:
-			return nil, callvault.Errorf(callvault.ENOTFOUND, "There is no signing key with kid '%s'.", kid)
-		case i == len(keys)-1:
-			return nil, callvault.Errorf(callvault.EINVALID,
-				"Key '%s' is the newest key and signs new tokens; rotate to a new key before removing it.", kid)
-		}
-		return slices.Delete(keys, i, i+1), nil
+		return removeKey(keys, kid)
 	})
+}
+
+// addKey returns keys with a new key made at now after them, and its kid.
+func addKey(keys []signingKey, now time.Time) ([]signingKey, string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: generate signing key: %w", err)
+	}
+	block, err := keyBlock(key, now)
+	if err != nil {
+		return nil, "", err
+	}
+	kid := Thumbprint(&key.PublicKey)
+	return append(keys, signingKey{key: key, kid: kid, block: block}), kid, nil
+}
+
+// removeKey returns keys without the key kid, which must not be the newest.
+func removeKey(keys []signingKey, kid string) ([]signingKey, error) {
+	i := slices.IndexFunc(keys, func(k signingKey) bool { return k.kid == kid })
+	switch {
+	case i < 0:
+		return nil, callvault.Errorf(callvault.ENOTFOUND, "There is no signing key with kid '%s'.", kid)
+	case i == len(keys)-1:
+		return nil, callvault.Errorf(callvault.EINVALID,
+			"Key '%s' is the newest key and signs new tokens; rotate to a new key before removing it.", kid)
+	}
+	return slices.Delete(keys, i, i+1), nil
+}
+
+// encodeKeys returns keys as a key file holds them.
+func encodeKeys(keys []signingKey) []byte {
+	var data []byte
+	for _, k := range keys {
+		data = append(data, pem.EncodeToMemory(k.block)...)
+	}
+	return data
 }
 
 // updateKeyFile rewrites the key file under its lock with what change makes
@@ -168,11 +190,7 @@ func updateKeyFile(path string, change func([]signingKey) ([]signingKey, error))
 	if err != nil {
 		return err
 	}
-	var data []byte
-	for _, k := range keys {
-		data = append(data, pem.EncodeToMemory(k.block)...)
-	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := writeFileAtomic(path, encodeKeys(keys), 0o600); err != nil {
 		return fmt.Errorf("auth: write signing keys: %w", err)
 	}
 	return nil
@@ -348,6 +366,9 @@ func Thumbprint(key *rsa.PublicKey) string {
 // returned with the error: verification goes on with them, signing stops.
 func (s *Signer) current() (*keyRing, error) {
 	r := s.ring.Load()
+	if s.src != nil {
+		return s.reload(r, false)
+	}
 	if s.path == "" {
 		return r, nil
 	}
@@ -410,6 +431,11 @@ func (k signerKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) {
 	// A stat per token tells whether a key was added or removed since; it
 	// costs little next to the RSA verification.
 	r, _ := k.s.current()
+	if pub := r.byID[kid]; pub != nil || k.s.src == nil {
+		return pub, nil
+	}
+	// A kid not seen yet may be a key another server has just added.
+	r, _ = k.s.reload(r, true)
 	return r.byID[kid], nil
 }
 
