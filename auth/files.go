@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/callvault/callvault/internal/atomicfile"
 )
 
 // Files in the data directory that several processes share (the signing
@@ -45,28 +46,9 @@ func lock(path string) (unlock func(), err error) {
 }
 
 // writeFileAtomic replaces path with data: a reader sees either the old file
-// or the new one. The file is created with mode perm before any byte is
-// written.
+// or the new one (atomicfile.Write).
 func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	err = tmp.Chmod(perm)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, perm)
 }
 
 // fileChanged reports whether the file now described by info differs from

@@ -10,7 +10,6 @@
 package issuer
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/internal/guid"
 )
 
 // Issuer is the development issuer. Signer and Apps are required.
@@ -425,8 +425,8 @@ type entraErrorBody struct {
 // correlation ids and time in error_description, and each again on its own.
 func (is *Issuer) fail(w http.ResponseWriter, r *http.Request, e *entraError) {
 	trace := responseHeader(w, "request-id") // set by the Graph server's middleware
-	if !guid.MatchString(trace) {
-		trace = newGUID()
+	if !guidForm.MatchString(trace) {
+		trace = guid.New()
 	}
 	// MSAL sends a client-request-id, which Entra ID uses as the correlation
 	// id; the Graph server's middleware has echoed it (or the request id).
@@ -434,8 +434,8 @@ func (is *Issuer) fail(w http.ResponseWriter, r *http.Request, e *entraError) {
 	if id := responseHeader(w, "client-request-id"); id != "" {
 		correlation = id
 	}
-	if !guid.MatchString(correlation) {
-		correlation = newGUID()
+	if !guidForm.MatchString(correlation) {
+		correlation = guid.New()
 	}
 	ts := is.now().UTC().Format("2006-01-02 15:04:05Z")
 	body := entraErrorBody{
@@ -466,7 +466,8 @@ func responseHeader(w http.ResponseWriter, name string) string {
 	return ""
 }
 
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// guidForm is a GUID in any case, as Entra ID takes one.
+var guidForm = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store, no-cache")
@@ -482,14 +483,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // clip makes a value from the request fit to quote: at most 64 characters,

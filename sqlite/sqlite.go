@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/errwrap"
 	driver "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -275,21 +276,21 @@ func closeAll(specs []stmtSpec) error {
 	return errors.Join(errs...)
 }
 
-// wrap gives an internal error the context of the operation that failed. A
-// *callvault.Error passes through as it is: its message is for the caller.
-//
-// A write refused for lack of room (SQLITE_FULL, or ENOSPC from the file
-// system) becomes callvault.ErrStorageFull, the driver's error kept beside.
+// wrap gives an internal error the context of the operation that failed
+// (errwrap.Wrap); a write refused for lack of room (SQLITE_FULL, or ENOSPC
+// from the file system) becomes callvault.ErrStorageFull, the driver's
+// error kept beside.
 func wrap(errp *error, format string, args ...any) {
-	var e *callvault.Error
-	if *errp == nil || errors.As(*errp, &e) {
-		return
+	errwrap.Wrap(errp, storageFull, format, args...)
+}
+
+// storageFull is callvault.ErrStorageFull when err says the database or its
+// disk is full, else nil.
+func storageFull(err error) error {
+	if full(err) {
+		return callvault.ErrStorageFull
 	}
-	if full(*errp) {
-		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrStorageFull, *errp)...)
-		return
-	}
-	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+	return nil
 }
 
 // full reports whether err says the database or its disk is full.
