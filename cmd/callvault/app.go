@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,7 +18,8 @@ var appCommand = command{
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &appConfig{fs: fs}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose app registry (apps.json) is used (created if missing)")
-		fs.StringVar(&c.apps, "apps", "", "the app registry `file` (default DATA/apps.json); serve's --apps names the same file")
+		fs.StringVar(&c.db, "db", "", "the PostgreSQL database whose app registry is used, as serve's --db `URL` (a data directory's\napps.json is imported into it the first time)")
+		fs.StringVar(&c.apps, "apps", "", "the app registry `file` (default: with --db the database's, else DATA/apps.json); serve's --apps names the same file")
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` the app belongs to (add: required; list: only this tenant's apps)")
 		fs.StringVar(&c.name, "name", "", "the app's display `name`, unique in its tenant (add: required)")
 		fs.StringVar(&c.roles, "roles", auth.RoleCallRecordsReadAll, "comma-separated application `roles` granted to the app: the roles claim of its tokens")
@@ -39,7 +39,8 @@ on Microsoft Entra ID:
   callvault app remove CLIENT_ID
       removes an app; tokens already issued to it stay valid until they expire.
 
-A running server sees the change on its next token request. Apps get tokens
+A running server sees the change on its next token request. With --db the
+registry is the database's, and every server on it sees the change. Apps get tokens
 from POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials,
 client_id, client_secret and scope=https://graph.microsoft.com/.default.`)
 		return c.run
@@ -47,12 +48,12 @@ client_id, client_secret and scope=https://graph.microsoft.com/.default.`)
 }
 
 type appConfig struct {
-	fs                              *flag.FlagSet
-	data, apps, tenant, name, roles string
-	expires                         time.Duration
+	fs                                  *flag.FlagSet
+	data, db, apps, tenant, name, roles string
+	expires                             time.Duration
 }
 
-func (c *appConfig) run(_ context.Context, args []string, std stdio) error {
+func (c *appConfig) run(ctx context.Context, args []string, std stdio) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: name what to do: add, list or remove", errUsage)
 	}
@@ -62,11 +63,18 @@ func (c *appConfig) run(_ context.Context, args []string, std stdio) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	args = c.fs.Args()
-	path := c.apps
-	if path == "" {
-		path = filepath.Join(c.data, auth.AppsFile)
+	if verb != "add" && verb != "list" && verb != "remove" {
+		return fmt.Errorf("%w: unknown app command %q: use add, list or remove", errUsage, verb)
 	}
-	apps := auth.OpenApps(path)
+	home, closeHome, err := openHome(ctx, c.data, c.db, c.apps)
+	if err != nil {
+		return err
+	}
+	defer closeHome()
+	apps, err := home.Apps(ctx)
+	if err != nil {
+		return err
+	}
 	switch verb {
 	case "add":
 		if len(args) > 0 {

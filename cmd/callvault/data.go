@@ -3,20 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/sqlite"
 )
@@ -79,17 +76,9 @@ func storeName(dir, dsn string) string {
 }
 
 // loadSigner returns the development issuer: its keys are in the store when
-// the store keeps secrets, else in the data directory dir.
+// the store keeps secrets, else in the data directory dir (package identity).
 func loadSigner(ctx context.Context, store callvault.Store, dir string) (*auth.Signer, error) {
-	ss, ok := store.(callvault.SecretStore)
-	if !ok {
-		return auth.LoadOrCreateSigner(dir)
-	}
-	pemKey, err := ss.LoadOrCreateSecret(ctx, postgres.SigningKeySecret, newSigningKeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	return auth.SignerFromPEM(pemKey)
+	return identity.Open(store, dir, "").Signer(ctx)
 }
 
 // openSigner returns the signer of the PostgreSQL database at dsn, or when
@@ -107,24 +96,6 @@ func openSigner(ctx context.Context, dir, dsn string) (*auth.Signer, error) {
 	}
 	defer store.Close()
 	return loadSigner(ctx, store, dir)
-}
-
-// newSigningKeyPEM makes a signing key as auth writes them: RSA 2048,
-// PKCS#8 PEM.
-func newSigningKeyPEM() ([]byte, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("generate signing key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encode signing key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{
-		Type:    "PRIVATE KEY",
-		Headers: map[string]string{"Created": time.Now().UTC().Format(time.RFC3339)},
-		Bytes:   der,
-	}), nil
 }
 
 // loadCursorKey returns the key that seals $skiptoken values: in the store

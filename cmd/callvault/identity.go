@@ -9,15 +9,30 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/issuer"
+	"github.com/callvault/callvault/tlsca"
 )
+
+// openHome returns where the development issuer's keys, apps and CA are:
+// the PostgreSQL database at dsn when there is one, else the data
+// directory dir (whose SQLite database is not opened), and what closes it.
+func openHome(ctx context.Context, dir, dsn, appsFile string) (*identity.Home, func(), error) {
+	if dsn == "" {
+		return identity.Open(nil, dir, appsFile), func() {}, nil
+	}
+	store, err := openStore(ctx, dir, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return identity.Open(store, dir, appsFile), func() { store.Close() }, nil
+}
 
 // identityConfig holds serve's flags for identity and transport: who issues
 // the tokens it accepts, for which tenants and national cloud, and TLS.
@@ -38,9 +53,11 @@ func (c *identityConfig) register(fs *flag.FlagSet) {
 		"such as https://graph.microsoft.us (default: global, with the listening address as public URL)")
 	fs.StringVar(&c.issuerURL, "issuer-url", "", "with --issuer oidc, the issuer's `URL`; its discovery document is URL/.well-known/openid-configuration")
 	fs.StringVar(&c.audiences, "audience", "", "comma-separated token `audiences` accepted instead of Graph's resource URI and app id")
-	fs.StringVar(&c.apps, "apps", "", "the development issuer's app registry `file`, as 'callvault app' writes it (default DATA/apps.json)")
+	fs.StringVar(&c.apps, "apps", "", "the development issuer's app registry `file`, as 'callvault app' writes it (default: with --db\n"+
+		"the database's registry, else DATA/apps.json)")
 	fs.StringVar(&c.tls, "tls", "", "the TLS `mode`: 'auto' serves https with a certificate for localhost, 127.0.0.1 and ::1 (and the --public-url\n"+
-		"host) from a local CA made in DATA/tls; 'callvault ca' prints the CA's path, for SSL_CERT_FILE")
+		"host) from a local CA made once in DATA/tls, or with --db in the database; 'callvault ca' prints the path\n"+
+		"of the CA's certificate, for SSL_CERT_FILE")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve https with the certificate chain in this PEM `file` (read again when it changes)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "the PEM `file` of --tls-cert's private key")
 }
@@ -110,7 +127,7 @@ func (c *identityConfig) cloudOf() auth.Cloud {
 // issuers' keys are fetched now, so that a misspelt tenant stops the server
 // at once; an issuer that cannot be reached is only logged, and tried again
 // when tokens come.
-func (c *identityConfig) authenticator(ctx context.Context, dataDir, publicURL string, signer *auth.Signer, logger *slog.Logger) (graph.Authenticator, *http.ServeMux, error) {
+func (c *identityConfig) authenticator(ctx context.Context, home *identity.Home, publicURL string, signer *auth.Signer, logger *slog.Logger) (graph.Authenticator, *http.ServeMux, error) {
 	cloud := c.cloudOf()
 	opts := auth.VerifierOptions{Audiences: splitList(c.audiences)}
 	if len(opts.Audiences) == 0 && c.cloud != "" {
@@ -131,13 +148,13 @@ func (c *identityConfig) authenticator(ctx context.Context, dataDir, publicURL s
 			opts.Audiences = append(opts.Audiences, auth.GraphResource)
 		}
 		opts.Tenants = c.tenantList()
-		appsFile := c.apps
-		if appsFile == "" {
-			appsFile = filepath.Join(dataDir, auth.AppsFile)
+		apps, err := home.Apps(ctx)
+		if err != nil {
+			return nil, nil, err
 		}
 		dev := &issuer.Issuer{
 			Signer:    signer,
-			Apps:      auth.OpenApps(appsFile),
+			Apps:      apps,
 			Cloud:     cloud,
 			Tenants:   opts.Tenants,
 			PublicURL: publicURL,
@@ -177,7 +194,7 @@ func refused(err error) bool {
 // listen wraps ln in TLS when the flags ask for it and returns the scheme
 // clients use. With --tls auto it makes (once) a local CA and a server
 // certificate for the loopback names and the public URL's host.
-func (c *identityConfig) listen(ln net.Listener, dataDir, publicURL string, std stdio) (net.Listener, string, error) {
+func (c *identityConfig) listen(ctx context.Context, ln net.Listener, home *identity.Home, publicURL string, std stdio) (net.Listener, string, error) {
 	var cfg *tls.Config
 	switch {
 	case c.tls == "auto":
@@ -188,20 +205,24 @@ func (c *identityConfig) listen(ln net.Listener, dataDir, publicURL string, std 
 		if u := hostOf(publicURL); u != "" {
 			hosts = append(hosts, u)
 		}
-		cert, caPath, err := autoCertificate(dataDir, hosts, time.Now())
+		cert, caPath, err := home.ServerCertificate(ctx, hosts, time.Now())
 		if err != nil {
 			ln.Close()
 			return nil, "", err
 		}
 		cfg = &tls.Config{Certificates: []tls.Certificate{cert}}
-		fmt.Fprintf(std.out, "TLS certificate from the local CA %s (export SSL_CERT_FILE=%s, or curl --cacert %s)\n", caPath, caPath, caPath)
+		if caPath != "" {
+			fmt.Fprintf(std.out, "TLS certificate from the local CA %s (export SSL_CERT_FILE=%s, or curl --cacert %s)\n", caPath, caPath, caPath)
+		} else {
+			fmt.Fprintf(std.out, "TLS certificate from the local CA in the database ('callvault ca --db URL' writes its certificate for SSL_CERT_FILE)\n")
+		}
 	case c.tlsCert != "":
-		files, err := newCertFiles(c.tlsCert, c.tlsKey)
+		files, err := tlsca.LoadCertFiles(c.tlsCert, c.tlsKey)
 		if err != nil {
 			ln.Close()
 			return nil, "", err
 		}
-		cfg = &tls.Config{GetCertificate: files.get}
+		cfg = &tls.Config{GetCertificate: files.GetCertificate}
 	default:
 		return ln, "http", nil
 	}

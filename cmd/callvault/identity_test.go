@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/tlsca"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -336,7 +337,7 @@ func TestCloudSetsThePublicURL(t *testing.T) {
 
 func TestServeWithGivenCertificate(t *testing.T) {
 	data := t.TempDir()
-	cert, caPath, err := autoCertificate(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Now())
+	cert, caPath, err := tlsca.DirCertificate(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

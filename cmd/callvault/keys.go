@@ -4,12 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
-
-	"github.com/callvault/callvault/auth"
 )
 
 var keysCommand = command{
@@ -18,9 +14,11 @@ var keysCommand = command{
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &keysConfig{fs: fs}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose signing keys (signing-key.pem) are used")
-		fs.StringVar(&c.db, "db", "", "refused: with a PostgreSQL database (serve's --db `URL`) the keys are in the database,\nwhich this command does not manage yet")
+		fs.StringVar(&c.db, "db", "", "the PostgreSQL database whose signing keys are used, as serve's --db `URL`")
 		describe(fs, "callvault keys rotate|list|remove [flags]", `
-Manages the development issuer's signing keys, kept in DATA/signing-key.pem:
+Manages the development issuer's signing keys, kept in DATA/signing-key.pem,
+or with --db in the database, where every server on it reads them (a new key
+signs on each within 10 seconds, and its tokens are trusted at once):
 
   callvault keys rotate       adds a new key, which signs every token from now on
                               (running servers pick it up on their next request);
@@ -39,7 +37,7 @@ type keysConfig struct {
 	data, db string
 }
 
-func (c *keysConfig) run(_ context.Context, args []string, std stdio) error {
+func (c *keysConfig) run(ctx context.Context, args []string, std stdio) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: name what to do: rotate, list or remove", errUsage)
 	}
@@ -48,9 +46,6 @@ func (c *keysConfig) run(_ context.Context, args []string, std stdio) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	args = c.fs.Args()
-	if c.db != "" {
-		return fmt.Errorf("%w: with --db (or CALLVAULT_DB) the signing keys are in the database; 'callvault keys' manages a data directory's key file only", errUsage)
-	}
 	want := map[string]int{"rotate": 0, "list": 0, "remove": 1}
 	n, ok := want[verb]
 	if !ok {
@@ -59,9 +54,14 @@ func (c *keysConfig) run(_ context.Context, args []string, std stdio) error {
 	if len(args) != n {
 		return fmt.Errorf("%w: keys %s takes %d arguments", errUsage, verb, n)
 	}
+	home, closeHome, err := openHome(ctx, c.data, c.db, "")
+	if err != nil {
+		return err
+	}
+	defer closeHome()
 	switch verb {
 	case "rotate":
-		kid, err := auth.RotateSigningKey(c.data, time.Now())
+		kid, err := home.RotateKey(ctx, time.Now())
 		if err != nil {
 			return plain(err)
 		}
@@ -70,22 +70,19 @@ func (c *keysConfig) run(_ context.Context, args []string, std stdio) error {
 		fmt.Fprintln(std.out, kid)
 		return nil
 	case "remove":
-		if err := auth.RemoveSigningKey(c.data, args[0]); err != nil {
+		if err := home.RemoveKey(ctx, args[0]); err != nil {
 			return plain(err)
 		}
 		fmt.Fprintf(std.out, "Removed key %s.\n", args[0])
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(c.data, auth.SigningKeyFile)); err != nil {
-		return fmt.Errorf("no signing keys in %s: %w", c.data, err)
-	}
-	signer, err := auth.LoadOrCreateSigner(c.data)
+	keys, err := home.Keys(ctx)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tCREATED\tUSE")
-	for _, k := range signer.Keys() {
+	for _, k := range keys {
 		created, use := "unknown", "verifies"
 		if !k.Created.IsZero() {
 			created = k.Created.Format(time.RFC3339)

@@ -16,6 +16,7 @@ import (
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/ingest"
 	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/postgres"
@@ -153,7 +154,8 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err != nil {
 		return err
 	}
-	authn, issuerRoutes, err := c.identity.authenticator(ctx, c.data, c.publicURL, signer, logger)
+	home := identity.Open(store, c.data, c.identity.apps)
+	authn, issuerRoutes, err := c.identity.authenticator(ctx, home, c.publicURL, signer, logger)
 	if err != nil {
 		return err
 	}
@@ -169,7 +171,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	ln = c.limits.listener(ln)
-	ln, scheme, err := c.identity.listen(ln, c.data, c.publicURL, std)
+	ln, scheme, err := c.identity.listen(ctx, ln, home, c.publicURL, std)
 	if err != nil {
 		return err
 	}
