@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/callvault/callvault/internal/atomicfile"
 )
 
 // The local CA of a data directory lives in DATA/tls:
@@ -82,7 +84,7 @@ func WriteCert(ca *CA, path string) (string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return "", fmt.Errorf("tls: %w", err)
 		}
-		if err := replaceFile(path, certPEM, 0o644); err != nil {
+		if err := atomicfile.Write(path, certPEM, 0o644); err != nil {
 			return "", fmt.Errorf("tls: %w", err)
 		}
 	}
@@ -128,7 +130,7 @@ func DirCertificate(dataDir string, hosts []string, now time.Time) (tls.Certific
 	if err != nil {
 		return tls.Certificate{}, "", err
 	}
-	if err := replaceFile(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("tls: %w", err)
 	}
 	return cert, caPath, nil
@@ -137,8 +139,8 @@ func DirCertificate(dataDir string, hosts []string, now time.Time) (tls.Certific
 // publishFile writes data to path (0600) unless path exists: the first
 // process to finish wins, and nobody's file is overwritten.
 func publishFile(path string, data []byte) error {
-	tmp, err := writeTemp(path, data, 0o600)
-	if err != nil {
+	tmp := fmt.Sprintf("%s.%d-%d.tmp", path, os.Getpid(), time.Now().UnixNano())
+	if err := atomicfile.Write(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
 	defer os.Remove(tmp)
@@ -146,38 +148,4 @@ func publishFile(path string, data []byte) error {
 		return fmt.Errorf("tls: %w", err)
 	}
 	return nil
-}
-
-// replaceFile replaces path with data atomically.
-func replaceFile(path string, data []byte, perm fs.FileMode) error {
-	tmp, err := writeTemp(path, data, perm)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp) // after a rename there is nothing to remove
-	return os.Rename(tmp, path)
-}
-
-// writeTemp writes data to a new file beside path, with mode perm before
-// any byte is written, synced, and returns its name.
-func writeTemp(path string, data []byte, perm fs.FileMode) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	err = tmp.Chmod(perm)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	return tmp.Name(), nil
 }
