@@ -18,7 +18,10 @@ type MirrorSettlement struct {
 	RecordID string
 	Done     bool      // fetched and stored: removed from the queue
 	RetryAt  time.Time // when not Done: when it may be claimed again; Parked for never
-	Error    string    // when not Done: why
+	// Error says why, when not Done. An item settled not Done with no
+	// Error is released: claimed but never tried (its mirror was
+	// stopping), so its attempts are not counted.
+	Error string
 }
 
 // Parked is the RetryAt of an item the mirror gave up on: it stays in the

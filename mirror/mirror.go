@@ -78,6 +78,10 @@ type Mirror struct {
 	// Workers fetch records at once (4 when 0): Graph's per-app limit,
 	// not the machine, is what bounds a mirror.
 	Workers int
+	// Batch is how many records are claimed, stored and settled together
+	// (16 when 0): each batch costs the store three transactions, however
+	// many records it holds. A record is still stored whole or not at all.
+	Batch int
 	// MaxAttempts is how often a record is tried before it is parked (6).
 	MaxAttempts int
 	Owner       string // the lease owner's name; random when ""
@@ -109,6 +113,9 @@ func (m *Mirror) init() {
 	}
 	if m.Workers <= 0 {
 		m.Workers = 4
+	}
+	if m.Batch <= 0 {
+		m.Batch = 16
 	}
 	if m.MaxAttempts <= 0 {
 		m.MaxAttempts = 6
@@ -247,54 +254,183 @@ func (m *Mirror) Drain(ctx context.Context, follow bool) error {
 	}
 }
 
+// drain runs a pipeline: one claimer leases up to Batch due items at a
+// time, Workers fetchers fetch them, and one storer stores whatever has
+// been fetched in one import (one transaction) and settles it in another.
+// A record so costs the store two transactions per batch rather than three
+// of its own, which is what bounded a mirror sharing a machine with its
+// source (docs/mirror.md, Performance).
 func (m *Mirror) drain(ctx context.Context, follow bool) error {
-	lease := m.Lease
-	var wg sync.WaitGroup
-	errc := make(chan error, m.Workers)
+	claimed := make(chan callvault.MirrorItem)
+	fetched := make(chan fetchResult, m.Batch)
+	errc := make(chan error, 2)
+
+	go func() {
+		defer close(claimed)
+		if err := m.claim(ctx, follow, claimed); err != nil {
+			errc <- err
+		}
+	}()
+	var fetchers sync.WaitGroup
 	for range m.Workers {
-		wg.Add(1)
+		fetchers.Add(1)
 		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				items, err := m.Store.ClaimMirror(ctx, m.Tenant, m.source(), m.Owner, m.now(), lease, 1)
-				if err != nil {
-					if ctx.Err() == nil {
-						errc <- err
-					}
-					return
-				}
-				if len(items) == 0 {
-					if !follow {
-						return
-					}
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Second):
-					}
-					continue
-				}
+			defer fetchers.Done()
+			for it := range claimed {
 				// The record in hand is finished even when ctx ends: a
 				// SIGTERM stops the mirror between records, not within one.
-				s := m.fetchAndStore(context.WithoutCancel(ctx), items[0])
-				if err := m.Store.SettleMirror(context.WithoutCancel(ctx), m.Tenant, m.source(), m.Owner, []callvault.MirrorSettlement{s}); err != nil {
-					errc <- err
-					return
-				}
+				record, err := m.Fetch(context.WithoutCancel(ctx), it.RecordID)
+				fetched <- fetchResult{item: it, record: record, err: err}
 			}
 		}()
 	}
-	wg.Wait()
-	close(errc)
-	return <-errc
+	go func() { fetchers.Wait(); close(fetched) }()
+
+	// The storer: wait for one fetched record, then take whatever else is
+	// ready, up to Batch, so that a batch never waits for a slow fetch.
+	var storeErr error
+	for first := range fetched {
+		batch := []fetchResult{first}
+	more:
+		for len(batch) < m.Batch {
+			select {
+			case r, ok := <-fetched:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if storeErr != nil {
+			continue // drain the pipeline; the leases run out and others take the items
+		}
+		settled := m.storeBatch(context.WithoutCancel(ctx), batch)
+		if err := m.Store.SettleMirror(context.WithoutCancel(ctx), m.Tenant, m.source(), m.Owner, settled); err != nil {
+			storeErr = err
+		}
+	}
+	if storeErr != nil {
+		return storeErr
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
 }
 
-// fetchAndStore fetches one record whole and stores it; it returns what
-// became of the item.
-func (m *Mirror) fetchAndStore(ctx context.Context, it callvault.MirrorItem) callvault.MirrorSettlement {
-	record, err := m.Fetch(ctx, it.RecordID)
-	if err == nil {
-		err = m.store(ctx, record)
+// claim leases due items and hands them to the fetchers, until the queue
+// is empty (once) or ctx is done (follow: it waits for more). Items leased
+// but not handed out when ctx ends are released at once, without counting
+// an attempt, so that a restarted mirror need not wait out the lease.
+func (m *Mirror) claim(ctx context.Context, follow bool, claimed chan<- callvault.MirrorItem) error {
+	for ctx.Err() == nil {
+		items, err := m.Store.ClaimMirror(ctx, m.Tenant, m.source(), m.Owner, m.now(), m.Lease, m.Batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(items) == 0 {
+			if !follow {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for i, it := range items {
+			select {
+			case claimed <- it:
+			case <-ctx.Done():
+				released := make([]callvault.MirrorSettlement, 0, len(items)-i)
+				for _, it := range items[i:] {
+					released = append(released, callvault.MirrorSettlement{RecordID: it.RecordID, RetryAt: m.now()})
+				}
+				return m.Store.SettleMirror(context.WithoutCancel(ctx), m.Tenant, m.source(), m.Owner, released)
+			}
+		}
 	}
+	return nil
+}
+
+// fetchResult is a claimed item and what fetching it gave.
+type fetchResult struct {
+	item   callvault.MirrorItem
+	record []byte
+	err    error
+}
+
+// storeBatch stores the fetched records of a batch in one import and
+// returns what became of every item.
+func (m *Mirror) storeBatch(ctx context.Context, batch []fetchResult) []callvault.MirrorSettlement {
+	var stream bytes.Buffer
+	var index []int // stream position → batch position
+	errs := make([]error, len(batch))
+	for i, r := range batch {
+		if r.err != nil {
+			errs[i] = r.err
+			continue
+		}
+		stream.Write(r.record)
+		stream.WriteByte('\n')
+		index = append(index, i)
+		errs[i] = errNotStored
+	}
+	if len(index) > 0 {
+		var stats ingest.Stats
+		im := &ingest.Importer{
+			Store: m.Store, Tenant: m.Tenant, RecordsOnly: true, Workers: 1,
+			OnResult: func(r ingest.Result) {
+				if r.Index < 0 || r.Index >= len(index) {
+					return
+				}
+				i := index[r.Index]
+				if r.Err != nil {
+					errs[i] = &rejected{reason: r.Err.Error()}
+					return
+				}
+				errs[i] = nil
+				switch r.Outcome {
+				case callvault.Inserted:
+					m.Stats.Inserted.Add(1)
+				case callvault.Replaced:
+					m.Stats.Replaced.Add(1)
+				case callvault.Stale:
+					m.Stats.Stale.Add(1)
+				}
+			},
+		}
+		if err := im.Import(ctx, "mirror", &stream, &stats); err != nil {
+			for _, i := range index {
+				if errs[i] == errNotStored {
+					errs[i] = err
+				}
+			}
+		}
+		m.Stats.Sessions.Add(int64(stats.Sessions))
+	}
+	settled := make([]callvault.MirrorSettlement, len(batch))
+	for i, r := range batch {
+		settled[i] = m.settle(r.item, errs[i])
+	}
+	return settled
+}
+
+// errNotStored is the error of a fetched record the import gave no result
+// for, which it always does; it is there so that no record is settled as
+// done by mistake.
+var errNotStored = errors.New("the import gave no result for the record")
+
+// settle says what becomes of an item whose fetch and store ended in err
+// (nil: stored).
+func (m *Mirror) settle(it callvault.MirrorItem, err error) callvault.MirrorSettlement {
 	if err == nil {
 		return callvault.MirrorSettlement{RecordID: it.RecordID, Done: true}
 	}
@@ -325,34 +461,6 @@ func (m *Mirror) fetchAndStore(ctx context.Context, it callvault.MirrorItem) cal
 type rejected struct{ reason string }
 
 func (r *rejected) Error() string { return "the record was refused: " + r.reason }
-
-// store stores one record through the importer.
-func (m *Mirror) store(ctx context.Context, record []byte) error {
-	var rej error
-	var stats ingest.Stats
-	im := &ingest.Importer{
-		Store: m.Store, Tenant: m.Tenant, RecordsOnly: true, Workers: 1,
-		OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} },
-		OnResult: func(r ingest.Result) {
-			switch r.Outcome {
-			case callvault.Inserted:
-				m.Stats.Inserted.Add(1)
-			case callvault.Replaced:
-				m.Stats.Replaced.Add(1)
-			case callvault.Stale:
-				m.Stats.Stale.Add(1)
-			}
-		},
-	}
-	if err := im.Import(ctx, "mirror", bytes.NewReader(record), &stats); err != nil {
-		return err
-	}
-	if rej != nil {
-		return rej
-	}
-	m.Stats.Sessions.Add(int64(stats.Sessions))
-	return nil
-}
 
 // Fetch returns a record whole, in the wire shape callvault import takes:
 // the record with every page of its sessions (with segments) and of its

@@ -58,9 +58,13 @@ func (db *DB) SettleMirror(ctx context.Context, tenant, source, owner string, se
 	defer wrap(&err, "postgres: settle %d mirror items", len(settled))
 	b := &pgx.Batch{}
 	for _, s := range settled {
-		if s.Done {
+		switch {
+		case s.Done:
 			b.Queue(`DELETE FROM mirror_queue WHERE tenant = $1 AND source = $2 AND record_id = $3 AND owner = $4`, tenant, source, s.RecordID, owner)
-		} else {
+		case s.Error == "": // released, never tried
+			b.Queue(`UPDATE mirror_queue SET due = $1, owner = NULL WHERE tenant = $2 AND source = $3 AND record_id = $4 AND owner = $5`,
+				s.RetryAt.UnixNano(), tenant, source, s.RecordID, owner)
+		default:
 			b.Queue(`UPDATE mirror_queue SET due = $1, owner = NULL, attempts = attempts + 1, last_error = $2
 				WHERE tenant = $3 AND source = $4 AND record_id = $5 AND owner = $6`,
 				s.RetryAt.UnixNano(), s.Error, tenant, source, s.RecordID, owner)

@@ -70,10 +70,14 @@ func (db *DB) SettleMirror(ctx context.Context, tenant, source, owner string, se
 	}
 	defer tx.Rollback()
 	for _, s := range settled {
-		if s.Done {
+		switch {
+		case s.Done:
 			_, err = tx.ExecContext(ctx, `DELETE FROM mirror_queue WHERE tenant = ? AND source = ? AND record_id = ? AND owner = ?`,
 				tenant, source, s.RecordID, owner)
-		} else {
+		case s.Error == "": // released, never tried
+			_, err = tx.ExecContext(ctx, `UPDATE mirror_queue SET due = ?, owner = NULL WHERE tenant = ? AND source = ? AND record_id = ? AND owner = ?`,
+				s.RetryAt.UnixNano(), tenant, source, s.RecordID, owner)
+		default:
 			_, err = tx.ExecContext(ctx, `UPDATE mirror_queue SET due = ?, owner = NULL, attempts = attempts + 1, last_error = ?
 				WHERE tenant = ? AND source = ? AND record_id = ? AND owner = ?`,
 				s.RetryAt.UnixNano(), s.Error, tenant, source, s.RecordID, owner)

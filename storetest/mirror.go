@@ -99,6 +99,30 @@ func (s *mirrorSuite) testQueue(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("after the leases: %v, want r2 and r3", ids(got))
 	}
+	// Released (settled with no error): due again at once, no attempt
+	// counted, the last error kept.
+	if err := st.SettleMirror(ctx, a, src, "other", []callvault.MirrorSettlement{
+		{RecordID: "r2", RetryAt: now.Add(3 * time.Minute)},
+		{RecordID: "r3", RetryAt: now.Add(3 * time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = st.ClaimMirror(ctx, a, src, "me", now.Add(3*time.Minute), time.Minute, 10)
+	if len(got) != 2 {
+		t.Fatalf("after releasing: %+v, want r2 and r3", got)
+	}
+	for _, it := range got {
+		want := map[string]mirrorWant{"r2": {1, "503"}, "r3": {0, "refused: bad record"}}[it.RecordID]
+		if it.Attempts != want.attempts || it.LastError != want.lastError {
+			t.Errorf("released %s: attempts %d, last error %q; want %d, %q", it.RecordID, it.Attempts, it.LastError, want.attempts, want.lastError)
+		}
+	}
+}
+
+// mirrorWant is what a mirror item should say of its attempts.
+type mirrorWant struct {
+	attempts  int
+	lastError string
 }
 
 func (s *mirrorSuite) testConcurrent(t *testing.T) {
