@@ -59,13 +59,32 @@ func (is *Issuer) Routes() *http.ServeMux {
 		is.Logger = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) { is.discovery(w, r, true) })
-	mux.HandleFunc("/{tenant}/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) { is.discovery(w, r, false) })
-	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", is.keys)
-	mux.HandleFunc("/{tenant}/discovery/keys", is.keys)
-	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", func(w http.ResponseWriter, r *http.Request) { is.token(w, r, true) })
-	mux.HandleFunc("/{tenant}/oauth2/token", func(w http.ResponseWriter, r *http.Request) { is.token(w, r, false) })
+	mux.HandleFunc("/{tenant}/v2.0/.well-known/openid-configuration", is.handle(func(w http.ResponseWriter, r *http.Request) error { return is.discovery(w, r, true) }))
+	mux.HandleFunc("/{tenant}/.well-known/openid-configuration", is.handle(func(w http.ResponseWriter, r *http.Request) error { return is.discovery(w, r, false) }))
+	mux.HandleFunc("/{tenant}/discovery/v2.0/keys", is.handle(is.keys))
+	mux.HandleFunc("/{tenant}/discovery/keys", is.handle(is.keys))
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", is.handle(func(w http.ResponseWriter, r *http.Request) error { return is.token(w, r, true) }))
+	mux.HandleFunc("/{tenant}/oauth2/token", is.handle(func(w http.ResponseWriter, r *http.Request) error { return is.token(w, r, false) }))
 	return mux
+}
+
+// handle turns a handler's error into the response, as Entra ID writes it:
+// an *entraError as it is, any other error as Entra ID's server_error
+// (AADSTS90100), with the cause in the server's log only.
+func (is *Issuer) handle(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var e *entraError
+		if !errors.As(err, &e) {
+			is.Logger.Error("issuer internal error", "path", r.URL.Path, "err", err)
+			e = &entraError{status: http.StatusInternalServerError, error: "server_error", code: 90100,
+				text: "An internal error occurred; the server's log has the details."}
+		}
+		is.fail(w, r, e)
+	}
 }
 
 func (is *Issuer) now() time.Time {
@@ -136,17 +155,15 @@ type discoveryDocument struct {
 	MSGraphHost                  string   `json:"msgraph_host"`
 }
 
-func (is *Issuer) discovery(w http.ResponseWriter, r *http.Request, v2 bool) {
+func (is *Issuer) discovery(w http.ResponseWriter, r *http.Request, v2 bool) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		is.fail(w, r, &entraError{status: http.StatusMethodNotAllowed, error: "invalid_request", code: 900561,
-			text: fmt.Sprintf("The endpoint only accepts GET, HEAD requests. Received a %s request.", clip(r.Method))})
-		return
+		return &entraError{status: http.StatusMethodNotAllowed, error: "invalid_request", code: 900561,
+			text: fmt.Sprintf("The endpoint only accepts GET, HEAD requests. Received a %s request.", clip(r.Method))}
 	}
 	tenant, e := is.checkTenant(r, "invalid_tenant")
 	if e != nil {
-		is.fail(w, r, e)
-		return
+		return e
 	}
 	base := is.base(r)
 	// Entra ID writes a multi-tenant document with the placeholder.
@@ -180,23 +197,23 @@ func (is *Issuer) discovery(w http.ResponseWriter, r *http.Request, v2 bool) {
 	}
 	w.Header().Set("Cache-Control", "max-age=86400, private")
 	writeJSON(w, http.StatusOK, doc)
+	return nil
 }
 
-func (is *Issuer) keys(w http.ResponseWriter, r *http.Request) {
+func (is *Issuer) keys(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		is.fail(w, r, &entraError{status: http.StatusMethodNotAllowed, error: "invalid_request", code: 900561,
-			text: fmt.Sprintf("The endpoint only accepts GET, HEAD requests. Received a %s request.", clip(r.Method))})
-		return
+		return &entraError{status: http.StatusMethodNotAllowed, error: "invalid_request", code: 900561,
+			text: fmt.Sprintf("The endpoint only accepts GET, HEAD requests. Received a %s request.", clip(r.Method))}
 	}
 	if _, e := is.checkTenant(r, "invalid_tenant"); e != nil {
-		is.fail(w, r, e)
-		return
+		return e
 	}
 	// Short-lived, so that a client that does not look again on an unknown
 	// kid still sees a rotated key soon.
 	w.Header().Set("Cache-Control", "max-age=300, private")
 	writeJSON(w, http.StatusOK, is.Signer.JWKS())
+	return nil
 }
 
 // tokenResponse is Entra ID's answer to a client credentials request.
@@ -220,37 +237,28 @@ type tokenResponseV1 struct {
 
 const maxTokenRequestBytes = 64 << 10
 
-func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) {
+func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) error {
 	if r.Method != http.MethodPost {
-		is.fail(w, r, &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 900561,
-			text: fmt.Sprintf("The endpoint only accepts POST, OPTIONS requests. Received a %s request.", clip(r.Method))})
-		return
+		return &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 900561,
+			text: fmt.Sprintf("The endpoint only accepts POST, OPTIONS requests. Received a %s request.", clip(r.Method))}
 	}
 	tenant, e := is.checkTenant(r, "invalid_request")
 	if e != nil {
-		is.fail(w, r, e)
-		return
+		return e
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
-		is.fail(w, r, &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 90023,
-			text: "The request body must be application/x-www-form-urlencoded parameters of at most 64 KiB."})
-		return
+		return &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 90023,
+			text: "The request body must be application/x-www-form-urlencoded parameters of at most 64 KiB."}
 	}
 	form := r.PostForm // parameters in the query string do not count, as on Entra ID
-	missing := func(name string) *entraError {
-		return &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 900144,
-			text: fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)}
-	}
 	grant := form.Get("grant_type")
 	if grant == "" {
-		is.fail(w, r, missing("grant_type"))
-		return
+		return missingParameter("grant_type")
 	}
 	if grant != "client_credentials" {
-		is.fail(w, r, &entraError{status: http.StatusBadRequest, error: "unsupported_grant_type", code: 70003,
-			text: fmt.Sprintf("The app requested an unsupported grant type '%s'. callvault's development issuer serves the client_credentials grant only.", clip(grant))})
-		return
+		return &entraError{status: http.StatusBadRequest, error: "unsupported_grant_type", code: 70003,
+			text: fmt.Sprintf("The app requested an unsupported grant type '%s'. callvault's development issuer serves the client_credentials grant only.", clip(grant))}
 	}
 	clientID, secret := form.Get("client_id"), form.Get("client_secret")
 	if user, pass, ok := r.BasicAuth(); ok { // client_secret_basic: RFC 6749 §2.3.1 form-encodes both
@@ -262,63 +270,23 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) {
 		}
 	}
 	if clientID == "" {
-		is.fail(w, r, missing("client_id"))
-		return
+		return missingParameter("client_id")
 	}
-	var resource string
-	if v2 {
-		scope := form.Get("scope")
-		if scope == "" {
-			is.fail(w, r, missing("scope"))
-			return
-		}
-		if resource, e = is.scopeResource(scope, tenant); e != nil {
-			is.fail(w, r, e)
-			return
-		}
-	} else {
-		resource = form.Get("resource")
-		if resource == "" {
-			is.fail(w, r, missing("resource"))
-			return
-		}
-		if e = is.checkResource(resource, tenant); e != nil {
-			is.fail(w, r, e)
-			return
-		}
+	resource, e := is.requestedResource(form, tenant, v2)
+	if e != nil {
+		return e
 	}
 	if secret == "" {
 		text := "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."
 		if form.Get("client_assertion") != "" {
 			text = "'client_secret' is required for the 'client_credentials' grant type: callvault's development issuer does not take client assertions (certificates)."
 		}
-		is.fail(w, r, &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000216, text: text})
-		return
+		return &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000216, text: text}
 	}
 	now := is.now()
-	app, err := is.Apps.Authenticate(tenant, clientID, secret, now)
-	switch {
-	case errors.Is(err, auth.ErrUnknownApp):
-		is.fail(w, r, &entraError{status: http.StatusBadRequest, error: "unauthorized_client", code: 700016,
-			text: fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application "+
-				"has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
-				"You may have sent your authentication request to the wrong tenant.", clip(clientID), clip(tenant))})
-		return
-	case errors.Is(err, auth.ErrWrongSecret):
-		is.fail(w, r, &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000215,
-			text: fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
-				"not the client secret ID, for a secret added to app '%s'.", clip(clientID))})
-		return
-	case errors.Is(err, auth.ErrSecretExpired):
-		is.fail(w, r, &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000222,
-			text: fmt.Sprintf("The provided client secret keys for app '%s' are expired. "+
-				"Create a new secret with 'callvault app add', or remove the app.", clip(clientID))})
-		return
-	case err != nil:
-		is.Logger.Error("token endpoint: app registry", "err", err)
-		is.fail(w, r, &entraError{status: http.StatusInternalServerError, error: "server_error", code: 90100,
-			text: "An internal error occurred; the server's log has the details."})
-		return
+	app, err := is.authenticate(tenant, clientID, secret, now)
+	if err != nil {
+		return err
 	}
 	ttl := is.TokenTTL
 	if ttl <= 0 {
@@ -333,10 +301,7 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) {
 		Audience: resource,
 	})
 	if err != nil {
-		is.Logger.Error("token endpoint: mint", "err", err)
-		is.fail(w, r, &entraError{status: http.StatusInternalServerError, error: "server_error", code: 90100,
-			text: "An internal error occurred; the server's log has the details."})
-		return
+		return fmt.Errorf("token endpoint: mint: %w", err)
 	}
 	is.Logger.Info("token issued", "tenant", app.Tenant, "client_id", app.ClientID, "app", app.Name, "roles", app.Roles)
 	// Entra ID reports a second less than the lifetime.
@@ -344,7 +309,7 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) {
 	noStore(w)
 	if v2 {
 		writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", ExpiresIn: expiresIn, ExtExpiresIn: expiresIn, AccessToken: token})
-		return
+		return nil
 	}
 	writeJSON(w, http.StatusOK, tokenResponseV1{
 		TokenType:    "Bearer",
@@ -355,6 +320,48 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request, v2 bool) {
 		Resource:     resource,
 		AccessToken:  token,
 	})
+	return nil
+}
+
+// authenticate returns the app whose client id and secret the request
+// sent, or the error Entra ID answers.
+func (is *Issuer) authenticate(tenant, clientID, secret string, now time.Time) (auth.App, error) {
+	app, err := is.Apps.Authenticate(tenant, clientID, secret, now)
+	switch {
+	case errors.Is(err, auth.ErrUnknownApp):
+		return auth.App{}, &entraError{status: http.StatusBadRequest, error: "unauthorized_client", code: 700016,
+			text: fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application "+
+				"has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
+				"You may have sent your authentication request to the wrong tenant.", clip(clientID), clip(tenant))}
+	case errors.Is(err, auth.ErrWrongSecret):
+		return auth.App{}, &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000215,
+			text: fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "+
+				"not the client secret ID, for a secret added to app '%s'.", clip(clientID))}
+	case errors.Is(err, auth.ErrSecretExpired):
+		return auth.App{}, &entraError{status: http.StatusUnauthorized, error: "invalid_client", code: 7000222,
+			text: fmt.Sprintf("The provided client secret keys for app '%s' are expired. "+
+				"Create a new secret with 'callvault app add', or remove the app.", clip(clientID))}
+	case err != nil:
+		return auth.App{}, fmt.Errorf("token endpoint: app registry: %w", err)
+	}
+	return app, nil
+}
+
+// requestedResource returns the resource the token is asked for: by the v2
+// endpoint's scope (…/.default), by the v1 endpoint's resource.
+func (is *Issuer) requestedResource(form url.Values, tenant string, v2 bool) (string, *entraError) {
+	name := "resource"
+	if v2 {
+		name = "scope"
+	}
+	value := form.Get(name)
+	if value == "" {
+		return "", missingParameter(name)
+	}
+	if v2 {
+		return is.scopeResource(value, tenant)
+	}
+	return value, is.checkResource(value, tenant)
 }
 
 // oidcScopes are the scopes MSAL adds to every request; Entra ID ignores
@@ -402,13 +409,23 @@ func (is *Issuer) checkResource(resource, tenant string) *entraError {
 			clip(resource), clip(tenant), is.Cloud.GraphURL)}
 }
 
-// entraError is an error of Entra ID's token service.
+// missingParameter is Entra ID's error for a request without a parameter
+// it needs.
+func missingParameter(name string) *entraError {
+	return &entraError{status: http.StatusBadRequest, error: "invalid_request", code: 900144,
+		text: fmt.Sprintf("The request body must contain the following parameter: '%s'.", name)}
+}
+
+// entraError is an error of Entra ID's token service, as a handler returns
+// it for handle to write.
 type entraError struct {
 	status int
 	error  string // the OAuth 2.0 error code
 	code   int    // the AADSTS number
 	text   string
 }
+
+func (e *entraError) Error() string { return fmt.Sprintf("AADSTS%d: %s: %s", e.code, e.error, e.text) }
 
 // entraErrorBody is Entra ID's error JSON, in its member order.
 type entraErrorBody struct {
