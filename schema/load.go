@@ -161,39 +161,61 @@ func schemas(b []byte) ([]xSchema, error) {
 	return edmx.Schemas, nil
 }
 
+// build loads the model of a version from its CSDL files, in three phases:
+// declare every type and function the files name (declare), give each
+// structured type its base and its own properties, now that every type
+// they name is known (link), then lay out each type's properties, its
+// base's first (inherit). Annotations come last, on the finished types.
 func build(version string) (*Model, error) {
 	m := &Model{Version: version, types: make(map[string]*Type)}
 	for _, p := range []string{EdmString, EdmBoolean, EdmInt32, EdmInt64, EdmSingle, EdmDouble, EdmDecimal, EdmDateTimeOffset, EdmDuration, EdmDate, EdmGuid} {
 		m.types[p] = &Type{Name: p, Kind: Primitive, Sentinel: -1}
 	}
-	type pending struct {
-		t  *Type
-		xs xStruct
+	structs, functions, err := m.declare(versionFiles[version])
+	if err != nil {
+		return nil, err
 	}
-	var structs []pending
+	own, err := m.link(structs)
+	if err != nil {
+		return nil, err
+	}
+	m.inherit(structs, own)
+	if err := m.annotate(); err != nil {
+		return nil, err
+	}
+	for i := range functions {
+		m.functions = append(m.functions, &functions[i])
+	}
+	return m, nil
+}
+
+// pendingStruct is a structured type declared but not yet linked: its
+// type, and its CSDL element.
+type pendingStruct struct {
+	t  *Type
+	xs xStruct
+}
+
+// declare adds to m the enums (whole), the complex and entity types (by
+// name and kind only) of the CSDL files, in a stable order, and returns the
+// structured types to link and the functions.
+func (m *Model) declare(files []string) ([]pendingStruct, []Function, error) {
+	var structs []pendingStruct
 	var functions []Function
-	for _, file := range versionFiles[version] {
+	for _, file := range files {
 		b, err := csdlFiles.ReadFile(file)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ss, err := schemas(b)
 		if err != nil {
-			return nil, fmt.Errorf("schema: %s: %w", file, err)
+			return nil, nil, fmt.Errorf("schema: %s: %w", file, err)
 		}
 		for _, s := range ss {
 			for _, e := range s.Enums {
-				t := &Type{Name: s.Namespace + "." + e.Name, Kind: Enum, Sentinel: -1, byMember: map[string]int{}}
-				for i, x := range e.Members {
-					v, err := strconv.ParseInt(x.Value, 10, 64)
-					if err != nil {
-						return nil, fmt.Errorf("schema: %s: enum %s member %s: %w", file, t.Name, x.Name, err)
-					}
-					t.Members = append(t.Members, Member{Name: x.Name, Value: v})
-					t.byMember[x.Name] = i
-					if x.Name == "unknownFutureValue" {
-						t.Sentinel = i
-					}
+				t, err := enumType(s.Namespace, e)
+				if err != nil {
+					return nil, nil, fmt.Errorf("schema: %s: %w", file, err)
 				}
 				m.add(t)
 			}
@@ -201,28 +223,56 @@ func build(version string) (*Model, error) {
 				for _, xs := range list {
 					t := &Type{Name: s.Namespace + "." + xs.Name, Kind: kind, Abstract: xs.Abstract, Open: xs.OpenType, Sentinel: -1}
 					m.add(t)
-					structs = append(structs, pending{t, xs})
+					structs = append(structs, pendingStruct{t, xs})
 				}
 			}
 			for _, f := range s.Functions {
-				fn := Function{Name: f.Name, Bound: f.IsBound}
-				for _, p := range f.Parameters {
-					if p.Name == "bindingParameter" {
-						fn.BindingType = qualify(p.Type)
-						continue
-					}
-					fn.Parameters = append(fn.Parameters, Parameter{Name: p.Name, Type: qualify(p.Type)})
-				}
-				fn.ReturnType = qualify(f.ReturnType.Type)
-				functions = append(functions, fn)
+				functions = append(functions, function(f))
 			}
 		}
 	}
 	// Map iteration above visits Complex and Entity in either order; fix the
 	// order of m.order so that every listing is stable.
 	sortTypes(m.order)
+	return structs, functions, nil
+}
 
-	// Bases first, then properties, so that inherited lists are complete.
+// enumType is the enum type e of namespace ns, its unknownFutureValue
+// member as its Sentinel.
+func enumType(ns string, e xEnum) (*Type, error) {
+	t := &Type{Name: ns + "." + e.Name, Kind: Enum, Sentinel: -1, byMember: map[string]int{}}
+	for i, x := range e.Members {
+		v, err := strconv.ParseInt(x.Value, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("enum %s member %s: %w", t.Name, x.Name, err)
+		}
+		t.Members = append(t.Members, Member{Name: x.Name, Value: v})
+		t.byMember[x.Name] = i
+		if x.Name == "unknownFutureValue" {
+			t.Sentinel = i
+		}
+	}
+	return t, nil
+}
+
+// function is the Function that f declares.
+func function(f xFunction) Function {
+	fn := Function{Name: f.Name, Bound: f.IsBound}
+	for _, p := range f.Parameters {
+		if p.Name == "bindingParameter" {
+			fn.BindingType = qualify(p.Type)
+			continue
+		}
+		fn.Parameters = append(fn.Parameters, Parameter{Name: p.Name, Type: qualify(p.Type)})
+	}
+	fn.ReturnType = qualify(f.ReturnType.Type)
+	return fn
+}
+
+// link gives each structured type its base, and returns the properties and
+// navigation properties each declares itself (navigation properties to
+// types not in the model left out).
+func (m *Model) link(structs []pendingStruct) (map[*Type][]*Property, error) {
 	own := make(map[*Type][]*Property)
 	for _, p := range structs {
 		if p.xs.BaseType != "" {
@@ -251,6 +301,13 @@ func build(version string) (*Model, error) {
 			own[p.t] = append(own[p.t], prop)
 		}
 	}
+	return own, nil
+}
+
+// inherit lays out each structured type's properties, its base's (shared
+// by pointer) then its own (indexed by their position), makes a type open
+// when its base is, and lists each type's derived types in model order.
+func (m *Model) inherit(structs []pendingStruct, own map[*Type][]*Property) {
 	var resolve func(t *Type)
 	resolve = func(t *Type) {
 		if t.byName != nil {
@@ -262,8 +319,6 @@ func build(version string) (*Model, error) {
 			t.Open = t.Open || t.Base.Open
 			t.Properties = append(t.Properties, t.Base.Properties...)
 		}
-		// Inherited properties are shared by pointer; own ones get their
-		// index below.
 		t.Properties = append(t.Properties, own[t]...)
 		for i, p := range t.Properties {
 			if t.Base == nil || i >= len(t.Base.Properties) {
@@ -280,13 +335,6 @@ func build(version string) (*Model, error) {
 			t.Base.Derived = append(t.Base.Derived, t)
 		}
 	}
-	if err := m.annotate(); err != nil {
-		return nil, err
-	}
-	for i := range functions {
-		m.functions = append(m.functions, &functions[i])
-	}
-	return m, nil
 }
 
 func (m *Model) add(t *Type) {
