@@ -64,10 +64,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.status == http.StatusUnauthorized {
 		h["WWW-Authenticate"] = []string{`Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`}
 	}
-	w.WriteHeader(e.status)
-	if _, err := w.Write(b); err != nil {
-		s.Logger.DebugContext(r.Context(), "write error response", "request_id", ids.request, "err", err)
-	}
+	s.writeComplete(w, r, e.status, b)
 }
 
 // maxMessage bounds an error message: messages quote inputs clipped, and

@@ -146,7 +146,7 @@ func (f *fixture) do(t *testing.T, method, path string, headers map[string]strin
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := plainClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func (f *ingestFixture) post(t *testing.T, body []byte, roles []string, headers 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := plainClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestIngestRefusals(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, f.server.URL+graph.IngestPath, nil)
 		tok, _ := f.signer.Mint(auth.TokenOptions{Tenant: tenantA, Roles: ingestRole, Now: now})
 		req.Header.Set("Authorization", "Bearer "+tok)
-		r, err := http.DefaultClient.Do(req)
+		r, err := plainClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

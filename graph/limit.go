@@ -85,8 +85,5 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, r
 	if retryAfter != "" {
 		h.Set("Retry-After", retryAfter)
 	}
-	w.WriteHeader(status)
-	if _, err := w.Write(b); err != nil {
-		s.Logger.DebugContext(r.Context(), "write refusal", "request_id", requestIDs(r.Context()).request, "err", err)
-	}
+	s.writeComplete(w, r, status, b)
 }

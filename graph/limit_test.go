@@ -65,7 +65,7 @@ func gatedGet(t *testing.T, ts *httptest.Server, tok, path string, headers map[s
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := ts.Client().Do(req)
+	resp, err := plainClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestGateDropsTheConnection(t *testing.T) {
 	ts, tok, _ := gated(t, func(graph.GateRequest) *graph.Refusal { return &graph.Refusal{Drop: true} })
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1.0/communications/callRecords", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := ts.Client().Do(req)
+	resp, err := plainClient.Do(req)
 	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("got %d, want the connection closed", resp.StatusCode)

@@ -100,7 +100,7 @@ func TestRequestsBeyondTheCapGet503(t *testing.T) {
 		}
 	}()
 	<-started
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(ts.URL + "/big")
+	resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: plainClient.Transport}).Get(ts.URL + "/big")
 	close(release)
 	if err != nil {
 		t.Fatalf("the request beyond the cap was not refused at once: %v", err)

@@ -3,7 +3,6 @@ package graph
 import (
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/callvault/callvault/schema"
@@ -61,9 +60,5 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, doc []byt
 	h := w.Header()
 	h.Set("Content-Type", "application/xml;charset=utf-8")
 	h["OData-Version"] = []string{"4.0"}
-	h.Set("Content-Length", strconv.Itoa(len(doc)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(doc)
-	}
+	s.writeComplete(w, r, http.StatusOK, doc)
 }

@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -30,20 +29,14 @@ type RequestInfo struct {
 	Duration time.Duration
 }
 
-type infoKey struct{}
-
 // requestInfo returns the request's RequestInfo to fill in, or a throwaway
 // one when the request did not pass through the middleware (unit tests of
 // a handler).
 func requestInfo(r *http.Request) *RequestInfo {
-	if info, ok := r.Context().Value(infoKey{}).(*RequestInfo); ok {
-		return info
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		return &st.info
 	}
 	return &RequestInfo{}
-}
-
-func withRequestInfo(ctx context.Context, info *RequestInfo) context.Context {
-	return context.WithValue(ctx, infoKey{}, info)
 }
 
 // noteRoute records the pattern r matched (RequestInfo.Route).

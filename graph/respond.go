@@ -28,14 +28,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, body []byte, appli
 	h := w.Header()
 	h.Set("Content-Type", odata.ContentType)
 	h["OData-Version"] = []string{"4.0"}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if applied != "" {
 		h.Set("Preference-Applied", applied)
 	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
+	s.writeComplete(w, r, http.StatusOK, body)
 }
 
 // sendCount answers a /$count path: the number as plain text, as OData
@@ -45,11 +41,7 @@ func (s *Server) sendCount(w http.ResponseWriter, r *http.Request, n int64) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain;charset=utf-8")
 	h["OData-Version"] = []string{"4.0"}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write([]byte(body))
-	}
+	s.writeComplete(w, r, http.StatusOK, []byte(body))
 }
 
 // metadata is the start of every context URL of a version.

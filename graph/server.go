@@ -7,6 +7,7 @@ package graph
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -68,7 +69,8 @@ type Server struct {
 	// Ingested counts what the ingest API stored.
 	Ingested IngestCounters
 
-	codecs map[string]*odata.Codec
+	codecs    map[string]*odata.Codec
+	gzipCache gzipCache // compress.go
 }
 
 // Roles that may read call records.
@@ -143,18 +145,22 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-type ctxKey int
-
-const (
-	idsKey ctxKey = iota
-	principalKey
-)
-
 type ids struct{ request, client string }
 
+// requestState is what the middleware keeps in a request's context: one
+// value, so that a request costs one context and one copy of the request.
+type requestState struct {
+	ids  ids
+	info RequestInfo
+}
+
+type stateKey struct{}
+
 func requestIDs(ctx context.Context) ids {
-	v, _ := ctx.Value(idsKey).(ids)
-	return v
+	if st, ok := ctx.Value(stateKey{}).(*requestState); ok {
+		return st.ids
+	}
+	return ids{}
 }
 
 // middleware gives every response its request-id and client-request-id,
@@ -166,13 +172,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if newID == nil {
 			newID = newGUID
 		}
-		id := ids{request: newID()}
+		st := &requestState{ids: ids{request: newID()}, info: RequestInfo{Method: r.Method}}
+		id, info := &st.ids, &st.info
 		id.client = r.Header.Get("client-request-id")
 		if id.client == "" || len(id.client) > 128 {
 			id.client = id.request
 		}
-		info := &RequestInfo{Method: r.Method}
-		r = r.WithContext(withRequestInfo(context.WithValue(r.Context(), idsKey, id), info))
+		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 		// Set by key, not Set(), to keep Graph's spelling on the wire: Go
 		// would write Request-Id.
 		h := w.Header()
@@ -208,10 +214,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			info.Status, info.Bytes, info.Duration = rec.status, rec.bytes, s.now().Sub(start)
-			s.Logger.InfoContext(r.Context(), "request",
-				"request_id", id.request, "client_request_id", id.client, "tenant", info.Tenant,
-				"method", r.Method, "route", info.Route, "path", r.URL.Path, "query", r.URL.RawQuery,
-				"status", rec.status, "bytes", rec.bytes, "duration", info.Duration)
+			if s.Logger.Enabled(r.Context(), slog.LevelInfo) {
+				s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("request_id", id.request), slog.String("client_request_id", id.client), slog.String("tenant", info.Tenant),
+					slog.String("method", r.Method), slog.String("route", info.Route), slog.String("path", r.URL.Path), slog.String("query", r.URL.RawQuery),
+					slog.Int("status", rec.status), slog.Int("bytes", rec.bytes), slog.Duration("duration", info.Duration))
+			}
 			if s.Observe != nil {
 				s.Observe(r, *info)
 			}
@@ -248,5 +256,15 @@ func newGUID() string {
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
 }

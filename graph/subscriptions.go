@@ -594,14 +594,10 @@ func (s *Server) sendStatus(w http.ResponseWriter, r *http.Request, status int, 
 	h := w.Header()
 	h.Set("Content-Type", odata.ContentType)
 	h["OData-Version"] = []string{"4.0"}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if prefs.OmitNulls {
 		h.Set("Preference-Applied", "omit-values=nulls")
 	}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
+	s.writeComplete(w, r, status, body)
 }
 
 // bounded cuts what a client sent to a length fit for an error message.

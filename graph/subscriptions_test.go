@@ -93,7 +93,7 @@ func (f *fixture) send(t *testing.T, method, path, tok, body string) *http.Respo
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := plainClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestSubscriptionBodiesMayBeGzipped(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+f.token(t, auth.TokenOptions{Tenant: tenantA}))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", c.encoding)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := plainClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,210 @@
+package graph
+
+import (
+	"bytes"
+	"compress/gzip"
+	"hash/maphash"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// gzipMinSize is the smallest body sent compressed: below it the gzip
+// header and trailer (18 bytes) and the CPU outweigh what is saved. Graph's
+// error envelopes (about 250 to 400 bytes) are above it.
+const gzipMinSize = 256
+
+// gzipLevel is the compression level: BestSpeed compresses a page of 60
+// sessions with segments (809 KB of JSON) about three times faster than
+// the default level, to a size within a few per cent of it
+// (docs/performance.md, "Compressed responses").
+const gzipLevel = gzip.BestSpeed
+
+// acceptsGzip reports whether the Accept-Encoding values of a request
+// accept gzip (RFC 9110, 12.5.3): "gzip" or "x-gzip" with a q-value above
+// 0, or "*" above 0 when gzip is not named. "gzip;q=0" refuses it; an
+// absent header and "identity" ask for the plain bytes.
+func acceptsGzip(values []string) bool {
+	star := false
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.TrimSpace(coding)
+			switch {
+			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+				return qPositive(params)
+			case coding == "*":
+				star = qPositive(params)
+			}
+		}
+	}
+	return star
+}
+
+// qPositive reports whether the parameters of a coding ("q=0.5", or none)
+// give it a weight above zero. A malformed weight counts as 1, as most
+// servers read it.
+func qPositive(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return true
+		}
+		return q > 0
+	}
+	return true
+}
+
+// writeComplete writes a whole response: status, Content-Length and body,
+// compressed with gzip when the request accepts it and the body is at
+// least gzipMinSize. The caller has set the other headers. Every response
+// that could be compressed says Vary: Accept-Encoding, compressed or not.
+func (s *Server) writeComplete(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	h := w.Header()
+	if len(body) >= gzipMinSize && status != http.StatusNoContent && status != http.StatusNotModified {
+		h["Vary"] = appendVary(h["Vary"])
+		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
+			zp := s.gzipped(r, body)
+			defer putBuf(zp)
+			body = *zp
+			h["Content-Encoding"] = []string{"gzip"}
+		}
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		if _, err := w.Write(body); err != nil {
+			s.Logger.DebugContext(r.Context(), "write response", "request_id", requestIDs(r.Context()).request, "err", err)
+		}
+	}
+}
+
+func appendVary(vary []string) []string {
+	for _, v := range vary {
+		if strings.Contains(strings.ToLower(v), "accept-encoding") {
+			return vary
+		}
+	}
+	return append(vary, "Accept-Encoding")
+}
+
+// gzipped returns body compressed, in a pooled buffer the caller returns
+// with putBuf. Large bodies are looked up in the server's cache of
+// compressed responses first.
+func (s *Server) gzipped(r *http.Request, body []byte) *[]byte {
+	zp := getBuf()
+	if len(body) >= gzipCacheMin {
+		key := s.gzipCache.key(requestInfo(r).Tenant, body)
+		if z, ok := s.gzipCache.get(key); ok {
+			*zp = append((*zp)[:0], z...)
+			return zp
+		}
+		*zp = compressInto((*zp)[:0], body)
+		s.gzipCache.put(key, *zp)
+		return zp
+	}
+	*zp = compressInto((*zp)[:0], body)
+	return zp
+}
+
+// gzipWriters are reused: a gzip.Writer holds about 800 KB of state.
+var gzipWriters = sync.Pool{New: func() any {
+	z, _ := gzip.NewWriterLevel(nil, gzipLevel)
+	return z
+}}
+
+// sliceWriter appends what is written to a slice.
+type sliceWriter struct{ b []byte }
+
+func (sw *sliceWriter) Write(p []byte) (int, error) {
+	sw.b = append(sw.b, p...)
+	return len(p), nil
+}
+
+// compressInto appends the gzip stream of body to dst. The header carries
+// no name and no time, so that the same body always compresses to the same
+// bytes.
+func compressInto(dst, body []byte) []byte {
+	sw := &sliceWriter{b: dst}
+	if need := len(dst) + len(body)/4 + 64; cap(sw.b) < need {
+		sw.b = append(make([]byte, 0, need), dst...)
+	}
+	z := gzipWriters.Get().(*gzip.Writer)
+	z.Reset(sw)
+	z.Write(body) // a sliceWriter never fails
+	z.Close()
+	z.Reset(nil) // hold no reference to the response
+	gzipWriters.Put(z)
+	return sw.b
+}
+
+// gzipCacheMin is the smallest body whose compressed form is cached:
+// compressing a body costs about 30 times as much as hashing it only for
+// the large ones (a page with segments); small ones are compressed anew.
+const gzipCacheMin = 32 << 10
+
+// gzipCacheBytes bounds the compressed bytes the cache holds.
+const gzipCacheBytes = 32 << 20
+
+// gzipCache remembers the compressed form of large response bodies, keyed
+// by a hash of the plain bytes with a seed chosen at random when the
+// process starts (so no client can aim at a collision), the body's length
+// and the tenant (so that no tenant learns from timing what another was
+// sent). What it returns is a function of the bytes just rendered: a
+// stale entry is impossible, and a changed record simply misses.
+type gzipCache struct {
+	once    sync.Once
+	seed    maphash.Seed
+	mu      sync.Mutex
+	entries map[gzipKey][]byte
+	bytes   int
+}
+
+type gzipKey struct {
+	tenant string
+	sum    uint64
+	n      int
+}
+
+func (c *gzipCache) key(tenant string, body []byte) gzipKey {
+	c.once.Do(func() {
+		c.seed = maphash.MakeSeed()
+		c.entries = map[gzipKey][]byte{}
+	})
+	return gzipKey{tenant, maphash.Bytes(c.seed, body), len(body)}
+}
+
+func (c *gzipCache) get(k gzipKey) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	z, ok := c.entries[k]
+	return z, ok
+}
+
+// put keeps a copy of z, evicting arbitrary entries to stay within
+// gzipCacheBytes.
+func (c *gzipCache) put(k gzipKey, z []byte) {
+	if len(z) > gzipCacheBytes/8 {
+		return
+	}
+	z = bytes.Clone(z)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[k]; ok {
+		return
+	}
+	for old, oz := range c.entries {
+		if c.bytes+len(z) <= gzipCacheBytes {
+			break
+		}
+		delete(c.entries, old)
+		c.bytes -= len(oz)
+	}
+	c.entries[k] = z
+	c.bytes += len(z)
+}
