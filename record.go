@@ -27,6 +27,10 @@ type Record struct {
 	// Quality is the record's classified streams (package quality), which a
 	// QualityStore writes with it; nil when nobody classified it.
 	Quality *RecordQuality
+	// Drift lists the names the record used that the schema does not
+	// declare, kept because its import was lenient (SchemaDrift); nil for
+	// nearly every record.
+	Drift []SchemaDrift
 }
 
 // Session is one session of a record, with its segments.

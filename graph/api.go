@@ -62,7 +62,7 @@ func (s *Server) api(version string) http.Handler {
 			s.serveMetadata(w, r, metadata)
 			return
 		}
-		err := s.serveAPI(w, r, version, codec, prefix)
+		err := s.serveAPI(w, r, version, s.codec(version), prefix)
 		if err != nil {
 			s.writeError(w, r, err)
 		}

@@ -70,6 +70,7 @@ type Server struct {
 	Ingested IngestCounters
 
 	codecs    map[string]*odata.Codec
+	drifted   atomic.Pointer[map[string]*odata.Codec] // drift.go
 	gzipCache gzipCache // compress.go
 }
 

@@ -24,7 +24,7 @@ var arenaPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 // listSessions serves GET /{version}/communications/callRecords/{id}/sessions.
 func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	r := req.r
-	codec := s.codecs[req.version]
+	codec := req.codec
 	session := codec.Model.Type(schema.CallRecordsNamespace + ".session")
 	prefs := req.prefs
 	q, err := odata.ParseQuery(r.URL.RawQuery, req.version, session, sessionRules)

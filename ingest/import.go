@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/quality"
@@ -70,6 +71,13 @@ type Importer struct {
 	// RecordsOnly rejects the objects that name a report row type: the
 	// stream holds call records and nothing else.
 	RecordsOnly bool
+	// Lenient keeps what records hold that the schema does not declare
+	// (Normalizer.Lenient) and notes it in the store's DriftStore before
+	// the record is stored; without a DriftStore it has no effect.
+	Lenient bool
+	// OnDrift is called with each record that holds drift, before it is
+	// stored; optional.
+	OnDrift func(*callvault.Record)
 	OnReject    func(Rejection)   // called for each rejected record
 	OnRecord    func(stats Stats) // called after each record or batch of them, for progress
 	OnResult    func(Result)      // called for each call record stored or stale, and each object rejected; optional
@@ -208,6 +216,9 @@ func (im *Importer) read(ctx context.Context, source string, src io.Reader, orde
 // validate turns raw objects into records or report rows.
 func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 	n := NewNormalizer()
+	if _, ok := im.Store.(callvault.DriftStore); ok && im.Lenient {
+		n.Lenient()
+	}
 	for it := range work {
 		if ctx.Err() != nil {
 			close(it.done)
@@ -229,7 +240,11 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 				it.row, it.err = n.ReportRow(it.kind, it.raw)
 			} else {
 				if it.rec, it.err = n.checkedRecord(im.Tenant, it.raw); it.err == nil {
-					CompileScripts(it.rec)
+					if it.rec.Drift == nil {
+						// A drifted body is served the long way, by the
+						// encoder of a model that knows its drift.
+						CompileScripts(it.rec)
+					}
 					it.rec.Quality = quality.Record(it.rec) // stored with the record
 				}
 			}
@@ -296,6 +311,11 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 			}
 			continue
 		}
+		if it.rec.Drift != nil {
+			if err := im.noteDrift(ctx, it); err != nil {
+				return err
+			}
+		}
 		if batchStore == nil {
 			if err := im.putRecord(ctx, source, it, stats); err != nil {
 				return err
@@ -317,6 +337,28 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 		return err
 	}
 	return im.flush(ctx, stats)
+}
+
+// noteDrift notes the schema drift of a record in the store, before the
+// record is stored, so that a server never holds a kept value it does not
+// know to write.
+func (im *Importer) noteDrift(ctx context.Context, it *entry) error {
+	ds, _ := im.Store.(callvault.DriftStore)
+	if ds == nil {
+		return nil // not lenient: Drift is always nil
+	}
+	now := time.Now().UTC()
+	seen := make([]callvault.DriftSeen, len(it.rec.Drift))
+	for i, d := range it.rec.Drift {
+		seen[i] = callvault.DriftSeen{SchemaDrift: d, Count: 1, FirstSeen: now, LastSeen: now, Tenant: it.rec.Tenant, RecordID: it.rec.ID}
+	}
+	if err := ds.NoteDrift(ctx, seen); err != nil {
+		return fmt.Errorf("record %s: note its schema drift: %w", it.rec.ID, err)
+	}
+	if im.OnDrift != nil {
+		im.OnDrift(it.rec)
+	}
+	return nil
 }
 
 func (im *Importer) batchBytes() int {

@@ -69,6 +69,8 @@ type Normalizer struct {
 	ordered                                     bool                            // see NewNormalizer
 	follow                                      map[*schema.Type][]int32        // see after
 	named                                       map[string]*schema.Type         // see typeNamed
+	lenient                                     bool                            // see Lenient
+	drift                                       []callvault.SchemaDrift         // of the record being walked
 
 	// Scratch space of each level of nesting.
 	slots   [maxDepth][]field // by property index; valEnd 0 when absent
@@ -104,6 +106,26 @@ func NewNormalizer() *Normalizer {
 	return n
 }
 
+// Lenient makes n keep what a record holds that the schema does not
+// declare, rather than refuse the record: a property of a closed type is
+// kept as a dynamic property would be (after the declared ones), an
+// unknown enum member as written, each when its name is an OData
+// identifier; the record's Drift lists them. It is for records from a
+// source whose schema is newer than callvault's (the mirror); files made
+// by hand stay strict unless asked.
+func (n *Normalizer) Lenient() { n.lenient = true }
+
+// noteDrift adds a name to the record's drift, once.
+func (n *Normalizer) noteDrift(kind, typ, name string) {
+	d := callvault.SchemaDrift{Kind: kind, Type: typ, Name: name}
+	for _, x := range n.drift {
+		if x == d {
+			return
+		}
+	}
+	n.drift = append(n.drift, d)
+}
+
 // Record validates one call record and returns it in stored form for tenant.
 // A record is valid or not as a whole; the error is an *Error naming the
 // JSON path and the reason.
@@ -134,6 +156,7 @@ func (n *Normalizer) checkedRecord(tenant string, raw []byte) (*callvault.Record
 // walkRecord is Record for raw that n.sc has just scanned.
 func (n *Normalizer) walkRecord(tenant string, raw []byte) (*callvault.Record, error) {
 	r := &callvault.Record{Tenant: tenant}
+	n.drift = nil
 	// One buffer holds every body of the record; each body is a capped
 	// sub-slice, so later appends never touch it.
 	buf := make([]byte, 0, len(raw))
@@ -164,6 +187,7 @@ func (n *Normalizer) walkRecord(tenant string, raw []byte) (*callvault.Record, e
 	if err := n.recordHeader(r); err != nil {
 		return nil, err.finish()
 	}
+	r.Drift = n.drift
 	return r, nil
 }
 
@@ -402,7 +426,11 @@ func (n *Normalizer) object(t *schema.Type, v []byte, buf *[]byte, depth int, wi
 		}
 		if p == nil {
 			if !rt.Open {
-				return nil, invalid("unknown property '%s' on type %s", keyName(k), rt.Name).at(key(keyName(k)))
+				name := keyName(k)
+				if !n.lenient || !schema.IsIdentifier(name) {
+					return nil, invalid("unknown property '%s' on type %s", name, rt.Name).at(key(name))
+				}
+				n.noteDrift(callvault.DriftProperty, rt.Name, name)
 			}
 			for _, d := range dynamic {
 				if bytes.Equal(d.keyIn(v), k) {
@@ -671,7 +699,9 @@ func (n *Normalizer) value(t *schema.Type, v []byte, buf *[]byte, depth int) *Er
 			}
 		}
 		name := unquote(v)
-		if t.Member(name) < 0 {
+		if t.Member(name) < 0 && n.lenient && schema.IsIdentifier(name) {
+			n.noteDrift(callvault.DriftMember, t.Name, name)
+		} else if t.Member(name) < 0 {
 			return invalid("'%s' is not a member of enum %s (%s)", name, t.ShortName(), memberList(t))
 		}
 		*buf = strconv.AppendQuote(*buf, name)

@@ -36,6 +36,13 @@ func TestSubscriptionStore(t *testing.T) {
 	})
 }
 
+func TestDriftStore(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	storetest.RunDrift(t, func(t *testing.T) callvault.Store {
+		return open(t, dsn)
+	})
+}
+
 func TestMirrorStore(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	storetest.RunMirror(t, func(t *testing.T) callvault.Store {

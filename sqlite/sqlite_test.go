@@ -28,6 +28,13 @@ func TestSubscriptionStore(t *testing.T) {
 	})
 }
 
+func TestDriftStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callvault.db")
+	storetest.RunDrift(t, func(t *testing.T) callvault.Store {
+		return open(t, path)
+	})
+}
+
 func TestMirrorStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "callvault.db")
 	storetest.RunMirror(t, func(t *testing.T) callvault.Store {
