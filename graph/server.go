@@ -70,8 +70,9 @@ type Server struct {
 	Ingested IngestCounters
 
 	codecs    map[string]*odata.Codec
-	drifted   atomic.Pointer[map[string]*odata.Codec] // drift.go
 	gzipCache gzipCache // compress.go
+
+	drifted atomic.Pointer[map[string]*odata.Codec] // drift.go
 }
 
 // Roles that may read call records.

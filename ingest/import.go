@@ -75,12 +75,13 @@ type Importer struct {
 	// (Normalizer.Lenient) and notes it in the store's DriftStore before
 	// the record is stored; without a DriftStore it has no effect.
 	Lenient bool
-	// OnDrift is called with each record that holds drift, before it is
-	// stored; optional.
-	OnDrift func(*callvault.Record)
+
 	OnReject    func(Rejection)   // called for each rejected record
 	OnRecord    func(stats Stats) // called after each record or batch of them, for progress
 	OnResult    func(Result)      // called for each call record stored or stale, and each object rejected; optional
+	// OnDrift is called with each record that holds drift, before it is
+	// stored; optional.
+	OnDrift func(*callvault.Record)
 	// Workers is how many goroutines validate records; 0 means GOMAXPROCS.
 	Workers int
 	// BatchBytes and BatchRecords bound a batch of records stored in one
