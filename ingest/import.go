@@ -76,9 +76,9 @@ type Importer struct {
 	// the record is stored; without a DriftStore it has no effect.
 	Lenient bool
 
-	OnReject    func(Rejection)   // called for each rejected record
-	OnRecord    func(stats Stats) // called after each record or batch of them, for progress
-	OnResult    func(Result)      // called for each call record stored or stale, and each object rejected; optional
+	OnReject func(Rejection)   // called for each rejected record
+	OnRecord func(stats Stats) // called after each record or batch of them, for progress
+	OnResult func(Result)      // called for each call record stored or stale, and each object rejected; optional
 	// OnDrift is called with each record that holds drift, before it is
 	// stored; optional.
 	OnDrift func(*callvault.Record)
