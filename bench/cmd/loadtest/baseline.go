@@ -16,8 +16,9 @@ import (
 // response is one response of callvault, captured to be replayed by the
 // baseline.
 type response struct {
-	RequestURI string // path and query, as sent
-	Status     int
+	RequestURI     string // path and query, as sent
+	AcceptEncoding string // the request's Accept-Encoding: the same URI may be asked for gzip
+	Status         int
 	Header     http.Header
 	Body       []byte
 }
@@ -54,10 +55,10 @@ func serveBaseline(responsesFile, addr string) error {
 		h := r.Header.Clone()
 		h.Del("Date") // net/http writes its own, as it does for callvault
 		h.Set("Content-Length", strconv.Itoa(len(r.Body)))
-		replies[r.RequestURI] = &reply{r.Status, h, r.Body}
+		replies[replyKey(r.RequestURI, r.AcceptEncoding)] = &reply{r.Status, h, r.Body}
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rp := replies[r.RequestURI]
+		rp := replies[replyKey(r.RequestURI, r.Header.Get("Accept-Encoding"))]
 		if rp == nil {
 			w.WriteHeader(http.StatusNotFound)
 			return
@@ -88,6 +89,9 @@ func serveBaseline(responsesFile, addr string) error {
 	}
 	return nil
 }
+
+// replyKey is what the baseline looks a request up by.
+func replyKey(uri, acceptEncoding string) string { return uri + "\n" + acceptEncoding }
 
 func writeResponses(path string, rs []response) error {
 	f, err := os.Create(path)

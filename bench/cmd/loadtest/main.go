@@ -29,6 +29,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,6 +84,7 @@ type config struct {
 	binary            string
 	logLevel          string
 	keep              bool
+	postgres          string // a database URL for the PostgreSQL cases; "" skips them
 }
 
 func main() {
@@ -106,6 +109,7 @@ func main() {
 	flag.StringVar(&c.binary, "callvault", "", "a callvault `binary` to measure (default: go build ./cmd/callvault)")
 	flag.StringVar(&c.logLevel, "log-level", "info", "callvault serve --log-level; its log goes to a file in the work directory")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary work directory")
+	flag.StringVar(&c.postgres, "postgres", defaultPostgres, "measure the cases on callvault serve --db this loopback PostgreSQL `URL` too (the database is created if missing\nand filled on the first run; unreachable: skipped with a message); empty skips them")
 	flag.StringVar(&responses, "baseline-responses", "", "internal: serve these captured responses as the baseline")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -158,6 +162,11 @@ func parseInts(s string) ([]int, error) {
 func (c *config) validate() error {
 	if err := loopbackAddr(c.addr); err != nil {
 		return fmt.Errorf("-addr: %w", err)
+	}
+	if c.postgres != "" {
+		if _, err := checkPostgresURL(c.postgres); err != nil {
+			return fmt.Errorf("-postgres: %w", err)
+		}
 	}
 	for _, n := range append([]int{c.conns}, c.sweep...) {
 		if n < 1 || n > maxConns {
@@ -266,7 +275,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 	}
 	var rs []response
 	for _, tc := range cases {
-		rs = append(rs, response{RequestURI: tc.uri, Status: tc.expect.Status, Body: tc.expect.Body, Header: tc.expect.header})
+		rs = append(rs, response{RequestURI: tc.uri, AcceptEncoding: tc.acceptEncoding, Status: tc.expect.Status, Body: tc.expect.Body, Header: tc.expect.header})
 	}
 	respFile := filepath.Join(work, "responses.gob")
 	if err := writeResponses(respFile, rs); err != nil {
@@ -289,7 +298,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 			if s == cv {
 				resetPeak(cv.cmd.Process.Pid)
 			}
-			l := &load{url: s.url(tc.uri), pid: s.cmd.Process.Pid, header: header, expect: tc.expect.expected, conns: conns, warmup: c.warmup, duration: d, max: c.max}
+			l := &load{url: s.url(tc.uri), pid: s.cmd.Process.Pid, header: tc.headers(header), expect: tc.expect.expected, conns: conns, warmup: c.warmup, duration: d, max: c.max}
 			r := l.run(ctx)
 			if ctx.Err() != nil {
 				return m, ctx.Err()
@@ -341,6 +350,13 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 	base.stop()
 	cv.stop()
 
+	pg := postgresRun{skipped: "not asked for (-postgres \"\")"}
+	if c.postgres != "" {
+		if pg, err = runPostgres(ctx, c, bin, work, cases, results, serveLog, logf); err != nil {
+			return err
+		}
+	}
+
 	var rss []rssRun
 	if c.rssDuration > 0 {
 		for _, rec := range c.meetings() {
@@ -352,7 +368,7 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 		}
 	}
 
-	report(stdout, c, sweep, results, mem, rss, deep, [2]float64{load0, loadAverage()})
+	report(stdout, c, sweep, results, mem, rss, deep, compressionOf(ctx, cases), pg, [2]float64{load0, loadAverage()})
 	return nil
 }
 
@@ -395,15 +411,19 @@ func capture(ctx context.Context, c config, cv *server, header http.Header, logf
 	cases := []testCase{
 		{name: "page 1, $expand=segments", uri: sessions + "?$expand=segments", status: http.StatusOK},
 		{name: fmt.Sprintf("page %d, $expand=segments", deep), uri: uri, status: http.StatusOK},
+		{name: "page 1, $expand=segments, gzip", uri: sessions + "?$expand=segments", acceptEncoding: "gzip", status: http.StatusOK},
 		{name: "page 1, no $expand", uri: sessions, status: http.StatusOK},
 		{name: "page 1, $select=id,startDateTime", uri: sessions + "?$select=id,startDateTime", status: http.StatusOK},
 		{name: "404, unknown record", uri: "/v1.0/communications/callRecords/" + missingID + "/sessions", status: http.StatusNotFound},
 	}
 	for i := range cases {
 		tc := &cases[i]
-		status, h, body, err := fetch(ctx, cv.url(tc.uri), header)
+		status, h, body, err := fetch(ctx, cv.url(tc.uri), tc.headers(header))
 		if err != nil {
 			return nil, 0, err
+		}
+		if tc.acceptEncoding != "" && h.Get("Content-Encoding") != "gzip" {
+			return nil, 0, fmt.Errorf("%s: the response is not compressed (Content-Encoding %q)", tc.name, h.Get("Content-Encoding"))
 		}
 		if status != tc.status {
 			return nil, 0, fmt.Errorf("%s: status %d, want %d: %.300s", tc.name, status, tc.status, body)
@@ -431,10 +451,20 @@ func (c *config) meetings() []meeting {
 
 // testCase is one request both servers are driven with.
 type testCase struct {
-	name   string
-	uri    string // path and query, as sent
-	status int
-	expect *expectedResponse
+	name           string
+	uri            string // path and query, as sent
+	acceptEncoding string // sent as Accept-Encoding when not empty; the body is then compared compressed
+	status         int
+	expect         *expectedResponse
+}
+
+// headers returns the request headers of the case: common and its own.
+func (tc *testCase) headers(common http.Header) http.Header {
+	h := common.Clone()
+	if tc.acceptEncoding != "" {
+		h.Set("Accept-Encoding", tc.acceptEncoding)
+	}
+	return h
 }
 
 // rssRun is a fresh callvault paging through one meeting under load.
@@ -495,29 +525,9 @@ func prepareData(ctx context.Context, c config, bin, dir, work string, logf func
 		return err
 	}
 	defer os.RemoveAll(gen)
-	logf("generating %d records", c.records)
-	recs := filepath.Join(gen, "records.jsonl")
-	f, err := os.Create(recs)
+	files, err := generate(c, gen, logf)
 	if err != nil {
 		return err
-	}
-	st, err := synth.Write(f, synth.Config{Tenant: tenant, Seed: 1, Records: c.records})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	logf("  %d records, %d sessions, %d segments, %s", st.Records, st.Sessions, st.Segments, mib(st.Bytes))
-	files := []string{recs}
-	for _, m := range c.meetings() {
-		logf("generating a meeting of %d sessions", m.Sessions)
-		path := filepath.Join(gen, m.ID+".json")
-		if err := os.WriteFile(path, synth.RecordWithSessions(tenant, 2, m.ID, m.Sessions), 0o600); err != nil {
-			return err
-		}
-		runtime.GC() // the big one is hundreds of MiB
-		files = append(files, path)
 	}
 	logf("importing with callvault import")
 	args := append([]string{"import", "--data", dir, "--tenant", tenant, "--progress", "0"}, files...)
@@ -527,6 +537,70 @@ func prepareData(ctx context.Context, c config, bin, dir, work string, logf func
 	}
 	logf("  %s", strings.TrimSpace(out))
 	return os.WriteFile(marker, want, 0o600)
+}
+
+// generate writes the data set's files into gen and returns their paths.
+func generate(c config, gen string, logf func(string, ...any)) ([]string, error) {
+	logf("generating %d records", c.records)
+	recs := filepath.Join(gen, "records.jsonl")
+	f, err := os.Create(recs)
+	if err != nil {
+		return nil, err
+	}
+	st, err := synth.Write(f, synth.Config{Tenant: tenant, Seed: 1, Records: c.records})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	logf("  %d records, %d sessions, %d segments, %s", st.Records, st.Sessions, st.Segments, mib(st.Bytes))
+	files := []string{recs}
+	for _, m := range c.meetings() {
+		logf("generating a meeting of %d sessions", m.Sessions)
+		path := filepath.Join(gen, m.ID+".json")
+		if err := os.WriteFile(path, synth.RecordWithSessions(tenant, 2, m.ID, m.Sessions), 0o600); err != nil {
+			return nil, err
+		}
+		runtime.GC() // the big one is hundreds of MiB
+		files = append(files, path)
+	}
+	return files, nil
+}
+
+// compression is the gzip case's body against gzip -6 of the same page.
+type compression struct {
+	plain, served, reference int
+	tool                     string // what made reference
+}
+
+// compressionOf compares the compressed page callvault served with what
+// gzip -6 makes of the plain one (GNU gzip when on PATH, else Go's
+// compress/gzip at level 6).
+func compressionOf(ctx context.Context, cases []testCase) compression {
+	var plain, served []byte
+	for _, tc := range cases {
+		if tc.uri == cases[0].uri && tc.acceptEncoding == "" {
+			plain = tc.expect.Body
+		} else if tc.uri == cases[0].uri && tc.acceptEncoding != "" {
+			served = tc.expect.Body
+		}
+	}
+	c := compression{plain: len(plain), served: len(served)}
+	if path, err := exec.LookPath("gzip"); err == nil {
+		cmd := exec.CommandContext(ctx, path, "-6", "-n", "-c")
+		cmd.Stdin = bytes.NewReader(plain)
+		if out, err := cmd.Output(); err == nil {
+			c.reference, c.tool = len(out), "gzip -6 -n"
+			return c
+		}
+	}
+	var b bytes.Buffer
+	z, _ := gzip.NewWriterLevel(&b, 6)
+	z.Write(plain)
+	z.Close()
+	c.reference, c.tool = b.Len(), "Go's compress/gzip at level 6 (no gzip on PATH)"
+	return c
 }
 
 // buildCallvault builds ./cmd/callvault of the module this program belongs to.

@@ -11,7 +11,7 @@ import (
 
 // report prints the run's figures as Markdown tables, ready for
 // docs/performance.md, and says which of issue 6's targets they meet.
-func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss []rssRun, deep int, load [2]float64) {
+func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss []rssRun, deep int, comp compression, pg postgresRun, load [2]float64) {
 	fmt.Fprintf(w, "\n## callvault load test\n\n")
 	fmt.Fprintf(w, "- machine: %s\n", machine())
 	fmt.Fprintf(w, "- data: %d records, a meeting of %d sessions (page %d is the deep page) and meetings of %v sessions\n", c.records, c.sessions, deep, c.rss)
@@ -26,8 +26,27 @@ func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss
 			m.baseline.rate(), ms(m.baseline.quantile(0.5)), ms(m.baseline.quantile(0.99)), us(m.baseline.cpuPerRequest()),
 			m.callvault.rate(), ms(m.callvault.quantile(0.5)), ms(m.callvault.quantile(0.99)), us(m.callvault.cpuPerRequest()), m.ratio(), peakText(m.peak))
 	}
-	fmt.Fprintf(w, "\nCPU/req is the server process's CPU time (user and system, from /proc/PID/stat) over the measured time, per request.\n")
+	fmt.Fprintf(w, "\nCPU/req is the server process's CPU time (user and system, from /proc/PID/stat) over the measured time, per request. ")
+	fmt.Fprintf(w, "Each baseline serves the bytes callvault answered that request with (for the gzip case, the compressed bytes), from memory, with the same headers.\n")
+	if comp.plain > 0 && comp.reference > 0 {
+		fmt.Fprintf(w, "\nCompression of page 1 with segments: %d bytes plain, %d as callvault sends it with Accept-Encoding: gzip (%.1f %%), %d by %s (%.1f %%): callvault's is %+.1f %% against it.\n",
+			comp.plain, comp.served, 100*float64(comp.served)/float64(comp.plain), comp.reference, comp.tool,
+			100*float64(comp.reference)/float64(comp.plain), 100*(float64(comp.served)/float64(comp.reference)-1))
+	}
 	fmt.Fprintf(w, "\ncallvault's peak RSS over the whole run (VmHWM): %s; RSS at the end: %s.\n", mib(mem.peak), mib(mem.rss))
+
+	fmt.Fprintf(w, "\n### PostgreSQL (callvault serve --db)\n\n")
+	if pg.skipped != "" {
+		fmt.Fprintf(w, "%s.\n", pg.skipped)
+	} else {
+		fmt.Fprintf(w, "The same cases on `callvault serve --db` (%d connections, %s each), each against the baseline of the SQLite run above (the same bytes but for the next link's cursor). CPU/req counts callvault's process only, not PostgreSQL's.\n\n", c.conns, c.duration)
+		fmt.Fprintf(w, "| case | bytes | baseline req/s | PostgreSQL req/s | p50 | p99 | CPU/req | PostgreSQL / baseline | SQLite / baseline |\n")
+		fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for i, m := range pg.results {
+			fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %s | %s | %s | **%.2f** | %.2f |\n", m.name, m.bytes, m.baseline.rate(),
+				m.callvault.rate(), ms(m.callvault.quantile(0.5)), ms(m.callvault.quantile(0.99)), us(m.callvault.cpuPerRequest()), m.ratio(), results[i].ratio())
+		}
+	}
 
 	satIndex := -1
 	if len(sweep) > 0 {
@@ -58,6 +77,14 @@ func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss
 		}
 	}
 
+	fmt.Fprintf(w, "\n### Targets (issue 17)\n\n")
+	for _, m := range results {
+		want := 0.5
+		if m.name == results[0].name {
+			want = 0.6
+		}
+		fmt.Fprintf(w, "- %s: %.2f of its baseline, target ≥ %.1f — %s\n", m.name, m.ratio(), want, verdict(m.ratio() >= want))
+	}
 	fmt.Fprintf(w, "\n### Targets (issue 6)\n\n")
 	first, deepM := results[0], results[1]
 	fmt.Fprintf(w, "- Page of 60 sessions with segments at ≥ 50 %% of the baseline's requests/s: %.2f at %d connections — %s\n",
