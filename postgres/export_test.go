@@ -19,3 +19,12 @@ func MigrateThrough(ctx context.Context, dsn, last string) ([]string, error) {
 func SetScriptChunk(db *DB, rows, bytes int) {
 	db.scriptRows, db.scriptBytes = rows, bytes
 }
+
+// ReplicaReads returns how many reads each of db's replicas answered.
+func ReplicaReads(db *DB) []int64 {
+	var n []int64
+	for _, r := range db.replicas.list {
+		n = append(n, r.reads.Load())
+	}
+	return n
+}

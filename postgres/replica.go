@@ -46,6 +46,7 @@ type replica struct {
 	// replayed (unix nanoseconds): it holds every commit made before then.
 	caughtUp atomic.Int64
 	reason   atomic.Pointer[string] // why it is out of rotation
+	reads    atomic.Int64           // reads it answered, for the tests
 }
 
 // replicaSet is the replicas of a DB, and the goroutine measuring their lag.
@@ -280,6 +281,7 @@ func (db *DB) read(ctx context.Context, tenant string, fn func(q reader) error) 
 	if r := db.replicas.pick(tenant); r != nil {
 		err := fn(r.pool)
 		if err == nil || !unavailable(err) || ctx.Err() != nil {
+			r.reads.Add(1)
 			return err
 		}
 		db.replicas.out(r, "unreachable: "+firstLine(err.Error()))

@@ -1,0 +1,248 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/postgres"
+	"github.com/callvault/callvault/postgres/pgtest"
+	"github.com/callvault/callvault/storetest"
+)
+
+// The replica tests need a streaming replica of the server that
+// CALLVAULT_TEST_POSTGRES names; scripts/pg-replica.sh makes one on this
+// machine and runs them.
+const (
+	envReplica  = "CALLVAULT_TEST_POSTGRES_REPLICA"  // the replica's connection string
+	envFailover = "CALLVAULT_TEST_POSTGRES_FAILOVER" // a shell command that stops the primary and promotes the replica
+)
+
+// replicaDSN returns the replica's connection string with the search_path
+// of dsn, a pgtest.DSN; it skips t when there is no replica.
+func replicaDSN(t *testing.T, dsn string) string {
+	t.Helper()
+	base := os.Getenv(envReplica)
+	if base == "" {
+		t.Skipf("no read replica: set %s (scripts/pg-replica.sh does)", envReplica)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgtest.WithSearchPath(base, u.Query().Get("search_path"))
+}
+
+// openWithReplica opens dsn with the replica as a read replica, measured
+// every few milliseconds so that it soon takes reads.
+func openWithReplica(t *testing.T, dsn, replica string) *postgres.DB {
+	t.Helper()
+	db := open(t, dsn)
+	if err := db.AddReplicas(t.Context(), []string{replica}, postgres.ReplicaOptions{CheckEvery: 10 * time.Millisecond}); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return db
+}
+
+// TestStoreOnReplica runs the store suite with reads on the replica: every
+// answer must be the primary's, whichever server gave it.
+func TestStoreOnReplica(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	replica := replicaDSN(t, dsn)
+	var reads atomic.Int64
+	storetest.Run(t, func(t *testing.T) callvault.Store {
+		db := openWithReplica(t, dsn, replica)
+		t.Cleanup(func() { reads.Add(slices.Max(postgres.ReplicaReads(db))) })
+		return db
+	})
+	t.Cleanup(func() {
+		t.Logf("the replica answered %d reads", reads.Load())
+		if reads.Load() == 0 {
+			t.Error("the replica answered no read")
+		}
+	})
+}
+
+// TestReplicaRotation checks that the replica takes reads once it holds
+// the DB's own writes, and that one that does not answer leaves the
+// rotation without failing a read.
+func TestReplicaRotation(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	replica := replicaDSN(t, dsn)
+	db := openWithReplica(t, dsn, replica)
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	if _, err := db.PutRecord(ctx, testRecord("rot", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the replica in rotation and caught up", func() bool {
+		before := postgres.ReplicaReads(db)[0]
+		if _, err := db.GetRecord(ctx, "failover", "rot"); err != nil {
+			t.Fatal(err)
+		}
+		return postgres.ReplicaReads(db)[0] > before
+	})
+	if got := db.Replicas(); len(got) != 1 || !got[0].InRotation {
+		t.Errorf("replicas %+v, want the one in rotation", got)
+	}
+
+	// A replica that refuses connections: out of rotation at the first
+	// check, and the primary answers meanwhile.
+	dead := open(t, dsn)
+	t.Cleanup(func() { dead.Close() })
+	if err := dead.AddReplicas(ctx, []string{"postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, postgres.ReplicaOptions{CheckEvery: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := dead.GetRecord(ctx, "failover", "rot"); err != nil || h.Version != 1 {
+		t.Fatalf("read with a dead replica: %+v, %v", h, err)
+	}
+	if got := dead.Replicas(); len(got) != 1 || got[0].InRotation || got[0].Reason == "" {
+		t.Errorf("replicas %+v, want the dead one out of rotation with a reason", got)
+	}
+}
+
+// TestFailover writes and reads while the primary stops and the replica is
+// promoted behind a multi-host URL (target_session_attrs=read-write). Every
+// answer in between is right or Graph's 503 (EUNAVAILABLE); the DB then
+// writes to the promoted server without a restart, and every write it
+// acknowledged is there.
+func TestFailover(t *testing.T) {
+	failover := os.Getenv(envFailover)
+	if failover == "" {
+		t.Skipf("no failover command: set %s (scripts/pg-replica.sh does)", envFailover)
+	}
+	dsn := pgtest.DSN(t) // CALLVAULT_TEST_POSTGRES is the multi-host URL
+	replica := replicaDSN(t, dsn)
+	db := openWithReplica(t, dsn, replica)
+	t.Cleanup(func() { db.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	var (
+		mu            sync.Mutex
+		acked         []string
+		unavailable   atomic.Int64
+		afterFailover atomic.Int64 // writes acknowledged after the failover command returned
+		failedOver    atomic.Bool
+		stop          = make(chan struct{})
+		wg            sync.WaitGroup
+	)
+	check := func(what string, err error) {
+		if err == nil {
+			return
+		} else if callvault.ErrorCode(err) == callvault.EUNAVAILABLE {
+			unavailable.Add(1)
+			return
+		}
+		t.Errorf("%s: %v; want success or EUNAVAILABLE", what, err)
+	}
+	wg.Add(2)
+	go func() { // the writer
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprint("r", i)
+			_, err := db.PutRecord(ctx, testRecord(id, 1))
+			check("put "+id, err)
+			if err == nil {
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+				if failedOver.Load() {
+					afterFailover.Add(1)
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	go func() { // the reader: an acknowledged record is always found
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			n := len(acked)
+			id := ""
+			if n > 0 {
+				id = acked[n-1]
+			}
+			mu.Unlock()
+			if id != "" {
+				h, err := db.GetRecord(ctx, "failover", id)
+				check("get "+id, err)
+				if err == nil && (h.ID != id || h.Version != 1) {
+					t.Errorf("get %s: %+v", id, h)
+				}
+				page, err := db.ListSessions(ctx, callvault.SessionQuery{Tenant: "failover", RecordID: id, Limit: 10})
+				check("sessions of "+id, err)
+				if err == nil && len(page.Sessions) != 3 {
+					t.Errorf("sessions of %s: %d, want 3", id, len(page.Sessions))
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	time.Sleep(time.Second)
+	start := time.Now()
+	if out, err := exec.CommandContext(ctx, "sh", "-c", failover).CombinedOutput(); err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatalf("failover command: %v\n%s", err, out)
+	}
+	failedOver.Store(true)
+	waitFor(t, time.Minute, "writes acknowledged by the promoted server", func() bool { return afterFailover.Load() >= 20 })
+	recovered := time.Since(start)
+	close(stop)
+	wg.Wait()
+
+	// Every acknowledged write is on the promoted server.
+	fresh := open(t, dsn)
+	t.Cleanup(func() { fresh.Close() })
+	for _, id := range acked {
+		if _, err := fresh.GetRecord(ctx, "failover", id); err != nil {
+			t.Errorf("acknowledged record %s: %v", id, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the promoted replica out of rotation", func() bool { return !db.Replicas()[0].InRotation })
+	t.Logf("%d writes acknowledged, all found; %d answers EUNAVAILABLE; writes again %s after the failover began; replica: %s",
+		len(acked), unavailable.Load(), recovered.Round(time.Millisecond), db.Replicas()[0].Reason)
+}
+
+// testRecord is a record of tenant "failover" with three sessions.
+func testRecord(id string, version int64) *callvault.Record {
+	r := &callvault.Record{Tenant: "failover", ID: id, Version: version, Body: []byte(`{}`),
+		StartDateTime: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), EndDateTime: time.Date(2026, 12, 1, 10, 5, 0, 0, time.UTC)}
+	for i := range 3 {
+		r.Sessions = append(r.Sessions, callvault.Session{ID: fmt.Sprint("s", i), Body: []byte(`{}`)})
+	}
+	return r
+}
+
+// waitFor polls cond until it holds, failing t after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
