@@ -32,6 +32,9 @@ fi
 echo "== packaging: Dockerfile build line, compose file, systemd unit (no container runtime needed)"
 scripts/check-packaging.sh
 
+echo "== PostgreSQL read replica and failover: a primary and a streaming replica on loopback ports"
+scripts/pg-replica.sh
+
 echo "== fuzz targets, 10 s each (FUZZTIME to change)"
 scripts/fuzz.sh
 
