@@ -18,6 +18,7 @@ import (
 	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/issuer"
 	"github.com/callvault/callvault/tlsca"
+	"github.com/callvault/callvault/tlslisten"
 )
 
 // openHome returns where the development issuer's keys, apps and CA are:
@@ -39,6 +40,8 @@ func openHome(ctx context.Context, dir, dsn, appsFile string) (*identity.Home, f
 type identityConfig struct {
 	issuer, tenants, cloud, issuerURL, audiences, apps string
 	tls, tlsCert, tlsKey                               string
+
+	listener *tlslisten.Listener // what listen returned under TLS, for apply
 }
 
 // register adds the flags to serve's flag set.
@@ -228,7 +231,20 @@ func (c *identityConfig) listen(ctx context.Context, ln net.Listener, home *iden
 	}
 	cfg.MinVersion = tls.VersionTLS12
 	cfg.NextProtos = []string{"h2", "http/1.1"}
-	return tls.NewListener(ln, cfg), "https", nil
+	c.listener = tlslisten.New(ln, cfg)
+	return c.listener, "https", nil
+}
+
+// apply gives the https listener the server's envelope for net/http's own
+// errors, and its handshake timeout (the header timeout, as net/http's).
+// It runs after limits.apply.
+func (c *identityConfig) apply(srv *graph.Server, hs *http.Server, logger *slog.Logger) {
+	if c.listener == nil {
+		return
+	}
+	c.listener.WrapHTTP1 = srv.EnvelopeConn
+	c.listener.HandshakeTimeout = hs.ReadHeaderTimeout
+	c.listener.Logger = logger
 }
 
 // defaultPublicURL is the public URL when --public-url is not set: the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -163,6 +165,55 @@ func TestDevIssuerOverTLS(t *testing.T) {
 		status, body := fetchToken(t, client, base, clientID, "wrong")
 		if desc, _ := body["error_description"].(string); status != 401 || body["error"] != "invalid_client" || !strings.HasPrefix(desc, "AADSTS7000215: ") {
 			t.Errorf("%d %v", status, body)
+		}
+	})
+
+	t.Run("HTTP/2 is served, and the issuer sees https", func(t *testing.T) {
+		h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
+		// At 127.0.0.1, not the public URL's host, the issuer's scheme comes from r.TLS.
+		for name, c := range map[string]*http.Client{"HTTP/2.0": h2, "HTTP/1.1": client} {
+			resp, err := c.Get(serverURL + "/" + idTenant + "/v2.0/.well-known/openid-configuration")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				TokenEndpoint string `json:"token_endpoint"`
+			}
+			json.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+			if resp.Proto != name || !strings.HasPrefix(doc.TokenEndpoint, serverURL+"/") {
+				t.Errorf("%s: served as %s, token endpoint %q", name, resp.Proto, doc.TokenEndpoint)
+			}
+		}
+	})
+
+	t.Run("net/http's own errors come in Graph's envelope, over https and to plain http", func(t *testing.T) {
+		host := serverURL[len("https://"):]
+		for name, dial := range map[string]func() (net.Conn, error){
+			"a request without Host over https": func() (net.Conn, error) {
+				return tls.Dial("tcp", host, &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+			},
+			"plain http to the https port": func() (net.Conn, error) { return net.Dial("tcp", host) },
+		} {
+			conn, err := dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			request := "GET /v1.0/communications/callRecords HTTP/1.1\r\nHost: x\r\n\r\n"
+			if _, ok := conn.(*tls.Conn); ok {
+				request = "GET /v1.0/communications/callRecords HTTP/1.1\r\n\r\n"
+			}
+			io.WriteString(conn, request)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"code":"BadRequest"`) {
+				t.Errorf("%s: %d %s %s", name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
 		}
 	})
 
