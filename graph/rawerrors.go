@@ -12,8 +12,9 @@ import (
 // net/http writes on its own, before any handler runs (400 for a malformed
 // request, 431 for headers over MaxHeaderBytes, 501 for a Transfer-Encoding
 // it does not take), go out in Graph's envelope rather than as plain text.
-// Give it the TCP connection of plain HTTP; under TLS the errors are
-// encrypted before they reach it, and stay plain text.
+// Give it the TCP connection of plain HTTP, and under TLS the connection
+// after its handshake (package tlslisten does, for HTTP/1.1): wrapped around
+// the TCP connection of TLS, it would see the errors encrypted.
 func (s *Server) EnvelopeConn(c net.Conn) net.Conn { return &envelopeConn{Conn: c, s: s} }
 
 type envelopeConn struct {

@@ -65,7 +65,8 @@ func (c *limitsConfig) apply(srv *graph.Server, hs *http.Server) {
 	hs.IdleTimeout = c.idleTimeout
 	if c.capped != nil {
 		// net/http's own plain-text errors (400, 431, 501) in Graph's
-		// envelope, on plain HTTP (under TLS they are encrypted first).
+		// envelope, on plain HTTP (under TLS identityConfig.apply wraps the
+		// connection after its handshake, where they are not encrypted yet).
 		c.capped.wrap = srv.EnvelopeConn
 	}
 	// No WriteTimeout: it bounds a whole response, and would cut off a slow
