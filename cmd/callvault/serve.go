@@ -191,9 +191,6 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if err := c.throttle.apply(srv, store, logger); err != nil {
 		return err
 	}
-	if err := followDrift(ctx, srv, store, logger); err != nil {
-		return err
-	}
 	wake, stopNotify, err := c.notify.start(ctx, srv, store, logger)
 	if err != nil {
 		return err
