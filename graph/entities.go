@@ -56,7 +56,7 @@ func (s *Server) getSession(w http.ResponseWriter, req *request) error {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := s.appendSessions((*bp)[:0], req, []callvault.SessionRow{*row}, q, options(req.prefs))
+	b := s.appendSessions((*bp)[:0], req, []callvault.SessionRow{*row}, q)
 	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+odata.KeySegment(req.key(0))+"/sessions"+q.Clause()+"/$entity")
 	*bp = b
 	s.send(w, req.r, b, req.prefs.Applied(0))

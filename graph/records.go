@@ -226,46 +226,24 @@ func (s *Server) appendRecord(b []byte, req *request, h *callvault.RecordHeader,
 			b = odata.AppendString(b, next+"$skiptoken="+s.Cursors.Seal(scope, odata.Position{N: last}))
 		}
 		b = append(b, `,"sessions":[`...)
-		b = s.appendSessions(b, req, sessions.Sessions, sq, o)
+		b = s.appendSessions(b, req, sessions.Sessions, sq)
 		b = append(b, ']')
 	}
 	return append(b, '}')
 }
 
 // appendSessions writes sessions, each with its segments when q expands them.
-func (s *Server) appendSessions(b []byte, req *request, rows []callvault.SessionRow, q *odata.Query, o odata.Options) []byte {
-	session := req.entityType("session")
-	segments := q.Expanded("segments")
-	if scripted(q, req.prefs) && o == (odata.Options{}) {
-		// As VisitSessions would hand them over.
-		pw := &pageWriter{b: b, codec: req.codec, session: session, segments: segments}
-		for _, row := range rows {
-			pw.Session(row.Seq, row.Body, row.Render)
-			if segments != nil {
-				for _, g := range row.Segments {
-					pw.Segment(g.Body, g.Render)
-				}
+func (s *Server) appendSessions(b []byte, req *request, rows []callvault.SessionRow, q *odata.Query) []byte {
+	pw := newPageWriter(b, req, q)
+	for _, row := range rows {
+		pw.Session(row.Seq, row.Body, row.Render)
+		if pw.segments != nil {
+			for _, g := range row.Segments {
+				pw.Segment(g.Body, g.Render)
 			}
 		}
-		return pw.finish()
 	}
-	var navs []odata.Nav
-	var bodies [][]byte // the segments' bodies of one session, reused
-	for i, row := range rows {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		navs = navs[:0]
-		if segments != nil {
-			bodies = bodies[:0]
-			for _, seg := range row.Segments {
-				bodies = append(bodies, seg.Body)
-			}
-			navs = append(navs, odata.Nav{Property: segments.Property, Select: segments.Select, Bodies: bodies})
-		}
-		b = req.codec.Entity(b, session, row.Body, q.Select, o, navs...)
-	}
-	return b
+	return pw.finish()
 }
 
 // scripted reports whether a sessions request is a default one (no

@@ -66,9 +66,9 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	b = append(b, `,"value":[`...)
 	var more bool
 	var last int64 // the Seq of the page's last session
-	if vs, ok := s.Store.(callvault.SessionPageVisitor); ok && scripted(q, prefs) {
+	if vs, ok := s.Store.(callvault.SessionPageVisitor); ok {
 		// The bodies go from the store's memory straight into the response.
-		pw := &pageWriter{b: b, codec: req.codec, session: session, segments: segments}
+		pw := newPageWriter(b, req, q)
 		more, err = vs.VisitSessions(r.Context(), query, pw)
 		b, last = pw.finish(), pw.last
 	} else {
@@ -113,24 +113,34 @@ func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQ
 	if need := len(b) + pageSize(page); cap(b) < need {
 		b = append(make([]byte, 0, need), b...) // one allocation rather than a doubling
 	}
-	b = s.appendSessions(b, req, page.Sessions, q, options(req.prefs))
+	b = s.appendSessions(b, req, page.Sessions, q)
 	if n := len(page.Sessions); n > 0 {
 		last = page.Sessions[n-1].Seq
 	}
 	return b, page.More, last, nil
 }
 
-// pageWriter writes a default page's sessions as a store visits them: each
-// by its render script, or merged when it has none for this codec (the
-// same bytes), with its segments when expanded.
+// pageWriter writes a page's sessions as a store visits them (or as a
+// listed page holds them), with their segments when expanded: for a
+// default request each by its render script, or merged when it has none
+// for this codec (the same bytes); for one with $select or a Prefer that
+// changes bodies, merged with the selection and options.
 type pageWriter struct {
 	b        []byte
 	codec    *odata.Codec
 	session  *schema.Type
 	segments *odata.Expand
+	sel      *odata.Selection // the sessions' $select; nil: every property
+	opts     odata.Options
+	scripted bool  // the render scripts write what this request asks for
 	n        int   // sessions written
 	segs     int   // segments written of the last session
 	last     int64 // the Seq of the last session
+}
+
+func newPageWriter(b []byte, req *request, q *odata.Query) *pageWriter {
+	return &pageWriter{b: b, codec: req.codec, session: req.entityType("session"), segments: q.Expanded("segments"),
+		sel: q.Select, opts: options(req.prefs), scripted: scripted(q, req.prefs)}
 }
 
 func (pw *pageWriter) Session(seq int64, body, render []byte) error {
@@ -139,7 +149,7 @@ func (pw *pageWriter) Session(seq int64, body, render []byte) error {
 		pw.b = append(pw.b, ',')
 	}
 	pw.n, pw.last, pw.segs = pw.n+1, seq, 0
-	pw.b = pw.object(pw.b, pw.session, body, render)
+	pw.b = pw.object(pw.b, pw.session, body, render, pw.sel)
 	if pw.segments != nil {
 		// Reopen the closed object for "segments".
 		pw.b = pw.b[:len(pw.b)-1]
@@ -158,15 +168,17 @@ func (pw *pageWriter) Segment(body, render []byte) error {
 		pw.b = append(pw.b, ',')
 	}
 	pw.segs++
-	pw.b = pw.object(pw.b, pw.segments.Property.Type, body, render)
+	pw.b = pw.object(pw.b, pw.segments.Property.Type, body, render, pw.segments.Select)
 	return nil
 }
 
-func (pw *pageWriter) object(b []byte, t *schema.Type, body, render []byte) []byte {
-	if out, ok := pw.codec.RenderStored(b, render, body); ok {
-		return out
+func (pw *pageWriter) object(b []byte, t *schema.Type, body, render []byte, sel *odata.Selection) []byte {
+	if pw.scripted {
+		if out, ok := pw.codec.RenderStored(b, render, body); ok {
+			return out
+		}
 	}
-	return pw.codec.Object(b, t, body, nil, odata.Options{}, false)
+	return pw.codec.Object(b, t, body, sel, pw.opts, false)
 }
 
 // closeSession ends the segments of the last session written.
