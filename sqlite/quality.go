@@ -10,18 +10,26 @@ import (
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/internal/qualitysql"
+	"github.com/callvault/callvault/odata"
 )
 
-// SQL of the quality tables (migrations/0006_quality.sql).
+// SQL of the quality tables (migrations/0006_quality.sql, narrowed by
+// 0010_quality_narrow.sql: the text columns are read from one JSON array,
+// dims, which qualityDims writes).
 var (
-	sqlInsertQualityStream = `INSERT INTO quality_streams (rk, tenant, ` + strings.Join(callvault.QualityColumns, ", ") +
-		`) VALUES (?, ?` + strings.Repeat(", ?", len(callvault.QualityColumns)) + `)`
+	// The text columns go into one JSON array, dims (qualityDims): each
+	// text parameter costs the driver a C allocation. One row a statement:
+	// several rows to an INSERT … SELECT cost as much, in the statement
+	// journal SQLite then keeps.
+	sqlInsertQualityStream = `INSERT INTO quality_stream_rows (rk, tenant, session_seq, segment_seq, seq, start_time,
+		first_is_caller, poor_due, jitter_ms, round_trip_ms, packet_loss, degradation, concealed, frame_loss, frame_rate, post_fecplr,
+		pstn, conference, dims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlSelectQualityStreams = `SELECT ` + strings.Join(callvault.QualityColumns, ", ") +
 		` FROM quality_streams WHERE tenant = ? AND start_time >= ? AND start_time <= ?`
 )
 
 const (
-	sqlDeleteQualityStreams = `DELETE FROM quality_streams WHERE rk = ?`
+	sqlDeleteQualityStreams = `DELETE FROM quality_stream_rows WHERE rk = ?`
 	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE rk = ?`
 	sqlInsertQualityRecord  = `INSERT INTO quality_records (rk, version) VALUES (?, ?)`
 	// The records FillQuality has yet to classify, in rk order.
@@ -56,8 +64,19 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 		// Prepared once at Open: preparing the wide insert for each record
 		// cost the import more than a tenth of its time.
 		stmt := tx.StmtContext(ctx, st.insertQualityStream)
+		args := make([]any, 0, 19)
+		var dims []byte
 		for i := range q.Streams {
-			args := append([]any{rk, tenant}, q.Streams[i].Values()...)
+			s := &q.Streams[i]
+			var start int64
+			if !s.Start.IsZero() {
+				start = s.Start.UnixNano()
+			}
+			dims = qualityDims(dims[:0], s)
+			args = append(args[:0], rk, tenant, int64(s.SessionSeq), int64(s.SegmentSeq), int64(s.Seq), start,
+				boolInt(s.FirstIsCaller), int64(s.PoorDue), float(s.JitterMs), float(s.RoundTripMs), float(s.PacketLoss),
+				float(s.Degradation), float(s.Concealed), float(s.FrameLoss), float(s.FrameRate), float(s.PostFECPLR),
+				boolInt(s.PSTN), boolInt(s.Conference), string(dims))
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return err
 			}
@@ -65,6 +84,41 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 	}
 	_, err := tx.ExecContext(ctx, sqlInsertQualityRecord, rk, version)
 	return err
+}
+
+// qualityDims appends the text columns of s as the JSON array the dims
+// column holds, in the order of migrations/0010_quality_narrow.sql.
+func qualityDims(b []byte, s *callvault.QualityStream) []byte {
+	b = append(b, '[')
+	for i, v := range [...]string{s.RecordID, s.Media, s.Label, s.Direction, s.Class, s.CallType} {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = odata.AppendString(b, v)
+	}
+	for _, e := range [...]*callvault.QualityEndpoint{&s.First, &s.Second} {
+		for _, v := range [...]string{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion,
+			e.UserID, e.UserName, e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP} {
+			b = append(b, ',')
+			b = odata.AppendString(b, v)
+		}
+	}
+	return append(b, ']')
+}
+
+// float is a metric as a driver value: NULL when it is not reported.
+func float(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // VisitQualityStreams calls fn with each of a tenant's streams that start
