@@ -18,6 +18,7 @@ import (
 func BenchmarkOutboxCost(b *testing.B) {
 	for _, subs := range []int{0, 1, 10} {
 		b.Run(fmt.Sprintf("%d subscriptions", subs), func(b *testing.B) {
+			b.ReportAllocs()
 			ctx := context.Background()
 			db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "callvault.db"))
 			if err != nil {

@@ -26,54 +26,62 @@ func (d *discard) WriteHeader(int)             {}
 func BenchmarkSessionsPage(b *testing.B) {
 	f := getFixture(b)
 	const sessionsURL = "/v1.0/communications/callRecords/" + meeting + "/sessions"
-	request := func(uri string) *http.Request {
+	request := func(uri, acceptEncoding string) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, uri, nil)
 		r.Header.Set("Authorization", "Bearer "+f.token)
+		if acceptEncoding != "" {
+			r.Header.Set("Accept-Encoding", acceptEncoding)
+		}
 		return r
 	}
-	get := func(b *testing.B, uri string) *httptest.ResponseRecorder {
+	get := func(b *testing.B, uri, acceptEncoding string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
-		f.handler.ServeHTTP(rec, request(uri))
+		f.handler.ServeHTTP(rec, request(uri, acceptEncoding))
 		return rec
 	}
 	// The last page, by its next links.
 	deep := sessionsURL + "?$expand=segments"
 	for range sessions/pageSize - 1 {
-		rec := get(b, deep)
+		rec := get(b, deep, "")
 		next := nextLink(rec.Body.String())
 		if rec.Code != 200 || next == "" {
 			b.Fatalf("%d %.300s", rec.Code, rec.Body)
 		}
 		deep = strings.TrimPrefix(next, "https://graph.microsoft.com")
 	}
-	for _, tc := range []struct{ name, uri string }{
-		{"expand-page1", sessionsURL + "?$expand=segments"},
-		{"expand-page20", deep},
-		{"no-expand", sessionsURL},
-		{"select", sessionsURL + "?$select=id,startDateTime"},
-		{"not-found", "/v1.0/communications/callRecords/" + meeting[:len(meeting)-1] + "0/sessions"},
+	for _, tc := range []struct{ name, uri, acceptEncoding string }{
+		{"expand-page1", sessionsURL + "?$expand=segments", ""},
+		{"expand-page20", deep, ""},
+		// The same page again and again: its compressed form is cached.
+		{"expand-page1-gzip", sessionsURL + "?$expand=segments", "gzip"},
+		{"no-expand", sessionsURL, ""},
+		{"select", sessionsURL + "?$select=id,startDateTime", ""},
+		{"not-found", "/v1.0/communications/callRecords/" + meeting[:len(meeting)-1] + "0/sessions", ""},
 	} {
-		rec := get(b, tc.uri)
+		rec := get(b, tc.uri, tc.acceptEncoding)
 		if rec.Code != 200 && tc.name != "not-found" {
 			b.Fatalf("%s: %d %.300s", tc.name, rec.Code, rec.Body)
 		}
 		body := rec.Body.Bytes()
 		baseline := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", odata.ContentType)
+			if tc.acceptEncoding != "" {
+				w.Header().Set("Content-Encoding", "gzip")
+			}
 			w.Write(body)
 		})
 		b.Run("case="+tc.name+"/server=callvault", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				f.handler.ServeHTTP(&discard{h: http.Header{}}, request(tc.uri))
+				f.handler.ServeHTTP(&discard{h: http.Header{}}, request(tc.uri, tc.acceptEncoding))
 			}
 		})
 		b.Run("case="+tc.name+"/server=baseline", func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				baseline.ServeHTTP(&discard{h: http.Header{}}, request(tc.uri))
+				baseline.ServeHTTP(&discard{h: http.Header{}}, request(tc.uri, tc.acceptEncoding))
 			}
 		})
 	}

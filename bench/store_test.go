@@ -88,6 +88,7 @@ func BenchmarkStoreListSessions(b *testing.B) {
 	pages := []int64{1, 500, 1000}
 	for _, kind := range storeKinds {
 		b.Run(kind.name, func(b *testing.B) {
+			b.ReportAllocs()
 			st, settle := kind.open(b)
 			defer st.Close()
 			start := time.Now()
@@ -139,6 +140,7 @@ func BenchmarkStoreImport(b *testing.B) {
 	}
 	for _, kind := range storeKinds {
 		b.Run(kind.name, func(b *testing.B) {
+			b.ReportAllocs()
 			st, _ := kind.open(b)
 			defer st.Close()
 			b.SetBytes(gen.Bytes)
