@@ -213,6 +213,11 @@ func (c *Client) try(ctx context.Context, method, u string, reqBody []byte, atte
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
+	if method == http.MethodGet {
+		// Without it Graph writes enum members newer than the client's
+		// schema as unknownFutureValue: a copy must keep the member.
+		req.Header.Set("Prefer", "include-unknown-enum-members")
+	}
 	if attempt > 1 {
 		req.Header.Set("Retry-Attempt", strconv.Itoa(attempt-1)) // as the SDKs' retry handlers send it
 	}

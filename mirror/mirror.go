@@ -50,6 +50,7 @@ type Stats struct {
 	Failed   atomic.Int64 // fetches that failed (and were retried or parked)
 	Parked   atomic.Int64 // records given up on
 	NotFound atomic.Int64 // listed but 404 when fetched (gone past retention)
+	Drifted  atomic.Int64 // records holding names the schema does not declare, kept
 	Newest   atomic.Int64 // the latest endDateTime of a record fetched, Unix nanoseconds
 }
 
@@ -93,6 +94,8 @@ type Mirror struct {
 	Now   func() time.Time
 
 	Stats Stats
+
+	driftSeen sync.Map // callvault.SchemaDrift → true: logged once
 }
 
 func (m *Mirror) now() time.Time {
@@ -387,6 +390,9 @@ func (m *Mirror) storeBatch(ctx context.Context, batch []fetchResult) []callvaul
 		var stats ingest.Stats
 		im := &ingest.Importer{
 			Store: m.Store, Tenant: m.Tenant, RecordsOnly: true, Workers: 1,
+			// The source's schema may be newer than callvault's: what it
+			// does not declare is kept and served back, not refused.
+			Lenient: true, OnDrift: m.noteDrift,
 			OnResult: func(r ingest.Result) {
 				if r.Index < 0 || r.Index >= len(index) {
 					return
@@ -421,6 +427,17 @@ func (m *Mirror) storeBatch(ctx context.Context, batch []fetchResult) []callvaul
 		settled[i] = m.settle(r.item, errs[i])
 	}
 	return settled
+}
+
+// noteDrift counts and logs, once per name, the schema drift of a record.
+func (m *Mirror) noteDrift(r *callvault.Record) {
+	m.Stats.Drifted.Add(1)
+	for _, d := range r.Drift {
+		if _, seen := m.driftSeen.LoadOrStore(d, true); !seen {
+			m.Logger.Warn("the source sent what callvault's schema does not declare: kept and served back (callvault schema drift lists it)",
+				"kind", d.Kind, "type", d.Type, "name", d.Name, "record", r.ID)
+		}
+	}
 }
 
 // errNotStored is the error of a fetched record the import gave no result

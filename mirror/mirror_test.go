@@ -21,7 +21,8 @@ const testTenant = "11111111-2222-3333-4444-555555555555"
 
 // recordSource serves call records by id on loopback, as Graph does for
 // GET callRecords/{id} with sessions and participants inline, and counts
-// the fetches. Ids in broken get a record the importer refuses; a fetch
+// the fetches. It refuses requests that do not prefer
+// include-unknown-enum-members. Ids in broken get a record the importer refuses; a fetch
 // blocks while hold is set, until release is closed.
 type recordSource struct {
 	records map[string][]byte
@@ -35,6 +36,12 @@ type recordSource struct {
 func (s *recordSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/communications/callRecords/")
 	s.fetches.Add(1)
+	if r.Header.Get("Prefer") != "include-unknown-enum-members" {
+		// Without it a source hides newer enum members: the copy would lose them.
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"BadRequest","message":"the mirror must prefer include-unknown-enum-members"}}`)
+		return
+	}
 	if s.hold.Load() {
 		s.holding <- struct{}{}
 		<-s.release

@@ -25,6 +25,7 @@ var importCommand = command{
 		fs.StringVar(&c.db, "db", "", dbFlagUsage)
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` the records belong to (required)")
 		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often to report progress on long imports; 0 turns it off")
+		fs.BoolVar(&c.lenient, "lenient", false, "keep properties and enum members the schema does not declare (Graph's newer\nschema) instead of rejecting the record; see callvault schema drift")
 		fs.StringVar(&c.kind, "type", "", "read the files as rows of this report `type` instead of call records: pstnCallLogRow,\ndirectRoutingLogRow, smsLogRow, pstnBlockedUsersLogRow or pstnOnlineMeetingDialoutReport\n(a row that names its type with \"@odata.type\" is read as that type anyway)")
 		describe(fs, "callvault import --tenant TENANT_ID [flags] FILE...", `
 Loads call records into the store. FILE is JSON (one callRecord object, several
@@ -48,7 +49,12 @@ same way, in the shape those functions return them: name the row type with
 the stored row with the same id.
 
 Progress goes to standard error; a summary (records, sessions, segments,
-rejected) ends the run. The exit status is 1 when any record was rejected.`)
+rejected) ends the run. The exit status is 1 when any record was rejected.
+
+With --lenient, a record that holds a property or an enum member the schema
+does not declare yet (Graph adds some every few months) is kept whole rather
+than rejected: serve writes such values back, and callvault schema drift lists
+the names kept. callvault mirror imports this way.`)
 		return c.run
 	},
 }
@@ -57,6 +63,7 @@ type importConfig struct {
 	data, tenant, kind string
 	db                 string
 	every              time.Duration
+	lenient            bool
 }
 
 func (c *importConfig) run(ctx context.Context, files []string, std stdio) error {
@@ -79,9 +86,10 @@ func (c *importConfig) run(ctx context.Context, files []string, std stdio) error
 	start := time.Now()
 	prog := &progress{statusLine: newStatusLine(std.err, c.every, start)}
 	im := &ingest.Importer{
-		Store:  store,
-		Tenant: c.tenant,
-		Kind:   c.kind,
+		Store:   store,
+		Tenant:  c.tenant,
+		Kind:    c.kind,
+		Lenient: c.lenient,
 		OnReject: func(r ingest.Rejection) {
 			prog.clear()
 			fmt.Fprintf(std.err, "rejected %v\n", r)
