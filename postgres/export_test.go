@@ -28,3 +28,13 @@ func ReplicaReads(db *DB) []int64 {
 	}
 	return n
 }
+
+// PartitionedSessionsSQL and PartitionedRecordsSQL are the partitioned
+// schema's reads of a page of sessions and of records, for EXPLAIN.
+var (
+	PartitionedSessionsSQL = partitionedSQL.selectSessions
+	PartitionedRecordsSQL  = partitionedSQL.selectRecords
+)
+
+// SetPartitionBatch sets how many records Partition copies in a batch.
+func SetPartitionBatch(n int) { partitionBatch = n }

@@ -41,6 +41,9 @@ type DB struct {
 	// replicas take reads (AddReplicas); nil for none.
 	replicas *replicaSet
 
+	// parts says whether the record tables are partitioned (partition.go).
+	parts partitionState
+
 	// lastPage is how many bytes the last ListSessions appended to its
 	// arena (at most maxPageHint): the room the next one reserves.
 	lastPage atomic.Int64
@@ -64,6 +67,10 @@ func Open(ctx context.Context, dsn string) (_ *DB, err error) {
 	}
 	db := &DB{pool: pool}
 	if _, err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := db.detectPartitions(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}

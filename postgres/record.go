@@ -161,9 +161,14 @@ func (db *DB) PutRecord(ctx context.Context, r *callvault.Record) (_ callvault.P
 		return 0, err
 	}
 	defer wrap(&err, "postgres: put record %s", r.ID)
+	if db.parts.on {
+		if err := db.ensurePartitions(ctx, "", p.start); err != nil {
+			return 0, err
+		}
+	}
 	var outcome callvault.PutOutcome
 	err = db.inTx(ctx, func(tx pgx.Tx) (err error) {
-		outcome, err = p.put(ctx, tx)
+		outcome, err = p.put(ctx, tx, db.parts.on)
 		return err
 	})
 	if err != nil {
@@ -192,6 +197,16 @@ func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outc
 		puts[i], errs[i] = preparePut(r)
 	}
 	defer wrap(&err, "postgres: put %d records", len(records))
+	if db.parts.on {
+		for _, p := range puts {
+			if p == nil {
+				continue
+			}
+			if err := db.ensurePartitions(ctx, "", p.start); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	outcomes = make([]callvault.PutOutcome, len(records))
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		clear(outcomes)
@@ -199,7 +214,7 @@ func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outc
 			if p == nil {
 				continue
 			}
-			o, err := p.put(ctx, tx)
+			o, err := p.put(ctx, tx, db.parts.on)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", p.r.ID, err)
 			}
@@ -249,7 +264,10 @@ func preparePut(r *callvault.Record) (*recordPut, error) {
 }
 
 // put writes the record in tx, unless tx holds it with a higher version.
-func (p *recordPut) put(ctx context.Context, tx pgx.Tx) (callvault.PutOutcome, error) {
+func (p *recordPut) put(ctx context.Context, tx pgx.Tx, partitioned bool) (callvault.PutOutcome, error) {
+	if partitioned {
+		return p.putPartitioned(ctx, tx)
+	}
 	tag, err := tx.Exec(ctx, sqlInsertRecord, p.header...)
 	if err != nil {
 		return 0, err
@@ -271,7 +289,7 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx) (callvault.PutOutcome, e
 			b.Queue(sql, p.r.Tenant, p.r.ID)
 		}
 	}
-	queueRows(b, p.r, p.start, p.end)
+	queueRows(b, &plainSQL, p.r, p.start, p.end)
 	queueQuality(b, p.r, outcome == callvault.Replaced)
 	if change != 0 {
 		queueNotifications(b, p.r.Tenant, p.r.ID, change)
@@ -310,7 +328,14 @@ func (c *chunk) add(blobs ...[]byte) (full bool) {
 // queueRows queues the inserts of the sessions, segments and participants
 // of r, numbering each from 1 in the order r has them. start and end are
 // r's times as columns, which the first participant row of each id copies.
-func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
+//
+// On the partitioned tables (stmts is &partitionedSQL) each insert takes
+// start as its last argument too.
+func queueRows(b *pgx.Batch, stmts *statements, r *callvault.Record, start, end int64) {
+	var extra []any
+	if stmts == &partitionedSQL {
+		extra = []any{start}
+	}
 	var (
 		c       chunk
 		seqs    []int64
@@ -322,7 +347,7 @@ func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
 		seqs, ids, bodies = append(seqs, int64(i+1)), append(ids, ses.ID), append(bodies, blob(ses.Body))
 		renders = append(renders, nullable(ses.Render))
 		if c.add(ses.Body, ses.Render) || i == len(r.Sessions)-1 {
-			b.Queue(sqlInsertSessions, r.Tenant, r.ID, seqs, ids, bodies, renders)
+			b.Queue(stmts.insertSessions, append([]any{r.Tenant, r.ID, seqs, ids, bodies, renders}, extra...)...)
 			c, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil
 		}
 	}
@@ -333,13 +358,13 @@ func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
 			sessionSeqs, seqs = append(sessionSeqs, int64(i+1)), append(seqs, int64(j+1))
 			ids, bodies, renders = append(ids, seg.ID), append(bodies, blob(seg.Body)), append(renders, nullable(seg.Render))
 			if c.add(seg.Body, seg.Render) {
-				b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders)
+				b.Queue(stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
 				c, sessionSeqs, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil, nil
 			}
 		}
 	}
 	if len(seqs) > 0 {
-		b.Queue(sqlInsertSegments, r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders)
+		b.Queue(stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
 		c, seqs, ids, bodies = chunk{}, nil, nil, nil
 	}
 
@@ -354,7 +379,7 @@ func queueRows(b *pgx.Batch, r *callvault.Record, start, end int64) {
 			seen[p.ID] = true
 		}
 		if c.add(p.Body) || i == len(r.Participants)-1 {
-			b.Queue(sqlInsertParticipants, r.Tenant, r.ID, seqs, ids, bodies, starts, ends)
+			b.Queue(stmts.insertParticipants, append([]any{r.Tenant, r.ID, seqs, ids, bodies, starts, ends}, extra...)...)
 			c, seqs, ids, bodies, starts, ends = chunk{}, nil, nil, nil, nil, nil
 		}
 	}
@@ -408,9 +433,9 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 		var rows pgx.Rows
 		var err error
 		if q.Segments {
-			rows, err = r.Query(ctx, sqlSelectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
+			rows, err = r.Query(ctx, db.sql().selectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
 		} else {
-			rows, err = r.Query(ctx, sqlSelectSessions, q.Tenant, q.RecordID, q.After, fetch)
+			rows, err = r.Query(ctx, db.sql().selectSessions, q.Tenant, q.RecordID, q.After, fetch)
 		}
 		if err != nil {
 			return err
@@ -445,7 +470,7 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 	var found bool
 	err = db.read(ctx, tenant, func(r reader) error {
 		sc.reset(nil)
-		rows, err := r.Query(ctx, sqlSelectSession, tenant, recordID, sessionID, segments)
+		rows, err := r.Query(ctx, db.sql().selectSession, tenant, recordID, sessionID, segments)
 		if err != nil {
 			return err
 		}
@@ -481,7 +506,7 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 	var found bool
 	err = db.read(ctx, q.Tenant, func(r reader) error {
 		page.Participants = page.Participants[:0]
-		rows, err := r.Query(ctx, sqlSelectParticipants, q.Tenant, q.RecordID, q.After, fetch)
+		rows, err := r.Query(ctx, db.sql().selectParticipants, q.Tenant, q.RecordID, q.After, fetch)
 		if err != nil {
 			return err
 		}
@@ -516,7 +541,7 @@ func (db *DB) GetParticipant(ctx context.Context, tenant, recordID, participantI
 	var found bool
 	err = db.read(ctx, tenant, func(r reader) error {
 		participants = participants[:0]
-		rows, err := r.Query(ctx, sqlSelectParticipant, tenant, recordID, participantID)
+		rows, err := r.Query(ctx, db.sql().selectParticipant, tenant, recordID, participantID)
 		if err != nil {
 			return err
 		}
@@ -587,9 +612,9 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 		var rows pgx.Rows
 		var err error
 		if q.ParticipantID == "" {
-			rows, err = rd.Query(ctx, sqlSelectRecords, q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
+			rows, err = rd.Query(ctx, db.sql().selectRecords, q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
 		} else {
-			rows, err = rd.Query(ctx, sqlSelectParticipantRecords, q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
+			rows, err = rd.Query(ctx, db.sql().selectParticipantRecords, q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
 		}
 		if err != nil {
 			return err
@@ -630,9 +655,9 @@ func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int6
 	var n int64
 	err = db.read(ctx, q.Tenant, func(rd reader) error {
 		if q.ParticipantID == "" {
-			return rd.QueryRow(ctx, sqlCountRecords, q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
+			return rd.QueryRow(ctx, db.sql().countRecords, q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
 		}
-		return rd.QueryRow(ctx, sqlCountParticipantRecords, q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
+		return rd.QueryRow(ctx, db.sql().countParticipantRecords, q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
 	})
 	return n, err
 }
