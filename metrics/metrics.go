@@ -105,6 +105,14 @@ func (m *Registry) Counter(name, help string, labels prometheus.Labels, read fun
 	}, func() float64 { return float64(read()) }))
 }
 
+// Gauge exposes a value read at each scrape as the gauge callvault_NAME,
+// with fixed labels as Counter's.
+func (m *Registry) Gauge(name, help string, labels prometheus.Labels, read func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: name, Help: help, ConstLabels: labels,
+	}, read))
+}
+
 // Handler serves the metrics in Prometheus' text exposition format (or
 // OpenMetrics, when the scraper asks for it).
 func (m *Registry) Handler() http.Handler {

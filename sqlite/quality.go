@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,18 +32,6 @@ const (
 	sqlDeleteQualityStreams = `DELETE FROM quality_stream_rows WHERE rk = ?`
 	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE rk = ?`
 	sqlInsertQualityRecord  = `INSERT INTO quality_records (rk, version) VALUES (?, ?)`
-	// The rollup (migrations/0011_quality_rollup.sql).
-	sqlMarkDirty    = `INSERT OR IGNORE INTO quality_dirty (tenant, day) VALUES (?, ?)`
-	sqlDirtyDays    = `SELECT day FROM quality_dirty WHERE tenant = ? AND day >= ? AND day < ? ORDER BY day`
-	sqlIsDirty      = `SELECT COUNT(*) FROM quality_dirty WHERE tenant = ? AND day = ?`
-	sqlCleanDay     = `DELETE FROM quality_dirty WHERE tenant = ? AND day = ?`
-	sqlDeleteRollup = `DELETE FROM quality_rollup WHERE tenant = ? AND day = ?`
-	sqlInsertRollup = `INSERT INTO quality_rollup (tenant, dim, day, value, media, streams, good, poor, unclassified,
-		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlSelectRollup = `SELECT day, value, media, streams, good, poor, unclassified,
-		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls
-		FROM quality_rollup WHERE tenant = ? AND dim = ? AND day >= ? AND day < ?`
 	// The records FillQuality has yet to classify, in rk order.
 	sqlUnclassified = `SELECT c.rk, c.tenant, c.id, c.version, c.start_time, CAST(c.body AS BLOB) FROM call_records AS c
 		WHERE c.rk > ? AND NOT EXISTS (SELECT 1 FROM quality_records AS q WHERE q.rk = c.rk)
@@ -93,23 +80,6 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return err
 			}
-		}
-	}
-	// The days the streams start on are dirty in the rollup: a row or two
-	// for a record, as a call's streams start within a day or two.
-	days := make([]int64, 0, 2)
-	for i := range q.Streams {
-		var start int64
-		if !q.Streams[i].Start.IsZero() {
-			start = q.Streams[i].Start.UnixNano()
-		}
-		if d := qualitysql.DayOfNanos(start); !slices.Contains(days, d) {
-			days = append(days, d)
-		}
-	}
-	for _, d := range days {
-		if _, err := tx.ExecContext(ctx, sqlMarkDirty, tenant, d); err != nil {
-			return err
 		}
 	}
 	_, err := tx.ExecContext(ctx, sqlInsertQualityRecord, rk, version)
@@ -344,16 +314,6 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: aggregate quality")
-	if from, to, dim, ok := qualitysql.Rollable(q); ok {
-		if err := db.refreshRollup(ctx, tenant, from, to); err != nil {
-			return nil, err
-		}
-		rows, err := db.rollupRows(ctx, tenant, dim, from, to)
-		if err != nil {
-			return nil, err
-		}
-		return qualitysql.FromRollup(q, rows), nil
-	}
 	streams, legs, args, err := qualitysql.Build(sqliteDialect, tenant, q)
 	if err != nil {
 		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
@@ -386,104 +346,4 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 		}
 	}
 	return g.Result(), nil
-}
-
-// refreshRollup computes again the rollup of the tenant's dirty days in
-// [from, to), a write transaction a day.
-func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {
-	rows, err := db.read.QueryContext(ctx, sqlDirtyDays, tenant, from, to)
-	if err != nil {
-		return err
-	}
-	var days []int64
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return err
-		}
-		days = append(days, d)
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for _, d := range days {
-		if err := db.refreshDay(ctx, tenant, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// Another reader may have done it meanwhile: the writer's lock orders us.
-	var n int
-	if err := tx.QueryRowContext(ctx, sqlIsDirty, tenant, day).Scan(&n); err != nil || n == 0 {
-		return err
-	}
-	const dayNanos = int64(24 * time.Hour)
-	rows, err := tx.QueryContext(ctx, sqlSelectQualityStreams, tenant, day*dayNanos, day*dayNanos+dayNanos-1)
-	if err != nil {
-		return err
-	}
-	r := qualitysql.NewDayRollup(day)
-	var scan callvault.QualityScan
-	targets := scan.Targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Add(scan.Stream())
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for _, q := range []string{sqlDeleteRollup, sqlCleanDay} {
-		if _, err := tx.ExecContext(ctx, q, tenant, day); err != nil {
-			return err
-		}
-	}
-	stmt, err := tx.PrepareContext(ctx, sqlInsertRollup)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, x := range r.Rows() {
-		g := &x.Group
-		if _, err := stmt.ExecContext(ctx, tenant, x.Dim, x.Day, x.Value, x.Media, g.Streams, g.Good, g.Poor, g.Unclassified,
-			g.Sums[0], g.Sums[1], g.Sums[2], g.Sums[3], g.Sums[4], g.Sums[5],
-			g.Counts[0], g.Counts[1], g.Counts[2], g.Counts[3], g.Counts[4], g.Counts[5],
-			g.Calls, g.GoodCalls, g.PoorCalls); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
-}
-
-// rollupRows reads the rollup of one dimension over [from, to).
-func (db *DB) rollupRows(ctx context.Context, tenant, dim string, from, to int64) ([]qualitysql.RollupRow, error) {
-	rows, err := db.read.QueryContext(ctx, sqlSelectRollup, tenant, dim, from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []qualitysql.RollupRow
-	for rows.Next() {
-		x := qualitysql.RollupRow{Dim: dim}
-		g := &x.Group
-		if err := rows.Scan(&x.Day, &x.Value, &x.Media, &g.Streams, &g.Good, &g.Poor, &g.Unclassified,
-			&g.Sums[0], &g.Sums[1], &g.Sums[2], &g.Sums[3], &g.Sums[4], &g.Sums[5],
-			&g.Counts[0], &g.Counts[1], &g.Counts[2], &g.Counts[3], &g.Counts[4], &g.Counts[5],
-			&g.Calls, &g.GoodCalls, &g.PoorCalls); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
 }

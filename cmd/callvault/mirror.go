@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -13,9 +15,11 @@ import (
 
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/metrics"
 	"github.com/callvault/callvault/mirror"
 	"github.com/callvault/callvault/outbound"
 	"github.com/callvault/callvault/throttle"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var mirrorCommand = command{
@@ -43,6 +47,8 @@ var mirrorCommand = command{
 		fs.StringVar(&c.notifyURL, "notify-url", "", "following: subscribe on the source to its change notifications, sent to this `URL`:\nthe https address of 'callvault serve --mirror-inbox' on the same store, path "+graph.MirrorInboxPath+";\nnotified records are fetched within seconds, the sweeps still catch what notifications miss")
 		fs.BoolVar(&c.reports, "reports", true, "also copy the rows of getPstnCalls and getDirectRoutingCalls, a day at a time")
 		fs.IntVar(&c.workers, "workers", 4, "records fetched at once")
+		fs.IntVar(&c.batch, "batch", 16, "records claimed, stored and settled together: each batch costs the store a few\ntransactions however many records it holds; each record is still stored whole or not at all")
+		fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics (records by outcome, requests,\n429s, time waited, lag, backlog); off when empty")
 		fs.DurationVar(&c.lease, "lease", 2*time.Minute, "how long a record being fetched is this mirror's; after a crash, the record is taken over\nwhen its lease runs out")
 		fs.BoolVar(&c.retryFailed, "retry-failed", false, "first queue again the records that failed too often before (parked)")
 		fs.StringVar(&c.logLevel, "log-level", "info", "the least `level` logged: debug, info, warn or error")
@@ -80,9 +86,9 @@ type mirrorConfig struct {
 	since, lookback, interval, deep time.Duration
 	deepInterval, every             time.Duration
 	once, reports, retryFailed      bool
-	workers                         int
+	workers, batch                  int
 	lease                           time.Duration
-	logLevel                        string
+	logLevel, metricsAddr           string
 }
 
 func (c *mirrorConfig) check() error {
@@ -120,8 +126,13 @@ func (c *mirrorConfig) check() error {
 		return fmt.Errorf("%w: --since, --lookback, --interval, --deep and --deep-interval must be positive", errUsage)
 	case c.notifyURL != "" && c.once:
 		return fmt.Errorf("%w: --notify-url is for following; --once backfills and exits", errUsage)
-	case c.workers < 1 || c.lease <= 0:
-		return fmt.Errorf("%w: --workers must be 1 or more, --lease positive", errUsage)
+	case c.workers < 1 || c.batch < 1 || c.lease <= 0:
+		return fmt.Errorf("%w: --workers and --batch must be 1 or more, --lease positive", errUsage)
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return fmt.Errorf("%w: --metrics-addr %q: %v", errUsage, c.metricsAddr, err)
+		}
 	}
 	return nil
 }
@@ -160,7 +171,14 @@ func (c *mirrorConfig) run(ctx context.Context, args []string, std stdio) error 
 		Tokens: &mirror.TokenSource{Client: httpc, Creds: mirror.Credentials{Tenant: c.tenant, ClientID: c.clientID, Secret: c.secret, CertPath: c.cert, Authority: c.authority, Scope: c.scope}},
 		HTTP:   httpc, Logger: logger, Limits: throttle.Graph(), Tenant: c.tenant, App: c.clientID,
 	}
-	m := &mirror.Mirror{Client: client, Store: ms, Tenant: c.tenant, Logger: logger, Workers: c.workers, Lease: c.lease}
+	m := &mirror.Mirror{Client: client, Store: ms, Tenant: c.tenant, Logger: logger, Workers: c.workers, Batch: c.batch, Lease: c.lease}
+	if c.metricsAddr != "" {
+		srv, err := serveMetrics(c.metricsAddr, mirrorMetrics(m, ms), logger, std)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	if c.retryFailed {
 		n, err := ms.UnparkMirror(ctx, c.tenant, c.source, time.Now())
 		if err != nil {
@@ -325,4 +343,53 @@ func isLoopbackURL(u string) bool {
 	}
 	h := p.Hostname()
 	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+}
+
+// mirrorMetrics registers what a mirror counts, for Prometheus.
+func mirrorMetrics(m *mirror.Mirror, store mirror.Store) *metrics.Registry {
+	b := readBuild()
+	reg := metrics.New(b.Version, b.Revision, b.Go)
+	s, c := &m.Stats, m.Client
+	for _, o := range []struct {
+		outcome string
+		n       func() int64
+	}{{"inserted", s.Inserted.Load}, {"replaced", s.Replaced.Load}, {"stale", s.Stale.Load}, {"not_found", s.NotFound.Load}, {"parked", s.Parked.Load}} {
+		reg.Counter("mirror_records_total", "Queued records dealt with, by outcome: inserted, replaced (a higher version), stale (the store had it), not_found (gone from the source), parked (given up on).",
+			prometheus.Labels{"outcome": o.outcome}, o.n)
+	}
+	for _, x := range []struct {
+		name, help string
+		n          func() int64
+	}{
+		{"listed", "Records seen in the sweeps' list pages.", s.Listed.Load},
+		{"queued", "Listed records queued because they were new or changed.", s.Queued.Load},
+		{"fetched", "Records fetched whole from the source.", s.Fetched.Load},
+		{"failed", "Fetches or stores that failed (retried later, or parked).", s.Failed.Load},
+		{"sessions", "Sessions of the records stored.", s.Sessions.Load},
+		{"report_rows", "PSTN and direct routing rows stored.", s.Rows.Load},
+		{"drifted_records", "Records holding names callvault's schema does not declare, kept (callvault schema drift).", s.Drifted.Load},
+		{"requests", "Requests made to the source, retries included.", c.Requests.Load},
+		{"throttled", "429 answers from the source.", c.Throttled.Load},
+	} {
+		reg.Counter("mirror_"+x.name+"_total", x.help, nil, x.n)
+	}
+	reg.Counter("mirror_wait_seconds_total", "Time spent waiting for the client-side limiter or a Retry-After.", nil, func() int64 { return c.Waited.Load() / int64(time.Second) })
+	reg.Gauge("mirror_lag_seconds", "From the end of the newest call fetched to now: how far the mirror is behind.", nil, func() float64 { return s.Lag(time.Now()).Seconds() })
+	backlog := func(parked bool) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			q, p, err := store.MirrorBacklog(ctx, m.Tenant, c.Base)
+			if err != nil {
+				return math.NaN()
+			}
+			if parked {
+				return float64(p)
+			}
+			return float64(q)
+		}
+	}
+	reg.Gauge("mirror_backlog", "Records in the mirror's queue, by state: queued (to fetch) or parked (given up on until --retry-failed).", prometheus.Labels{"state": "queued"}, backlog(false))
+	reg.Gauge("mirror_backlog", "Records in the mirror's queue, by state: queued (to fetch) or parked (given up on until --retry-failed).", prometheus.Labels{"state": "parked"}, backlog(true))
+	return reg
 }

@@ -342,7 +342,7 @@ func TestMirrorFollowsTheSourcesNotifications(t *testing.T) {
 	dst := t.TempDir()
 	inbox := startServer(t, "--data", dst, "--mirror-inbox")
 	cmd := src.mirrorCmd([]string{"--data", dst}, "--since", "192h", "--interval", "1h", "--lookback", "1h",
-		"--notify-url", inbox.url+"/mirror/v1/notifications")
+		"--notify-url", inbox.url+"/mirror/v1/notifications", "--metrics-addr", "127.0.0.1:0")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -373,6 +373,23 @@ func TestMirrorFollowsTheSourcesNotifications(t *testing.T) {
 		_, body := get(t, inbox.url+"/beta/communications/callRecords/fresh-call?$select=version", token)
 		return strings.Contains(string(body), `"version":2`)
 	})
+
+	// What it did, for Prometheus.
+	m := regexp.MustCompile(`callvault metrics on (http://127\.0\.0\.1:\d+/metrics)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("the mirror printed no metrics URL:\n%s", logs.String())
+	}
+	_, body := get(t, m[1], "")
+	for _, want := range []string{
+		`callvault_mirror_records_total{outcome="replaced"} 1` + "\n",
+		`callvault_mirror_backlog{state="parked"} 0` + "\n",
+		`callvault_mirror_drifted_records_total 1` + "\n",
+		"callvault_mirror_requests_total ", "callvault_mirror_lag_seconds ", "callvault_build_info{",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the mirror's metrics lack %q:\n%s", want, body)
+		}
+	}
 }
 
 func waitUntil(t *testing.T, what string, ok func() bool) {

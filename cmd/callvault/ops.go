@@ -107,13 +107,21 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 			reg.Counter("throttle_"+m.name+"_total", m.help, nil, m.n)
 		}
 	}
-	ln, err := net.Listen("tcp", c.metricsAddr)
+	ms, err := serveMetrics(c.metricsAddr, reg, logger, std)
+	c.metricsServer = ms
+	return err
+}
+
+// serveMetrics serves reg at http://addr/metrics until the returned server
+// is closed, and prints its URL on standard output.
+func serveMetrics(addr string, reg *metrics.Registry, logger *slog.Logger, std stdio) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--metrics-addr: %w", err)
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
-	c.metricsServer = &http.Server{
+	ms := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -122,12 +130,12 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := c.metricsServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := ms.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics listener stopped", "err", err)
 		}
 	}()
 	fmt.Fprintf(std.out, "callvault metrics on http://%s/metrics\n", ln.Addr())
-	return nil
+	return ms, nil
 }
 
 // shutdown runs once the context of serve is done (SIGTERM, SIGINT): hs
