@@ -355,8 +355,10 @@ func Partition(ctx context.Context, dsn string, progress func(PartitionProgress)
 		return err
 	}
 	var p PartitionProgress
-	// The planner's estimate: counting a large table exactly takes long.
-	if err := pool.QueryRow(ctx, `SELECT greatest(reltuples, 0)::BIGINT FROM pg_class WHERE oid = 'call_records'::regclass`).Scan(&p.Total); err != nil {
+	// The planner's estimate: counting a large table exactly takes long. A
+	// table never analysed (-1) is small, and counted.
+	if err := pool.QueryRow(ctx, `SELECT CASE WHEN reltuples >= 0 THEN reltuples::BIGINT ELSE (SELECT count(*) FROM call_records) END
+		FROM pg_class WHERE oid = 'call_records'::regclass`).Scan(&p.Total); err != nil {
 		return err
 	}
 	for {

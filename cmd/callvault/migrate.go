@@ -23,6 +23,7 @@ var migrateCommand = command{
 		fs.StringVar(&c.db, "db", "", "the PostgreSQL database to migrate, as serve's --db `URL`")
 		fs.BoolVar(&c.scripts, "scripts", false, "also give every session and segment the render scripts of this build: rows stored before\nrender scripts existed, or by a build whose schema differs, are otherwise served by the slower merge")
 		fs.DurationVar(&c.every, "progress", 2*time.Second, "how often --scripts reports progress on standard error; 0 turns it off")
+		fs.BoolVar(&c.partition, "partition", false, "with --db: move the call records, sessions, segments and participants into monthly time partitions\n(PostgreSQL only; resumable; stop imports, ingest and mirrors first; docs/scaling.md)")
 		fs.BoolVar(&c.quality, "quality", true, "classify the call quality of records stored before this build classified them at import (resumable)")
 		describe(fs, "callvault migrate [--db URL | --data DIR] [--scripts]", `
 Applies the schema migrations the database lacks, and says which. serve and
@@ -51,15 +52,19 @@ run.`)
 }
 
 type migrateConfig struct {
-	data, db string
-	scripts  bool
-	quality  bool
-	every    time.Duration
+	data, db  string
+	scripts   bool
+	quality   bool
+	partition bool // move the record tables into time partitions
+	every     time.Duration
 }
 
 func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+	}
+	if c.db == "" && c.partition {
+		return fmt.Errorf("%w: --partition needs --db: SQLite keeps one table set", errUsage)
 	}
 	if c.db == "" {
 		// Opening the SQLite database migrates it.
@@ -97,6 +102,11 @@ func (c *migrateConfig) run(ctx context.Context, args []string, std stdio) error
 		fmt.Fprintf(std.out, "%s is up to date\n", postgres.Redact(c.db))
 	} else {
 		fmt.Fprintf(std.out, "%s: applied %s\n", postgres.Redact(c.db), strings.Join(applied, ", "))
+	}
+	if c.partition {
+		if err := c.partitionTables(ctx, std); err != nil {
+			return err
+		}
 	}
 	if !c.scripts && !c.quality {
 		return nil
@@ -151,4 +161,29 @@ func (p *scriptProgress) update(s callvault.ScriptStats) {
 		p.show(fmt.Sprintf("render scripts: %d sessions and segments read, %d given new scripts, %.0f rows/s",
 			s.Rows, s.Changed, float64(s.Rows)/d.Seconds()))
 	}
+}
+
+// partitionTables moves the PostgreSQL record tables into time partitions
+// (--partition), reporting progress on standard error.
+func (c *migrateConfig) partitionTables(ctx context.Context, std stdio) error {
+	start := time.Now()
+	line := newStatusLine(std.err, c.every, start)
+	var last postgres.PartitionProgress
+	err := postgres.Partition(ctx, c.db, func(p postgres.PartitionProgress) {
+		last = p
+		if elapsed, ok := line.due(); ok {
+			line.show(fmt.Sprintf("partition: %d of about %d records copied, %s", p.Records, p.Total, elapsed.Round(time.Second)))
+		}
+	})
+	line.clear()
+	if err != nil {
+		return fmt.Errorf("--partition: %w (run it again to go on from where it stopped)", err)
+	}
+	if last.Records == 0 && last.Done {
+		fmt.Fprintf(std.out, "%s: the record tables are partitioned\n", postgres.Redact(c.db))
+		return nil
+	}
+	fmt.Fprintf(std.out, "%s: the record tables are partitioned by month: %d records moved in %s\n",
+		postgres.Redact(c.db), last.Records, time.Since(start).Round(time.Millisecond))
+	return nil
 }
