@@ -143,6 +143,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 			return err
 		}
 	}
+	defer keepPartitions(ctx, store, c.retention, logger)()
 	if names := appliedMigrations(store); len(names) > 0 {
 		logger.Info("database migrated", "applied", strings.Join(names, ","), "took", time.Since(opened).Round(time.Millisecond))
 	}
