@@ -114,12 +114,17 @@ func (l *Listener) handshake(c net.Conn) {
 	tc := tls.Server(c, l.config)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		var re tls.RecordHeaderError
-		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+		plain := errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader)
+		if l.Logger != nil {
+			reason := err.Error()
+			if plain {
+				reason = "client sent an HTTP request to an HTTPS server"
+			}
+			l.Logger.Warn("http: TLS handshake error", "remote", c.RemoteAddr().String(), "err", reason)
+		}
+		if plain {
 			l.answerPlainHTTP(re.Conn)
 			return
-		}
-		if l.Logger != nil {
-			l.Logger.Warn("http: TLS handshake error", "remote", c.RemoteAddr().String(), "err", err)
 		}
 		c.Close()
 		return
