@@ -53,17 +53,6 @@ func Open(store callvault.Store, dataDir, appsFile string) *Home {
 	return h
 }
 
-// InStore reports whether the state is in the store rather than in files.
-func (h *Home) InStore() bool { return h.store != nil }
-
-// Where says where the state is, for messages.
-func (h *Home) Where() string {
-	if h.store != nil {
-		return "the database"
-	}
-	return h.dir
-}
-
 // Signer returns the development issuer's signer, making a signing key if
 // there is none. One of a store reads the keys again every KeyRefresh.
 func (h *Home) Signer(ctx context.Context) (*auth.Signer, error) {
