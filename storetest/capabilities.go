@@ -14,8 +14,8 @@ import (
 
 // capabilities are the optional capabilities of callvault.Store, by the
 // name of their interface, in the order of the table in callvault's
-// store.go. Each is run by Run (the first six) or by a Run function of its
-// own.
+// store.go. Each is run by Run, or by the Run function of its own named
+// beside it.
 var capabilities = []struct {
 	name string
 	has  func(callvault.Store) bool
@@ -24,6 +24,7 @@ var capabilities = []struct {
 	{"SessionPageVisitor", has[callvault.SessionPageVisitor]},
 	{"ScriptCompiler", has[callvault.ScriptCompiler]},
 	{"SecretStore", has[callvault.SecretStore]},
+	{"SecretUpdater", has[callvault.SecretUpdater]}, // RunSecrets
 	{"MigrationReporter", has[callvault.MigrationReporter]},
 	{"Pinger", has[callvault.Pinger]},
 	{"ReplicaReporter", has[callvault.ReplicaReporter]},
