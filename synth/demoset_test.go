@@ -23,6 +23,9 @@ func writeDemo(t *testing.T, cfg DemoConfig) (records, rows []byte, st, rowStats
 }
 
 func TestWriteDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes the demo data set five times over: not with -short")
+	}
 	now := time.Date(2026, 11, 27, 15, 4, 5, 0, time.UTC)
 	cfg := DemoConfig{Now: now, Seed: 1, Records: 150}
 	out, rows, st, rowStats := writeDemo(t, cfg)

@@ -11,6 +11,9 @@ import (
 // Revisions: the records late data updated come twice, the earlier version
 // first; everything else once; the calls are the same as without.
 func TestRevisionsComeAgainWithAHigherVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates 400 records three times over: not with -short")
+	}
 	cfg := Config{Tenant: DemoTenant, Seed: 5, Records: 400}
 	plain, _ := generate(t, cfg)
 	cfg.Revisions = true
@@ -86,6 +89,9 @@ func indexOf(ls [][]byte, l []byte) int {
 // Report rows: one for each session of a phone participant, matching it,
 // with the documented share through direct routing.
 func TestReportRowsMatchThePhoneLegs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates 3,000 records twice: not with -short")
+	}
 	var pstn, direct bytes.Buffer
 	cfg := Config{Tenant: DemoTenant, Seed: 9, Records: 3000, PSTN: &pstn, DirectRouting: &direct}
 	out, st := generate(t, cfg)

@@ -411,6 +411,9 @@ func TestPoorStreamShareMeetsTheMix(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && c.records > 1000 {
+				t.Skip("a share measured on 2,000 records: not with -short")
+			}
 			m := DefaultMix()
 			m.PoorAudioStreamShare = c.share
 			out, _ := generate(t, Config{Tenant: DemoTenant, Seed: 2024, Records: c.records, Mix: m})

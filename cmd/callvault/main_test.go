@@ -19,45 +19,41 @@ import (
 	"github.com/callvault/callvault/synth"
 )
 
-// binary is the real callvault, built once for the end-to-end tests.
-var binary string
+// The tests run callvault's commands in this process, through run, as main
+// does: a command line, standard input and output, and a context whose end
+// is the SIGINT or SIGTERM main would have got. A real process is the point
+// only where a test sends signals or kills it (-9, SIGTERM's drain), or runs
+// several at once as replicas: those tests build the binary with
+// realBinary, and are in realbinary_test.go.
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "callvault-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "callvault")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
+	// A command reads its flags from CALLVAULT_ variables: the tests name
+	// their own, and see none of the environment's (CALLVAULT_TEST_ ones
+	// aside, which say where the test databases are).
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "CALLVAULT_") && !strings.HasPrefix(name, "CALLVAULT_TEST_") {
+			os.Unsetenv(name)
+		}
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
 	os.Exit(code)
 }
 
-// callvault runs the binary and returns its standard output, error and exit
-// status.
+// runCLI runs one command line in this process and returns its standard
+// output, error and exit status.
 func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "CALLVAULT_DATA=", "CALLVAULT_DB=", "CALLVAULT_TENANT=") // the tests name their own flags
-	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		status = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	status = run(t.Context(), args, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), status
 }
 
-// serve starts the binary on a free loopback port and returns its URL; it
-// stops at the end of the test.
+// serve starts serve on a free loopback port and returns its URL; it stops
+// at the end of the test.
 func serve(t *testing.T, args ...string) (url string, stdout *bufio.Scanner) {
 	t.Helper()
 	s := startServer(t, args...)
@@ -68,44 +64,61 @@ func serve(t *testing.T, args ...string) (url string, stdout *bufio.Scanner) {
 type server struct {
 	url   string
 	lines *bufio.Scanner // its standard output after the "listening" line
-	// stop interrupts it, waits for it to end and returns its standard
-	// error. The test's end stops it too.
+	// stop ends it as SIGINT would, waits for it to end and returns its
+	// standard error. The test's end stops it too.
 	stop func() string
 }
 
+// syncBuffer is a bytes.Buffer that a server or process writes while a
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startServer runs serve in this process on a free loopback port.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	out, err := cmd.StdoutPipe()
+	// An OS pipe, not io.Pipe: serve goes on writing to standard output
+	// (serve --demo's lines) whether or not the test reads them.
+	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	exited := make(chan int, 1)
+	go func() {
+		status := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), strings.NewReader(""), outW, logs)
+		outW.Close()
+		exited <- status
+	}()
 	var once sync.Once
 	stop := func() string {
 		once.Do(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			cancel()
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve did not stop cleanly: %v\n%s", err, logs.String())
+			case status := <-exited:
+				if status != 0 {
+					t.Errorf("serve did not stop cleanly: exit status %d\n%s", status, logs.String())
 				}
 			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Error("serve did not stop within 15 s of SIGINT")
+				t.Error("serve did not stop within 15 s of its context's end")
 			}
+			outR.Close()
 		})
-		return logs.String() // written no more once Wait has returned
+		return logs.String()
 	}
 	t.Cleanup(func() { stop() })
-	lines := bufio.NewScanner(out)
+	lines := bufio.NewScanner(outR)
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), "callvault listening on "); ok {
 			url, _, _ := strings.Cut(rest, " ")
@@ -345,11 +358,11 @@ func TestEveryCommandHasCompleteHelp(t *testing.T) {
 
 func TestFlagsReadTheEnvironment(t *testing.T) {
 	data := t.TempDir()
-	cmd := exec.Command(binary, "token")
-	cmd.Env = append(os.Environ(), "CALLVAULT_DATA="+data, "CALLVAULT_TENANT=from-env")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("token from the environment: %v", err)
+	t.Setenv("CALLVAULT_DATA", data)
+	t.Setenv("CALLVAULT_TENANT", "from-env")
+	out, errs, status := runCLI(t, "", "token")
+	if status != 0 {
+		t.Fatalf("token from the environment: exit status %d: %s", status, errs)
 	}
 	if _, err := os.Stat(filepath.Join(data, "signing-key.pem")); err != nil || len(strings.TrimSpace(string(out))) < 100 {
 		t.Errorf("CALLVAULT_DATA was not used: %v %s", err, out)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +34,7 @@ type source struct {
 // rows) over https with the local CA, with extra serve flags.
 func startSource(t *testing.T, records int, extra ...string) *source {
 	t.Helper()
+	realBinary(t) // the mirror runs as a process of its own, which the tests stop or kill
 	s := &source{data: t.TempDir()}
 	dir := t.TempDir()
 	to := time.Now().UTC().Truncate(24 * time.Hour)
@@ -74,10 +74,11 @@ func startSource(t *testing.T, records int, extra ...string) *source {
 	return s
 }
 
-// mirrorCmd returns the mirror command from s into the store args name.
-func (s *source) mirrorCmd(store []string, extra ...string) *exec.Cmd {
+// mirrorCmd returns the mirror command from s into the store args name, of
+// the real binary: the tests stop it as an operator would, or kill it.
+func (s *source) mirrorCmd(t *testing.T, store []string, extra ...string) *exec.Cmd {
 	args := append([]string{"mirror", "--source", s.url + "/beta", "--authority", s.url + "/", "--source-ca", s.ca, "--progress", "0"}, store...)
-	cmd := exec.Command(binary, append(args, extra...)...)
+	cmd := exec.Command(realBinary(t), append(args, extra...)...)
 	cmd.Env = append(append(os.Environ(), "CALLVAULT_DATA=", "CALLVAULT_DB="), s.env...)
 	return cmd
 }
@@ -188,7 +189,7 @@ func compareMirror(t *testing.T, src *source, mirrorBase, mirrorToken string) in
 func TestMirrorOnceCopiesEverythingAsTheSourceServesIt(t *testing.T) {
 	src := startSource(t, 300, "--throttle", "graph")
 	dst := t.TempDir()
-	cmd := src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h")
+	cmd := src.mirrorCmd(t, []string{"--data", dst}, "--once", "--since", "192h")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -216,7 +217,7 @@ func TestMirrorOnceCopiesEverythingAsTheSourceServesIt(t *testing.T) {
 	}
 
 	// Again: nothing changed on the source, so nothing is fetched.
-	cmd = src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h")
+	cmd = src.mirrorCmd(t, []string{"--data", dst}, "--once", "--since", "192h")
 	out.Reset()
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -225,30 +226,6 @@ func TestMirrorOnceCopiesEverythingAsTheSourceServesIt(t *testing.T) {
 	if !strings.Contains(out.String(), "mirrored 0 records") {
 		t.Errorf("a second run fetched records again:\n%s", out.String())
 	}
-}
-
-// TestMirrorSurvivesKillNine kills the mirror three times mid-way; a last
-// run finishes, and everything is there once.
-func TestMirrorSurvivesKillNine(t *testing.T) {
-	src := startSource(t, 300)
-	dst := t.TempDir()
-	for i := range 3 {
-		cmd := src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h", "--workers", "2", "--lease", "2s")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(300*(i+1)) * time.Millisecond) // mid-way: the whole run takes seconds
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	cmd := src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h", "--lease", "2s")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("the last mirror: %v\n%s", err, out.String())
-	}
-	srv := startServer(t, "--data", dst, "--public-url", src.public())
-	compareMirror(t, src, srv.url, mintToken(t, []string{"--data", dst}, mirrorTenant))
 }
 
 func lastLine(s string) string {
@@ -275,7 +252,7 @@ func TestMirrorThroughFaults(t *testing.T) {
 		{"rate": 0.03, "drop": true}]}]}`), 0o600)
 	src := startSource(t, 80, "--faults", profile)
 	dst := t.TempDir()
-	cmd := src.mirrorCmd([]string{"--data", dst}, "--once", "--since", "192h")
+	cmd := src.mirrorCmd(t, []string{"--data", dst}, "--once", "--since", "192h")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -297,7 +274,7 @@ func TestTwoMirrorsShareOnePostgres(t *testing.T) {
 	var outs [2]bytes.Buffer
 	var cmds [2]*exec.Cmd
 	for i := range cmds {
-		cmds[i] = src.mirrorCmd([]string{"--db", dsn, "--data", t.TempDir()}, "--once", "--since", "192h", "--reports=false")
+		cmds[i] = src.mirrorCmd(t, []string{"--db", dsn, "--data", t.TempDir()}, "--once", "--since", "192h", "--reports=false")
 		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)
@@ -341,7 +318,7 @@ func TestMirrorFollowsTheSourcesNotifications(t *testing.T) {
 	src := startSource(t, 20, "--allow-http-webhooks")
 	dst := t.TempDir()
 	inbox := startServer(t, "--data", dst, "--mirror-inbox")
-	cmd := src.mirrorCmd([]string{"--data", dst}, "--since", "192h", "--interval", "1h", "--lookback", "1h",
+	cmd := src.mirrorCmd(t, []string{"--data", dst}, "--since", "192h", "--interval", "1h", "--lookback", "1h",
 		"--notify-url", inbox.url+"/mirror/v1/notifications", "--metrics-addr", "127.0.0.1:0")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -401,16 +378,3 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-// syncBuffer is a bytes.Buffer that a process writes while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -13,7 +13,7 @@ import (
 	"github.com/callvault/callvault/synth"
 )
 
-// TestReplicasOnOnePostgres runs two servers, the real binary, on one
+// TestReplicasOnOnePostgres runs two servers on one
 // PostgreSQL database, each with a data directory of its own: a token
 // minted from the database works on both, they give identical pages, and a
 // next link from one is followed on the other.
