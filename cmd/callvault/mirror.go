@@ -193,9 +193,10 @@ func (c *mirrorConfig) run(ctx context.Context, args []string, std stdio) error 
 	stopProgress()
 	s := &m.Stats
 	queued, parked, _ := ms.MirrorBacklog(context.WithoutCancel(ctx), c.tenant, c.source)
-	fmt.Fprintf(std.err, "mirrored %d records (%d new, %d updated, %d unchanged), %d sessions, %d report rows from %s in %s; %d listed, %d requests, %d 429s, %d failed, %d queued, %d parked, %d with schema drift\n",
+	fmt.Fprintf(std.err, "mirrored %d records (%d new, %d updated, %d unchanged), %d sessions, %d report rows from %s in %s; %d listed, %d requests, %d 429s, %s waited for limits (all workers), %d failed, %d queued, %d parked, %d with schema drift\n",
 		s.Inserted.Load()+s.Replaced.Load(), s.Inserted.Load(), s.Replaced.Load(), s.Stale.Load(), s.Sessions.Load(), s.Rows.Load(),
-		c.source, time.Since(start).Round(time.Millisecond), s.Listed.Load(), client.Requests.Load(), client.Throttled.Load(), s.Failed.Load(), queued, parked, s.Drifted.Load())
+		c.source, time.Since(start).Round(time.Millisecond), s.Listed.Load(), client.Requests.Load(), client.Throttled.Load(),
+		time.Duration(client.Waited.Load()).Round(time.Second), s.Failed.Load(), queued, parked, s.Drifted.Load())
 	if err != nil {
 		if ctx.Err() != nil && !c.once {
 			return nil // stopped
