@@ -171,7 +171,7 @@ const maxMembers = 48
 // written all the same, by indexing its members first.
 func (c *Codec) Object(buf []byte, t *schema.Type, v []byte, sel *Selection, o Options, open bool) []byte {
 	if i := jsonx.SkipSpace(v, 0); i < len(v) && v[i] == '{' {
-		if out, _, ok := c.merge(buf, c.plans[t], v, i, sel, o, open); ok {
+		if out, _, ok := c.merge(buf, c.plans[t], v, i, sel, o, open, nil); ok {
 			return out
 		}
 	}
@@ -181,17 +181,28 @@ func (c *Codec) Object(buf []byte, t *schema.Type, v []byte, sel *Selection, o O
 // merge writes the object that starts at v[i] with plan pl in one pass, and
 // returns buf and the index just past the object. ok is false, with buf
 // to be cut back by the caller, when the object is not in stored form.
-func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o Options, open bool) (_ []byte, end int, ok bool) {
+//
+// rec, when not nil, records what merge writes, each piece with where in v
+// it could be copied from: the render-script compiler (render.go), which
+// is given the default request (sel nil, Options{}, open false). It fails
+// where merge would write part of the object otherwise than by this walk
+// (by indexing it).
+func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o Options, open bool, rec *compiler) (_ []byte, end int, ok bool) {
 	if !pl.merge {
 		return buf, 0, false
 	}
 	declared := pl
+	at := i // the object's brace
+	ann := -1
 	i = jsonx.SkipSpace(v, i+1)
 	// "@odata.type" comes first when the runtime type is not the declared
 	// one: keep it when this version has the type, else the declared type
 	// is all this version can say.
 	if i < len(v) && v[i] == '"' && hasKey(v, i, "@odata.type") {
 		vs := valueStart(v, i+len(`"@odata.type"`))
+		if rec != nil && vs >= len(v) {
+			rec.failed = true
+		}
 		ve := jsonx.ValueEnd(v, vs)
 		if ve-vs >= 3 && v[vs] == '"' {
 			if rt := pl.derived[string(v[vs+2:ve-1])]; rt != nil {
@@ -201,12 +212,19 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 				pl = rt
 			}
 		}
+		ann = i
 		i = next(v, ve)
 	}
 	buf = append(buf, '{')
+	if rec != nil {
+		rec.open(pl, at)
+	}
 	first := true
 	if pl != declared {
 		buf = append(buf, pl.annotation...)
+		if rec != nil {
+			rec.annotation(pl, ann)
+		}
 		first = false
 	}
 	k := 0  // the next of pl.props to write
@@ -230,6 +248,9 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 		if vs >= len(v) || v[ke] != ':' || v[vs] <= ' ' {
 			vs = valueStart(v, ke)
 		}
+		if rec != nil && vs >= len(v) {
+			rec.failed = true
+		}
 		// Properties before this one are absent from the body.
 		if k < len(pl.props) && pl.at[k] < j {
 			m := k + 1
@@ -239,6 +260,9 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 			if !o.OmitNulls {
 				buf = append(buf, v[rs:re]...)
 				rs, re = 0, 0
+				if rec != nil {
+					rec.nulls(pl, k, m, first)
+				}
 				buf, first = pl.appendNulls(buf, k, m, sel, first)
 			}
 			k = m
@@ -259,7 +283,13 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 								buf = append(buf, v[rs:re]...)
 								rs, re = 0, 0
 								buf = append(buf, ',')
+								if rec != nil {
+									rec.literal(",", -1)
+								}
 							}
+						}
+						if rec != nil {
+							rec.copy(start, ve)
 						}
 						if re == 0 || re != start {
 							buf = append(buf, v[rs:re]...)
@@ -276,13 +306,16 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 				}
 				buf = append(buf, v[rs:re]...)
 				rs, re = 0, 0
+				if rec != nil {
+					rec.key(pl, k, first, i)
+				}
 				if first {
 					buf = append(buf, pl.keys[k]...)
 				} else {
 					buf = append(buf, pl.commaKeys[k]...)
 				}
 				first = false
-				if buf, ve, ok = c.mergeValue(buf, vp, v, vs, o); !ok {
+				if buf, ve, ok = c.mergeValue(buf, vp, v, vs, o, rec); !ok {
 					return buf, 0, false
 				}
 			} else {
@@ -296,6 +329,9 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 	}
 	buf = append(buf, v[rs:re]...)
 	if k < len(pl.props) && !o.OmitNulls {
+		if rec != nil {
+			rec.nulls(pl, k, len(pl.props), first)
+		}
 		buf, first = pl.appendNulls(buf, k, len(pl.props), sel, first)
 	}
 	// Dynamic properties of open types follow the declared ones.
@@ -306,8 +342,14 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 			return buf, 0, false // a declared property out of order: not stored form
 		}
 		vs := valueStart(v, ke)
+		if rec != nil && vs >= len(v) {
+			rec.failed = true
+		}
 		ve := jsonx.ValueEnd(v, vs)
 		if pl.t.Open && sel == nil && !(o.OmitNulls && jsonx.IsNull(v[vs:ve])) {
+			if rec != nil {
+				rec.dynamic(first, i, ke, vs, ve)
+			}
 			if !first {
 				buf = append(buf, ',')
 			}
@@ -324,6 +366,9 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 	}
 	if !open {
 		buf = append(buf, '}')
+	}
+	if rec != nil {
+		rec.close(open, i)
 	}
 	return buf, i + 1, true
 }
@@ -376,64 +421,100 @@ func hidden(t *schema.Type, v []byte, o Options) bool {
 
 // mergeValue writes the value that starts at v[i] as vp says, and returns
 // the index just past it.
-func (c *Codec) mergeValue(buf []byte, vp *valuePlan, v []byte, i int, o Options) ([]byte, int, bool) {
+func (c *Codec) mergeValue(buf []byte, vp *valuePlan, v []byte, i int, o Options, rec *compiler) ([]byte, int, bool) {
 	if !vp.collection {
-		return c.mergeSingle(buf, vp, v, i, o)
+		return c.mergeSingle(buf, vp, v, i, o, rec)
 	}
 	if i >= len(v) || v[i] != '[' {
 		// Not an array (a stored null): an empty collection, as ever.
+		if rec != nil {
+			rec.literal("[]", -1)
+		}
 		return append(buf, '[', ']'), jsonx.ValueEnd(v, i), true
 	}
 	buf = append(buf, '[')
+	if rec != nil {
+		rec.literal("[", i)
+	}
 	i = jsonx.SkipSpace(v, i+1)
 	n := 0
+	comma := -1 // where the comma before the next element is
 	for i < len(v) && v[i] != ']' {
 		if n > 0 {
 			buf = append(buf, ',')
+			if rec != nil {
+				rec.literal(",", comma)
+			}
 		}
 		var ok bool
-		if buf, i, ok = c.mergeSingle(buf, vp, v, i, o); !ok {
+		if buf, i, ok = c.mergeSingle(buf, vp, v, i, o, rec); !ok {
 			return buf, 0, false
 		}
 		n++
 		i = jsonx.SkipSpace(v, i)
+		comma = -1
 		if i < len(v) && v[i] == ',' {
+			comma = i
 			i = jsonx.SkipSpace(v, i+1)
 		}
 	}
 	if i >= len(v) {
 		return buf, 0, false
 	}
+	if rec != nil {
+		rec.literal("]", i)
+	}
 	return append(buf, ']'), i + 1, true
 }
 
 // mergeSingle writes one value (not a collection) that starts at v[i].
-func (c *Codec) mergeSingle(buf []byte, vp *valuePlan, v []byte, i int, o Options) ([]byte, int, bool) {
+func (c *Codec) mergeSingle(buf []byte, vp *valuePlan, v []byte, i int, o Options, rec *compiler) ([]byte, int, bool) {
+	if rec != nil && i >= len(v) {
+		rec.failed = true
+	}
 	switch vp.kind {
 	case structuredValue:
 		if i < len(v) && v[i] == '{' {
 			mark := len(buf)
-			out, end, ok := c.merge(buf, vp.sub, v, i, nil, o, false)
+			out, end, ok := c.merge(buf, vp.sub, v, i, nil, o, false, rec)
 			if ok {
 				return out, end, true
 			}
 			// Not in stored form: write this object by indexing it.
+			if rec != nil {
+				rec.failed = true
+			}
 			end = jsonx.ValueEnd(v, i)
 			return c.indexed(out[:mark], vp.t, v[i:end], nil, o, false), end, true
 		}
 		end := jsonx.ValueEnd(v, i)
 		if jsonx.IsNull(v[i:end]) {
+			if rec != nil {
+				rec.literal("null", i)
+			}
 			return append(buf, "null"...), end, true
+		}
+		if rec != nil {
+			rec.failed = true
 		}
 		return c.indexed(buf, vp.t, v[i:end], nil, o, false), end, true
 	case enumValue:
 		end := jsonx.ValueEnd(v, i)
 		if !o.IncludeUnknownEnums && vp.hides(v[i:end]) {
+			if rec != nil {
+				rec.literal(`"unknownFutureValue"`, -1)
+			}
 			return append(buf, `"unknownFutureValue"`...), end, true
+		}
+		if rec != nil {
+			rec.copy(i, end)
 		}
 		return append(buf, v[i:end]...), end, true
 	}
 	end := jsonx.ValueEnd(v, i)
+	if rec != nil {
+		rec.copy(i, end)
+	}
 	return append(buf, v[i:end]...), end, true
 }
 

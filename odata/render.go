@@ -144,11 +144,15 @@ func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
 	if c.plans[t] == nil || !json.Valid(body) {
 		return nil
 	}
-	bp := scratch.Get().(*[]byte)
+	bp, op := scratch.Get().(*[]byte), scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
-	want := c.Object((*bp)[:0], t, body, nil, Options{}, false)
-	*bp = want
-	rest := c.compile(t, body, want)
+	defer scratch.Put(op)
+	want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body)
+	*bp, *op = want, ops
+	if !ok {
+		return nil
+	}
+	rest := c.renderState().script(body, want, ops)
 	if rest == nil {
 		return nil
 	}
@@ -159,33 +163,33 @@ func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
 // scratch holds the buffers scripts are checked in.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
-// compile returns the script of body, past its fingerprints, if it writes
-// want (Object's output); else nil.
-func (c *Codec) compile(t *schema.Type, body, want []byte) []byte {
+// compile writes body as Object does for the default request (sel nil,
+// Options{}, closed), appending it to buf as want, in one walk of merge
+// that records the ops of the script that writes it, appended to ops. ok
+// is false when no script can: the body is not in stored form, and want
+// is then Object's indexed output.
+func (c *Codec) compile(buf, ops []byte, t *schema.Type, body []byte) (want, _ []byte, ok bool) {
 	pl := c.plans[t]
-	if pl == nil {
-		return nil
-	}
 	i := jsonx.SkipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return nil
+	if pl == nil || i >= len(body) || body[i] != '{' {
+		return c.Object(buf, t, body, nil, Options{}, false), ops, false
 	}
-	rs := c.renderState()
-	op := scratch.Get().(*[]byte)
-	defer scratch.Put(op)
-	k := compiler{rs: rs, v: body, ops: (*op)[:0]}
-	ok := false
-	if _, ok = k.object(pl, i); ok && !k.failed {
-		k.flush()
+	k := compiler{rs: c.renderState(), v: body, ops: ops}
+	want, _, ok = c.merge(buf, pl, body, i, nil, Options{}, false, &k)
+	if !ok {
+		return c.indexed(buf, t, body, nil, Options{}, false), k.ops, false
 	}
-	*op = k.ops
-	if !ok || k.failed {
-		return nil
-	}
-	rest := make([]byte, 0, 2*binary.MaxVarintLen64+len(k.ops))
+	k.flush()
+	return want, k.ops, !k.failed
+}
+
+// script returns the script, past its fingerprints, of ops that write
+// want of body, once it has run them and found that they do; else nil.
+func (rs *renderState) script(body, want, ops []byte) []byte {
+	rest := make([]byte, 0, 2*binary.MaxVarintLen64+len(ops))
 	rest = binary.AppendUvarint(rest, uint64(len(body)))
 	rest = binary.AppendUvarint(rest, uint64(len(want)))
-	rest = append(rest, k.ops...)
+	rest = append(rest, ops...)
 	if !rs.writes(rest, body, want) {
 		return nil
 	}
@@ -337,27 +341,36 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 	rests := restBuf[:0] // the distinct scripts, past their fingerprints
 	var ofBuf [4]int
 	of := ofBuf[:0] // for each codec, the index of its script in rests, or -1
-	bp := scratch.Get().(*[]byte)
+	bp, op := scratch.Get().(*[]byte), scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
+	defer scratch.Put(op)
 	for _, c := range codecs {
 		of = append(of, -1)
 		t := c.Model.Type(typeName)
 		if c.plans[t] == nil {
 			continue
 		}
-		want := c.Object((*bp)[:0], t, body, nil, Options{}, false)
-		*bp = want
 		rs := c.renderState()
-		// The dictionary is shared: a script of another version that
-		// writes this version's output serves both, without a second walk.
-		for j, r := range rests {
-			if rs.writes(r, body, want) {
-				of[len(of)-1] = j
-				break
+		if len(rests) > 0 {
+			// The dictionary is shared: a script of another version that
+			// writes this version's output serves both, without recording
+			// another.
+			want := c.Object((*bp)[:0], t, body, nil, Options{}, false)
+			*bp = want
+			for j, r := range rests {
+				if rs.writes(r, body, want) {
+					of[len(of)-1] = j
+					break
+				}
+			}
+			if of[len(of)-1] >= 0 {
+				continue
 			}
 		}
-		if of[len(of)-1] < 0 {
-			if rest := c.compile(t, body, want); rest != nil {
+		want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body)
+		*bp, *op = want, ops
+		if ok {
+			if rest := rs.script(body, want, ops); rest != nil {
 				of[len(of)-1] = len(rests)
 				rests = append(rests, rest)
 			}
@@ -413,9 +426,10 @@ func (c *Codec) RenderStored(buf, scripts, body []byte) ([]byte, bool) {
 	return buf, false
 }
 
-// compiler writes the ops of one script. It mirrors merge for the default
-// request, emitting where merge appends; the op being built is kept open
-// so that what follows contiguously extends it.
+// compiler writes the ops of one script from what merge writes of the
+// default request (merge's rec): each piece a copy of the body where the
+// body holds it at that place, else of the dictionary. The op being built is
+// kept open so that what follows contiguously extends it.
 type compiler struct {
 	rs     *renderState
 	v      []byte // the body
@@ -425,6 +439,9 @@ type compiler struct {
 	kind     byte // 0: no open op, 'b': a body copy, 'd': a dictionary copy
 	from, to int  // the open op's range, in v or in the dictionary
 	pos      int  // the body cursor: the end of the last copy flushed
+
+	pl    *plan // the plan whose dictionary entry was looked up last
+	entry int   // where its constants start in the dictionary
 }
 
 func (k *compiler) flush() {
@@ -494,212 +511,85 @@ func (k *compiler) literal(s string, at int) {
 	k.lit([]byte(s), at, bytes.Index([]byte(literals), []byte(s)))
 }
 
-// object mirrors merge (sel nil, Options{}, open false) for the object at
-// v[i], and returns the index just past it; ok is false where merge would
-// fail and Object fall back to indexing.
-func (k *compiler) object(pl *plan, i int) (end int, ok bool) {
-	v := k.v
-	if !pl.merge {
-		return 0, false
+// open records the brace that starts an object of plan pl at v[at]. A
+// plan the dictionary lacks (a model of no version) fails the script.
+func (k *compiler) open(pl *plan, at int) {
+	if _, ok := k.entryOf(pl); !ok {
+		k.failed = true
+		return
 	}
-	declared := pl
-	open := i
-	i = jsonx.SkipSpace(v, i+1)
-	ann := -1
-	if i < len(v) && v[i] == '"' && hasKey(v, i, "@odata.type") {
-		vs := valueStart(v, i+len(`"@odata.type"`))
-		if vs >= len(v) {
-			return 0, false
-		}
-		ve := jsonx.ValueEnd(v, vs)
-		if ve-vs >= 3 && v[vs] == '"' {
-			if rt := pl.derived[string(v[vs+2:ve-1])]; rt != nil {
-				if !rt.merge {
-					return 0, false
-				}
-				pl = rt
-			}
-		}
-		ann = i
-		i = next(v, ve)
-	}
-	entry, ok := k.rs.planAt[pl]
-	if !ok {
-		return 0, false // not in the dictionary: a model of no version
-	}
-	nulls := entry + len(pl.annotation)
-	k.literal("{", open)
-	first := true
-	if pl != declared {
-		k.lit(pl.annotation, ann, entry)
-		first = false
-	}
-	p := 0  // the next of pl.props to write
-	si := 0 // stored properties before si are behind
-	for i < len(v) && v[i] == '"' {
-		j := si
-		for j < len(pl.storedNames) && !hasKey(v, i, pl.storedNames[j]) {
-			j++
-		}
-		if j == len(pl.storedNames) {
-			break
-		}
-		si = j + 1
-		ke := i + len(pl.storedNames[j]) + 2
-		vs := ke + 1
-		if vs >= len(v) || v[ke] != ':' || v[vs] <= ' ' {
-			vs = valueStart(v, ke)
-		}
-		if vs >= len(v) {
-			return 0, false
-		}
-		if p < len(pl.props) && pl.at[p] < j {
-			m := p + 1
-			for m < len(pl.props) && pl.at[m] < j {
-				m++
-			}
-			k.nulls(pl, nulls, p, m, first)
-			first = false
-			p = m
-		}
-		var ve int
-		if p < len(pl.props) && pl.at[p] == j {
-			vp := &pl.values[p]
-			if vp.kind != structuredValue && !vp.collection && vs == ke+1 {
-				ve = jsonx.ValueEnd(v, vs)
-				if vp.kind == copyValue || !vp.hides(v[vs:ve]) {
-					// Written as stored, with its key.
-					switch {
-					case first:
-						k.copy(i, ve)
-					case v[i-1] == ',':
-						k.copy(i-1, ve)
-					default:
-						k.literal(",", -1)
-						k.copy(i, ve)
-					}
-					first = false
-					p++
-					i = next(v, ve)
-					continue
-				}
-			}
-			if first {
-				k.lit(pl.keys[p], i, nulls+pl.nullAt[p]+1)
-			} else {
-				k.lit(pl.commaKeys[p], i-1, nulls+pl.nullAt[p])
-			}
-			first = false
-			if ve, ok = k.value(vp, vs); !ok {
-				return 0, false
-			}
-			p++
-		} else {
-			ve = jsonx.ValueEnd(v, vs) // not in this version
-		}
-		i = next(v, ve)
-	}
-	if p < len(pl.props) {
-		k.nulls(pl, nulls, p, len(pl.props), first)
-		first = false
-	}
-	// Dynamic properties of open types follow the declared ones.
-	for i < len(v) && v[i] == '"' {
-		ke := jsonx.StringEnd(v, i)
-		if pl.stored.Property(string(v[i+1:ke-1])) != nil {
-			return 0, false // a declared property out of order
-		}
-		vs := valueStart(v, ke)
-		if vs >= len(v) {
-			return 0, false
-		}
-		ve := jsonx.ValueEnd(v, vs)
-		if pl.t.Open {
-			if !first {
-				k.literal(",", i-1)
-			}
-			first = false
-			k.copy(i, ke)
-			k.literal(":", ke)
-			k.copy(vs, ve)
-		}
-		i = next(v, ve)
-	}
-	if i >= len(v) || v[i] != '}' {
-		return 0, false
-	}
-	k.literal("}", i)
-	return i + 1, true
+	k.literal("{", at)
 }
 
-// nulls emits pl's properties p to m-1 as absent; at is where pl's nulls
-// start in the dictionary.
-func (k *compiler) nulls(pl *plan, at, p, m int, first bool) {
+// entryOf returns where pl's constants start in the dictionary.
+func (k *compiler) entryOf(pl *plan) (int, bool) {
+	if pl == k.pl {
+		return k.entry, true
+	}
+	e, ok := k.rs.planAt[pl]
+	if ok {
+		k.pl, k.entry = pl, e
+	}
+	return e, ok
+}
+
+// annotation records pl's "@odata.type" member, which v holds at at.
+func (k *compiler) annotation(pl *plan, at int) {
+	e, ok := k.entryOf(pl)
+	if !ok {
+		k.failed = true
+		return
+	}
+	k.lit(pl.annotation, at, e)
+}
+
+// key records the key of pl's property p (with its comma unless first),
+// for the member of v at at.
+func (k *compiler) key(pl *plan, p int, first bool, at int) {
+	e, ok := k.entryOf(pl)
+	if !ok {
+		k.failed = true
+		return
+	}
+	nulls := e + len(pl.annotation)
+	if first {
+		k.lit(pl.keys[p], at, nulls+pl.nullAt[p]+1)
+	} else {
+		k.lit(pl.commaKeys[p], at-1, nulls+pl.nullAt[p])
+	}
+}
+
+// nulls records pl's properties p to m-1 as absent.
+func (k *compiler) nulls(pl *plan, p, m int, first bool) {
+	e, ok := k.entryOf(pl)
+	if !ok {
+		k.failed = true
+		return
+	}
 	from := pl.nullAt[p]
 	if first {
 		from++ // no comma
 	}
-	k.dict(at+from, pl.nullAt[m]-from)
+	k.dict(e+len(pl.annotation)+from, pl.nullAt[m]-from)
 }
 
-// value mirrors mergeValue for the value at v[i].
-func (k *compiler) value(vp *valuePlan, i int) (int, bool) {
-	if !vp.collection {
-		return k.single(vp, i)
+// dynamic records a dynamic property of an open type, v[i:ke] its quoted
+// key and v[vs:ve] its value, copied as stored.
+func (k *compiler) dynamic(first bool, i, ke, vs, ve int) {
+	if !first {
+		k.literal(",", i-1)
 	}
-	v := k.v
-	if v[i] != '[' {
-		k.literal("[]", -1) // a stored null
-		return jsonx.ValueEnd(v, i), true
-	}
-	k.literal("[", i)
-	i = jsonx.SkipSpace(v, i+1)
-	comma := -1 // where the comma before the next element is
-	for n := 0; i < len(v) && v[i] != ']'; n++ {
-		if n > 0 {
-			k.literal(",", comma)
-		}
-		var ok bool
-		if i, ok = k.single(vp, i); !ok {
-			return 0, false
-		}
-		i = jsonx.SkipSpace(v, i)
-		comma = -1
-		if i < len(v) && v[i] == ',' {
-			comma = i
-			i = jsonx.SkipSpace(v, i+1)
-		}
-	}
-	if i >= len(v) {
-		return 0, false
-	}
-	k.literal("]", i)
-	return i + 1, true
+	k.copy(i, ke)
+	k.literal(":", ke)
+	k.copy(vs, ve)
 }
 
-// single mirrors mergeSingle for the value at v[i].
-func (k *compiler) single(vp *valuePlan, i int) (int, bool) {
-	v := k.v
-	if i >= len(v) {
-		return 0, false
+// close records the brace that ends an object at v[at]; an object left
+// open is none of a script's.
+func (k *compiler) close(open bool, at int) {
+	if open {
+		k.failed = true
+		return
 	}
-	if vp.kind == structuredValue && v[i] == '{' {
-		return k.object(vp.sub, i) // failing where merge would index
-	}
-	end := jsonx.ValueEnd(v, i)
-	switch vp.kind {
-	case structuredValue:
-		if jsonx.IsNull(v[i:end]) {
-			k.literal("null", i)
-			return end, true
-		}
-		return 0, false // indexed
-	case enumValue:
-		if vp.hides(v[i:end]) {
-			k.literal(`"unknownFutureValue"`, -1)
-			return end, true
-		}
-	}
-	k.copy(i, end)
-	return end, true
+	k.literal("}", at)
 }
