@@ -431,6 +431,7 @@ func capture(ctx context.Context, c config, cv *server, header http.Header, logf
 		{name: "page 1, $select=id,startDateTime", uri: sessions + "?$select=id,startDateTime", status: http.StatusOK},
 		{name: "404, unknown record", uri: "/v1.0/communications/callRecords/" + missingID + "/sessions", status: http.StatusNotFound},
 	}
+	kept := cases[:0]
 	for i := range cases {
 		tc := &cases[i]
 		status, h, body, err := fetch(ctx, cv.url(tc.uri), tc.headers(header))
@@ -438,15 +439,18 @@ func capture(ctx context.Context, c config, cv *server, header http.Header, logf
 			return nil, 0, err
 		}
 		if tc.acceptEncoding != "" && h.Get("Content-Encoding") != "gzip" {
-			return nil, 0, fmt.Errorf("%s: the response is not compressed (Content-Encoding %q)", tc.name, h.Get("Content-Encoding"))
+			// A build from before compression (-callvault): nothing to compare.
+			logf("  %-34s not compressed (Content-Encoding %q): skipped", tc.name, h.Get("Content-Encoding"))
+			continue
 		}
 		if status != tc.status {
 			return nil, 0, fmt.Errorf("%s: status %d, want %d: %.300s", tc.name, status, tc.status, body)
 		}
 		tc.expect = &expectedResponse{expected: &expected{Status: status, Body: body}, header: h}
 		logf("  %-34s %d, %d bytes", tc.name, status, len(body))
+		kept = append(kept, *tc)
 	}
-	return cases, deep, nil
+	return kept, deep, nil
 }
 
 // meeting is one generated meeting.

@@ -32,7 +32,7 @@ func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss
 	}
 	fmt.Fprintf(w, "\nCPU/req is the server process's CPU time (user and system, from /proc/PID/stat) over the measured time, per request. ")
 	fmt.Fprintf(w, "Each baseline serves the bytes callvault answered that request with (for the gzip case, the compressed bytes), from memory, with the same headers.\n")
-	if comp.plain > 0 && comp.reference > 0 {
+	if comp.plain > 0 && comp.served > 0 && comp.reference > 0 {
 		fmt.Fprintf(w, "\nCompression of page 1 with segments: %d bytes plain, %d as callvault sends it with Accept-Encoding: gzip (%.1f %%), %d by %s (%.1f %%): callvault's is %+.1f %% against it.\n",
 			comp.plain, comp.served, 100*float64(comp.served)/float64(comp.plain), comp.reference, comp.tool,
 			100*float64(comp.reference)/float64(comp.plain), 100*(float64(comp.served)/float64(comp.reference)-1))
