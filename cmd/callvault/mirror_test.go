@@ -44,8 +44,14 @@ func startSource(t *testing.T, records int, extra ...string) *source {
 		"--from", from.Format(time.DateOnly), "--to", to.Format(time.DateOnly), "--out", file, "--reports", dir, "--progress", "0"); status != 0 {
 		t.Fatalf("generate: %s", errs)
 	}
-	// A meeting of 150 sessions: three pages of sessions to follow.
+	// A meeting of 150 sessions and 140 participants: three pages of
+	// sessions and two of participants to follow.
 	big := strings.Replace(record("big-meeting", 150), "2026-11-01", from.Add(24*time.Hour).Format(time.DateOnly), -1)
+	var participants []string
+	for i := range 140 {
+		participants = append(participants, fmt.Sprintf(`{"id":"p%03d","identity":{"user":{"id":"u%03d","displayName":"Participant %d"}}}`, i, i, i))
+	}
+	big = strings.Replace(big, `"sessions":[`, `"participants_v2":[`+strings.Join(participants, ",")+`],"sessions":[`, 1)
 	os.WriteFile(filepath.Join(dir, "big.jsonl"), []byte(big+"\n"), 0o600)
 	for _, f := range []string{file, filepath.Join(dir, "big.jsonl"), filepath.Join(dir, "pstnCalls.jsonl"), filepath.Join(dir, "directRoutingCalls.jsonl")} {
 		if _, errs, status := runCLI(t, "", "import", "--data", s.data, "--tenant", mirrorTenant, "--progress", "0", f); status != 0 {
@@ -208,6 +214,10 @@ func TestMirrorOnceCopiesEverythingAsTheSourceServesIt(t *testing.T) {
 	mirrorToken := mintToken(t, []string{"--data", dst}, mirrorTenant)
 	n := compareMirror(t, src, srv.url, mirrorToken)
 	t.Logf("%d records compared; mirror said: %s", n, strings.TrimSpace(lastLine(out.String())))
+	// Every page of a big meeting's participants came across.
+	if page := strings.Join(fetchAll(t, http.DefaultClient, srv.url, src.public(), mirrorToken, "/beta/communications/callRecords/big-meeting/participants_v2"), ""); !strings.Contains(page, `"id":"p000"`) || !strings.Contains(page, `"id":"p139"`) {
+		t.Errorf("the mirror lacks some of the big meeting's 140 participants:\n%.300s", page)
+	}
 	// The same on both sides, and not by dropping the drift on both.
 	page := fetchAll(t, http.DefaultClient, srv.url, src.public(), mirrorToken, "/beta/communications/callRecords/drifted-record?$expand=sessions")
 	for _, want := range []string{`"aiSummaryState":"ready"`, `"satelliteLink":{"orbit":"leo"}`, `"modalities":["audio","unknownFutureValue"]`} {
