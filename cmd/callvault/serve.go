@@ -216,6 +216,7 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	c.limits.apply(srv, hs)
+	c.identity.apply(srv, hs, logger)
 	fmt.Fprintf(std.out, "callvault listening on %s://%s (public URL %s, data %s)\n", scheme, ln.Addr(), publicURL, storeName(c.data, c.db))
 	if err := c.ops.start(srv, c.notify.dispatcher, c.throttle.limiter, logger, std); err != nil {
 		return err
