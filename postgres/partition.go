@@ -222,7 +222,7 @@ func (db *DB) EnsurePartitions(ctx context.Context, from, to time.Time) (err err
 	}
 	defer wrap(&err, "postgres: make partitions")
 	for t := from.UTC(); !t.After(to); t = t.AddDate(0, 1, 0) {
-		k, err := timeKey(t)
+		k, err := callvault.TimeKey(t)
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (db *DB) DropExpired(ctx context.Context, notBefore time.Time) (dropped []s
 		return nil, nil
 	}
 	defer wrap(&err, "postgres: drop expired partitions")
-	limit, err := timeKey(notBefore)
+	limit, err := callvault.TimeKey(notBefore)
 	if err != nil {
 		return nil, err
 	}

@@ -135,7 +135,7 @@ func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progres
 					rows.Close()
 					return err
 				}
-				r.StartDateTime = keyTime(start)
+				r.StartDateTime = callvault.KeyTime(start)
 				chunk = append(chunk, r)
 			}
 			rows.Close()

@@ -118,10 +118,10 @@ func precheckRecord(r *callvault.Record) error {
 	if err := validateRecord(r); err != nil {
 		return err
 	}
-	if _, err := unixNano(r.StartDateTime); err != nil {
+	if _, err := callvault.TimeKey(r.StartDateTime); err != nil {
 		return err
 	}
-	_, err := unixNano(r.EndDateTime)
+	_, err := callvault.TimeKey(r.EndDateTime)
 	return err
 }
 

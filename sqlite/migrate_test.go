@@ -70,11 +70,11 @@ func putOld(ctx context.Context, db *sql.DB, r *callvault.Record) error {
 		return err
 	}
 	defer tx.Rollback()
-	start, err := unixNano(r.StartDateTime)
+	start, err := callvault.TimeKey(r.StartDateTime)
 	if err != nil {
 		return err
 	}
-	end, err := unixNano(r.EndDateTime)
+	end, err := callvault.TimeKey(r.EndDateTime)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"math"
-	"time"
 
 	"github.com/callvault/callvault"
 )
@@ -91,50 +90,17 @@ func (s *queryStatements) prepare(ctx context.Context, write, read *sql.DB) erro
 
 func (s *queryStatements) close() error { return closeAll(s.specs()) }
 
-// recordRange is a RecordQuery as column values: start_time in [lo, hi],
-// end_time at or after notBefore.
-type recordRange struct {
-	lo, hi, notBefore int64
-	empty             bool // no time the columns hold matches
-}
-
-func newRecordRange(q *callvault.RecordQuery) recordRange {
-	var r recordRange
-	var ok bool
-	r.lo, r.hi, ok = timeRange(q.Start)
-	r.notBefore = zeroTime
-	if ok && !q.NotBefore.IsZero() {
-		// A record is kept unless its end is before NotBefore.
-		r.notBefore, ok = lowerBound(q.NotBefore, true)
-	}
-	r.empty = !ok
-	return r
-}
-
 // ListRecords returns one page of a tenant's records in list order.
 func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *callvault.RecordPage, err error) {
-	if q.Tenant == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	} else if q.Limit < 1 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
-	r := newRecordRange(&q)
-	// The page starts after the cursor or at the range's start, whichever is
-	// later; ids are never empty, so (lo, "") is before every record at lo.
-	afterStart, afterID := r.lo, ""
-	if q.After != nil {
-		if q.After.ID == "" {
-			return nil, callvault.Errorf(callvault.EINVALID, "The cursor must name a call record.")
-		}
-		start, err := unixNano(q.After.StartDateTime)
-		if err != nil {
-			return nil, err
-		}
-		if start >= r.lo {
-			afterStart, afterID = start, q.After.ID
-		}
+	r := q.Keys()
+	afterStart, afterID, err := q.PageStart(r)
+	if err != nil {
+		return nil, err
 	}
-	if r.empty {
+	if r.Empty {
 		return &callvault.RecordPage{}, nil
 	}
 	defer wrap(&err, "sqlite: list records")
@@ -149,10 +115,10 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	var rows *sql.Rows
 	if q.ParticipantID == "" {
 		rows, err = tx.StmtContext(ctx, db.queries.selectRecords).QueryContext(ctx,
-			q.Tenant, afterStart, afterID, r.hi, r.notBefore, fetch)
+			q.Tenant, afterStart, afterID, r.Hi, r.NotBefore, fetch)
 	} else {
 		rows, err = tx.StmtContext(ctx, db.queries.selectParticipantRecords).QueryContext(ctx,
-			q.Tenant, q.ParticipantID, afterStart, afterID, r.hi, r.notBefore, fetch)
+			q.Tenant, q.ParticipantID, afterStart, afterID, r.Hi, r.NotBefore, fetch)
 	}
 	if err != nil {
 		return nil, err
@@ -183,11 +149,11 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 // CountRecords returns how many records the query matches, whatever its
 // cursor and page size.
 func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int64, err error) {
-	if q.Tenant == "" {
-		return 0, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	if err := q.ValidateCount(); err != nil {
+		return 0, err
 	}
-	r := newRecordRange(&q)
-	if r.empty {
+	r := q.Keys()
+	if r.Empty {
 		return 0, nil
 	}
 	defer wrap(&err, "sqlite: count records")
@@ -201,10 +167,10 @@ func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int6
 	var n int64
 	if q.ParticipantID == "" {
 		err = tx.StmtContext(ctx, db.queries.countRecords).QueryRowContext(ctx,
-			q.Tenant, r.lo, r.hi, r.notBefore).Scan(&n)
+			q.Tenant, r.Lo, r.Hi, r.NotBefore).Scan(&n)
 	} else {
 		err = tx.StmtContext(ctx, db.queries.countParticipantRecords).QueryRowContext(ctx,
-			q.Tenant, q.ParticipantID, r.lo, r.hi, r.notBefore).Scan(&n)
+			q.Tenant, q.ParticipantID, r.Lo, r.Hi, r.NotBefore).Scan(&n)
 	}
 	return n, err
 }
@@ -212,10 +178,8 @@ func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int6
 // GetSession returns one session of a record, and its segments when asked.
 // The session and its segments are read in one transaction.
 func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string, segments bool) (_ *callvault.SessionRow, err error) {
-	if err := validateKey(tenant, recordID); err != nil {
+	if err := callvault.ValidateSessionKey(tenant, recordID, sessionID); err != nil {
 		return nil, err
-	} else if sessionID == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A session id is required.")
 	}
 	defer wrap(&err, "sqlite: get session %s of record %s", sessionID, recordID)
 
@@ -262,9 +226,7 @@ func (db *DB) GetSession(ctx context.Context, tenant, recordID, sessionID string
 
 // ListParticipants returns one page of a record's participants_v2.
 func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery) (_ *callvault.ParticipantPage, err error) {
-	if err := validateKey(q.Tenant, q.RecordID); err != nil {
-		return nil, err
-	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	defer wrap(&err, "sqlite: list participants of record %s", q.RecordID)
@@ -308,10 +270,8 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 
 // GetParticipant returns one participant of a record.
 func (db *DB) GetParticipant(ctx context.Context, tenant, recordID, participantID string) (_ *callvault.ParticipantRow, err error) {
-	if err := validateKey(tenant, recordID); err != nil {
+	if err := callvault.ValidateParticipantKey(tenant, recordID, participantID); err != nil {
 		return nil, err
-	} else if participantID == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A participant id is required.")
 	}
 	defer wrap(&err, "sqlite: get participant %s of record %s", participantID, recordID)
 
@@ -342,61 +302,4 @@ func pageFetch(limit int) int64 {
 		fetch++
 	}
 	return fetch
-}
-
-// timeRange returns the column values [lo, hi] of the times in r, and false
-// when r holds no time the columns hold.
-func timeRange(r callvault.TimeRange) (lo, hi int64, ok bool) {
-	lo, hi = zeroTime, math.MaxInt64
-	if !r.From.IsZero() {
-		if lo, ok = lowerBound(r.From, r.FromInclusive); !ok {
-			return 0, 0, false
-		}
-	}
-	if !r.To.IsZero() {
-		if hi, ok = upperBound(r.To, r.ToInclusive); !ok {
-			return 0, 0, false
-		}
-	}
-	return lo, hi, lo <= hi
-}
-
-// lowerBound returns the least column value of the times at or after t
-// (after t when not inclusive), and false when there is none. Bounds outside
-// the columns' range are clamped: the answer is what time.Time comparisons
-// give, with the zero time before every other.
-func lowerBound(t time.Time, inclusive bool) (int64, bool) {
-	switch zero := (time.Time{}); {
-	case t.Before(zero) || (t.Equal(zero) && inclusive):
-		return zeroTime, true
-	case t.Before(minTime):
-		return zeroTime + 1, true
-	case t.After(maxTime):
-		return 0, false
-	}
-	n := t.UnixNano()
-	if inclusive {
-		return n, true
-	} else if n == math.MaxInt64 {
-		return 0, false
-	}
-	return n + 1, true
-}
-
-// upperBound returns the greatest column value of the times at or before t
-// (before t when not inclusive), and false when there is none.
-func upperBound(t time.Time, inclusive bool) (int64, bool) {
-	switch zero := (time.Time{}); {
-	case t.Before(zero) || (t.Equal(zero) && !inclusive):
-		return 0, false
-	case t.Before(minTime):
-		return zeroTime, true
-	case t.After(maxTime):
-		return math.MaxInt64, true
-	}
-	n := t.UnixNano()
-	if inclusive {
-		return n, true
-	}
-	return n - 1, true // n-1 is zeroTime at least, as t is not before minTime
 }

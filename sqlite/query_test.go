@@ -80,14 +80,14 @@ var plans = []struct {
 	{sqlSelectSegments, []any{"t", "r", 101, 160}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq>? AND session_seq<?)"},
 
 	// The queries.
-	{sqlSelectRecords, []any{"t", zeroTime, "", math.MaxInt64, zeroTime, 61},
+	{sqlSelectRecords, []any{"t", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, 61},
 		"SEARCH call_records USING INDEX call_records_by_start (tenant=? AND (start_time,id)>(?,?) AND start_time<?)"},
-	{sqlCountRecords, []any{"t", zeroTime, math.MaxInt64, zeroTime},
+	{sqlCountRecords, []any{"t", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey},
 		"SEARCH call_records USING COVERING INDEX call_records_by_start (tenant=? AND start_time>? AND start_time<?)"},
-	{sqlSelectParticipantRecords, []any{"t", "p", zeroTime, "", math.MaxInt64, zeroTime, 61},
+	{sqlSelectParticipantRecords, []any{"t", "p", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, 61},
 		"SEARCH p USING COVERING INDEX participants_by_id (tenant=? AND id=? AND (record_start,record_id)>(?,?) AND record_start<?); " +
 			"SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"},
-	{sqlCountParticipantRecords, []any{"t", "p", zeroTime, math.MaxInt64, zeroTime},
+	{sqlCountParticipantRecords, []any{"t", "p", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey},
 		"SEARCH participants USING COVERING INDEX participants_by_id (tenant=? AND id=? AND record_start>? AND record_start<?)"},
 	{sqlSelectSession, []any{"t", "r", "s"}, byRecord + "SEARCH s USING INDEX sessions_by_id (rk=? AND id=?)"},
 	{sqlSelectSessionSegments, []any{"t", "r", 1}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq=?)"},
@@ -95,9 +95,9 @@ var plans = []struct {
 	{sqlSelectParticipant, []any{"t", "r", "p"}, byRecord + "SEARCH p USING INDEX participants_in_record (rk=? AND id=?)"},
 
 	// Report rows.
-	{sqlCountReportRows, []any{"t", "k", zeroTime, math.MaxInt64},
+	{sqlCountReportRows, []any{"t", "k", callvault.ZeroKey, math.MaxInt64},
 		"SEARCH report_rows USING COVERING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
-	{sqlSelectReportRows, []any{"t", "k", zeroTime, math.MaxInt64, 1000, 2000},
+	{sqlSelectReportRows, []any{"t", "k", callvault.ZeroKey, math.MaxInt64, 1000, 2000},
 		"SEARCH report_rows USING INDEX report_rows_by_time (tenant=? AND kind=? AND row_time>? AND row_time<?)"},
 	{sqlUpdateReportRow, []any{1, []byte("{}"), "t", "k", "r"},
 		"SEARCH report_rows USING INDEX sqlite_autoindex_report_rows_1 (tenant=? AND kind=? AND row_key=?)"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -118,18 +117,18 @@ func validateRecord(r *callvault.Record) error {
 	if r == nil {
 		return callvault.Errorf(callvault.EINVALID, "A call record is required.")
 	}
-	return validateKey(r.Tenant, r.ID)
+	return callvault.ValidateKey(r.Tenant, r.ID)
 }
 
 // writeRecord stores r in tx, replacing the stored record of the same id
 // unless that one has a higher version (Stale: nothing is written). PutRecord
 // and the batches of PutRecords both store through it.
 func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) (callvault.PutOutcome, error) {
-	start, err := unixNano(r.StartDateTime)
+	start, err := callvault.TimeKey(r.StartDateTime)
 	if err != nil {
 		return 0, err
 	}
-	end, err := unixNano(r.EndDateTime)
+	end, err := callvault.TimeKey(r.EndDateTime)
 	if err != nil {
 		return 0, err
 	}
@@ -230,7 +229,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Rec
 
 // GetRecord returns the header of a record.
 func (db *DB) GetRecord(ctx context.Context, tenant, id string) (_ *callvault.RecordHeader, err error) {
-	if err := validateKey(tenant, id); err != nil {
+	if err := callvault.ValidateKey(tenant, id); err != nil {
 		return nil, err
 	}
 	defer wrap(&err, "sqlite: get record %s", id)
@@ -284,9 +283,7 @@ func (db *DB) VisitSessions(ctx context.Context, q callvault.SessionQuery, v cal
 
 // readSessions checks q and runs read on a raw connection checked out for it.
 func (db *DB) readSessions(ctx context.Context, q callvault.SessionQuery, read func(*rawConn) error) (err error) {
-	if err := validateKey(q.Tenant, q.RecordID); err != nil {
-		return err
-	} else if err := callvault.CheckPage(q.Limit, q.After); err != nil {
+	if err := q.Validate(); err != nil {
 		return err
 	}
 	defer wrap(&err, "sqlite: list sessions of record %s", q.RecordID)
@@ -327,49 +324,17 @@ func checkRecord(ctx context.Context, tx *sql.Tx, s *statements, tenant, id stri
 // escape, and a variable of each iteration would be allocated for each row.
 func keep(raw sql.RawBytes) []byte { return []byte(raw) }
 
-// validateKey checks the tenant and id that every method needs.
-func validateKey(tenant, id string) error {
-	if tenant == "" {
-		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	} else if id == "" {
-		return callvault.Errorf(callvault.EINVALID, "A call record id is required.")
-	}
-	return nil
-}
-
 func notFound(id string) error {
 	return callvault.Errorf(callvault.ENOTFOUND, "Call record %s was not found.", id)
 }
 
-// zeroTime is the column value of the zero time.Time, which is earlier than
-// every other: the smallest int64, so that it sorts first.
-const zeroTime = math.MinInt64
-
-// The range of times that the columns hold: what unix nanoseconds in an
-// int64 can, but for the instant of zeroTime.
-var (
-	minTime = time.Unix(0, zeroTime+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// unixNano returns the column value of t: zeroTime for the zero time, unix
-// nanoseconds otherwise.
-func unixNano(t time.Time) (int64, error) {
-	if t.IsZero() {
-		return zeroTime, nil
-	} else if t.Before(minTime) || t.After(maxTime) {
-		return 0, callvault.Errorf(callvault.EINVALID, "The time %s is out of range.", t.UTC().Format(time.RFC3339Nano))
-	}
-	return t.UnixNano(), nil
-}
-
-// fromUnixNano is the inverse of unixNano. It reads NULL, which the first
-// schema wrote for the zero time, as the zero time too.
+// fromUnixNano is callvault.KeyTime of a column that may be NULL, which
+// the first schema wrote for the zero time.
 func fromUnixNano(n sql.NullInt64) time.Time {
-	if !n.Valid || n.Int64 == zeroTime {
+	if !n.Valid {
 		return time.Time{}
 	}
-	return time.Unix(0, n.Int64).UTC()
+	return callvault.KeyTime(n.Int64)
 }
 
 // blob turns a nil body into an empty one: the body columns are NOT NULL,

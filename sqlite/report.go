@@ -28,18 +28,10 @@ const (
 // PutReportRows stores rows of one kind in one transaction, each replacing
 // the stored row of its key, and returns how many were new.
 func (db *DB) PutReportRows(ctx context.Context, tenant, kind string, rows []callvault.ReportRow) (_ int, err error) {
-	if err := validateReportKind(tenant, kind); err != nil {
-		return 0, err
-	}
 	// Every row is checked before any is written.
-	times := make([]int64, len(rows))
-	for i, row := range rows {
-		if row.Key == "" {
-			return 0, callvault.Errorf(callvault.EINVALID, "Report row %d has no key.", i+1)
-		}
-		if times[i], err = unixNano(row.Time); err != nil {
-			return 0, err
-		}
+	times, err := callvault.ValidateReportRows(tenant, kind, rows)
+	if err != nil {
+		return 0, err
 	}
 	if len(rows) == 0 {
 		return 0, nil
@@ -80,14 +72,10 @@ func (db *DB) PutReportRows(ctx context.Context, tenant, kind string, rows []cal
 // (time, key) order, and how many rows the range holds. The count and the
 // page are read in one transaction, so they agree.
 func (db *DB) ListReportRows(ctx context.Context, q callvault.ReportQuery) (_ *callvault.ReportPage, err error) {
-	if err := validateReportKind(q.Tenant, q.Kind); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
-	} else if q.Limit < 1 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The page size must be 1 or more.")
-	} else if q.Offset < 0 {
-		return nil, callvault.Errorf(callvault.EINVALID, "The number of rows to skip must not be negative.")
 	}
-	lo, hi, ok := timeRange(q.Range)
+	lo, hi, ok := q.Range.Keys()
 	if !ok {
 		return &callvault.ReportPage{}, nil
 	}
@@ -124,13 +112,4 @@ func (db *DB) ListReportRows(ctx context.Context, q callvault.ReportQuery) (_ *c
 	}
 	page.More = int64(q.Offset)+int64(len(page.Rows)) < page.Total
 	return page, nil
-}
-
-func validateReportKind(tenant, kind string) error {
-	if tenant == "" {
-		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	} else if kind == "" {
-		return callvault.Errorf(callvault.EINVALID, "A report row kind is required.")
-	}
-	return nil
 }
