@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,39 @@ func TestAHandshakeUnderWayDoesNotHoldOthers(t *testing.T) {
 	}
 	defer idle.Close()
 	graphError(t, s.raw(t, "GET\r\n\r\n", true), 400) // served while the other waits
+}
+
+func TestCloseEndsAcceptAndHandshakesUnderWay(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := tlsca.New(time.Now())
+	ca, _ := tlsca.Parse(data)
+	cert, _, _ := ca.Issue([]string{"127.0.0.1"}, time.Now())
+	ln := tlslisten.New(tcp, &tls.Config{Certificates: []tls.Certificate{cert}})
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		accepted <- err
+	}()
+	idle, err := net.Dial("tcp", tcp.Addr().String()) // a handshake that waits for its ClientHello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(50 * time.Millisecond)
+	ln.Close()
+	select {
+	case err := <-accepted:
+		if err == nil {
+			t.Error("Accept returned a connection")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Accept did not return after Close")
+	}
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the handshake under way was not abandoned: %v", err)
+	}
 }
