@@ -1,14 +1,18 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonx"
 	"github.com/callvault/callvault/internal/qualitysql"
 	"github.com/callvault/callvault/odata"
 )
@@ -24,14 +28,39 @@ var (
 	sqlInsertQualityStream = `INSERT INTO quality_stream_rows (rk, tenant, session_seq, segment_seq, seq, start_time,
 		first_is_caller, poor_due, jitter_ms, round_trip_ms, packet_loss, degradation, concealed, frame_loss, frame_rate, post_fecplr,
 		pstn, conference, dims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlSelectQualityStreams = `SELECT ` + strings.Join(callvault.QualityColumns, ", ") +
-		` FROM quality_streams WHERE tenant = ? AND start_time >= ? AND start_time <= ?`
+	// Streams are read from the table, their dims decoded in Go
+	// (narrowScan): the view's 34 JSON extractions a row cost several times
+	// more.
+	sqlSelectQualityStreams = `SELECT session_seq, segment_seq, seq, start_time, first_is_caller, poor_due,
+		jitter_ms, round_trip_ms, packet_loss, degradation, concealed, frame_loss, frame_rate, post_fecplr, pstn, conference, CAST(dims AS BLOB)
+		FROM quality_stream_rows WHERE tenant = ? AND start_time >= ? AND start_time <= ?`
 )
 
 const (
 	sqlDeleteQualityStreams = `DELETE FROM quality_stream_rows WHERE rk = ?`
 	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE rk = ?`
 	sqlInsertQualityRecord  = `INSERT INTO quality_records (rk, version) VALUES (?, ?)`
+	// The rollup (migrations/0011_quality_rollup.sql).
+	sqlRollupGeneration     = `SELECT gen FROM quality_rollup_generation WHERE tenant = ?`
+	sqlNextRollupGeneration = `INSERT INTO quality_rollup_generation (tenant, gen) VALUES (?, 1)
+		ON CONFLICT (tenant) DO UPDATE SET gen = gen + 1`
+	sqlMarkDirty    = `INSERT OR IGNORE INTO quality_dirty (tenant, day) VALUES (?, ?)`
+	sqlDirtyDays    = `SELECT day FROM quality_dirty WHERE tenant = ? AND day >= ? AND day < ? ORDER BY day`
+	sqlIsDirty      = `SELECT COUNT(*) FROM quality_dirty WHERE tenant = ? AND day = ?`
+	sqlCleanDay     = `DELETE FROM quality_dirty WHERE tenant = ? AND day = ?`
+	sqlDeleteRollup = `DELETE FROM quality_rollup WHERE tenant = ? AND day = ?`
+	sqlInsertRollup = `INSERT INTO quality_rollup (tenant, dim, day, value, media, streams, good, poor, unclassified,
+		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlSelectRollup = `SELECT day, value, media, streams, good, poor, unclassified,
+		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls
+		FROM quality_rollup WHERE tenant = ? AND dim = ? AND day >= ? AND day < ?`
+	// The same added up over the days, for a query without a time bucket:
+	// SQLite adds the rows of a value faster than handing them out.
+	sqlSelectRollupPeriod = `SELECT 0, value, media, SUM(streams), SUM(good), SUM(poor), SUM(unclassified),
+		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5), SUM(c0), SUM(c1), SUM(c2), SUM(c3), SUM(c4), SUM(c5),
+		SUM(calls), SUM(good_calls), SUM(poor_calls)
+		FROM quality_rollup WHERE tenant = ? AND dim = ? AND day >= ? AND day < ? GROUP BY value, media`
 	// The records FillQuality has yet to classify, in rk order.
 	sqlUnclassified = `SELECT c.rk, c.tenant, c.id, c.version, c.start_time, CAST(c.body AS BLOB) FROM call_records AS c
 		WHERE c.rk > ? AND NOT EXISTS (SELECT 1 FROM quality_records AS q WHERE q.rk = c.rk)
@@ -80,6 +109,23 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return err
 			}
+		}
+	}
+	// The days the streams start on are dirty in the rollup: a row or two
+	// for a record, as a call's streams start within a day or two.
+	days := make([]int64, 0, 2)
+	for i := range q.Streams {
+		var start int64
+		if !q.Streams[i].Start.IsZero() {
+			start = q.Streams[i].Start.UnixNano()
+		}
+		if d := qualitysql.DayOfNanos(start); !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	for _, d := range days {
+		if _, err := tx.ExecContext(ctx, sqlMarkDirty, tenant, d); err != nil {
+			return err
 		}
 	}
 	_, err := tx.ExecContext(ctx, sqlInsertQualityRecord, rk, version)
@@ -134,17 +180,70 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 		return err
 	}
 	defer rows.Close()
-	var scan callvault.QualityScan
-	targets := scan.Targets()
+	var scan narrowScan
+	targets := scan.targets()
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
-		if err := fn(scan.Stream()); err != nil {
+		st, err := scan.stream()
+		if err != nil {
+			return err
+		}
+		if err := fn(st); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// narrowScan reads a row of quality_stream_rows (sqlSelectQualityStreams).
+type narrowScan struct {
+	s                                  callvault.QualityStream
+	sesSeq, segSeq, seq, start         int64
+	firstIsCaller, poorDue, pstn, conf int64
+	dims                               []byte
+}
+
+func (n *narrowScan) targets() []any {
+	s := &n.s
+	return []any{&n.sesSeq, &n.segSeq, &n.seq, &n.start, &n.firstIsCaller, &n.poorDue,
+		&s.JitterMs, &s.RoundTripMs, &s.PacketLoss, &s.Degradation, &s.Concealed, &s.FrameLoss, &s.FrameRate, &s.PostFECPLR,
+		&n.pstn, &n.conf, &n.dims}
+}
+
+// stream returns the stream the last scan read, valid until the next.
+func (n *narrowScan) stream() (*callvault.QualityStream, error) {
+	s := &n.s
+	s.SessionSeq, s.SegmentSeq, s.Seq = int(n.sesSeq), int(n.segSeq), int(n.seq)
+	s.Start = time.Time{}
+	if n.start != 0 {
+		s.Start = time.Unix(0, n.start).UTC()
+	}
+	s.FirstIsCaller, s.PSTN, s.Conference, s.PoorDue = n.firstIsCaller != 0, n.pstn != 0, n.conf != 0, callvault.PoorDue(n.poorDue)
+	f, e := &s.First, &s.Second
+	fields := [...]*string{&s.RecordID, &s.Media, &s.Label, &s.Direction, &s.Class, &s.CallType,
+		&f.Kind, &f.Name, &f.Role, &f.Platform, &f.Family, &f.UserAgent, &f.AppVersion,
+		&f.UserID, &f.UserName, &f.Connection, &f.WifiBand, &f.Transport, &f.Subnet, &f.IP,
+		&e.Kind, &e.Name, &e.Role, &e.Platform, &e.Family, &e.UserAgent, &e.AppVersion,
+		&e.UserID, &e.UserName, &e.Connection, &e.WifiBand, &e.Transport, &e.Subnet, &e.IP}
+	a, ok := jsonx.NewArray(n.dims)
+	i := 0
+	for v, more := a.Next(); ok && more; v, more = a.Next() {
+		if i == len(fields) || len(v) < 2 || v[0] != '"' {
+			return nil, fmt.Errorf("quality stream dims: not %d strings", len(fields))
+		}
+		if bytes.IndexByte(v, '\\') < 0 {
+			*fields[i] = string(v[1 : len(v)-1])
+		} else if err := json.Unmarshal(v, fields[i]); err != nil {
+			return nil, err
+		}
+		i++
+	}
+	if i != len(fields) {
+		return nil, fmt.Errorf("quality stream dims: %d strings, not %d", i, len(fields))
+	}
+	return s, nil
 }
 
 // rangeNanos turns a TimeRange into inclusive bounds of unix nanoseconds.
@@ -314,6 +413,27 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: aggregate quality")
+	if from, to, dim, ok := qualitysql.Rollable(q); ok {
+		if err := db.refreshRollup(ctx, tenant, from, to); err != nil {
+			return nil, err
+		}
+		var gen int64
+		err := db.read.QueryRowContext(ctx, sqlRollupGeneration, tenant).Scan(&gen)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		key := rollupCacheKey{db: db, tenant: tenant, gen: gen, q: qualitysql.Key(q)}
+		if groups, ok := rollupCache.Get(key); ok {
+			return groups, nil
+		}
+		rows, err := db.rollupRows(ctx, tenant, dim, from, to, qualitysql.ByDay(q))
+		if err != nil {
+			return nil, err
+		}
+		groups := qualitysql.FromRollup(q, rows)
+		rollupCache.Put(key, groups)
+		return groups, nil
+	}
 	streams, legs, args, err := qualitysql.Build(sqliteDialect, tenant, q)
 	if err != nil {
 		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
@@ -347,3 +467,130 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 	}
 	return g.Result(), nil
 }
+
+// refreshRollup computes again the rollup of the tenant's dirty days in
+// [from, to), a write transaction a day.
+func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {
+	rows, err := db.read.QueryContext(ctx, sqlDirtyDays, tenant, from, to)
+	if err != nil {
+		return err
+	}
+	var days []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		days = append(days, d)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, d := range days {
+		if err := db.refreshDay(ctx, tenant, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Another reader may have done it meanwhile: the writer's lock orders us.
+	var n int
+	if err := tx.QueryRowContext(ctx, sqlIsDirty, tenant, day).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	const dayNanos = int64(24 * time.Hour)
+	rows, err := tx.QueryContext(ctx, sqlSelectQualityStreams, tenant, day*dayNanos, day*dayNanos+dayNanos-1)
+	if err != nil {
+		return err
+	}
+	r := qualitysql.NewDayRollup(day)
+	var scan narrowScan
+	targets := scan.targets()
+	for rows.Next() {
+		if err := rows.Scan(targets...); err != nil {
+			rows.Close()
+			return err
+		}
+		st, err := scan.stream()
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		r.Add(st)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, q := range []string{sqlDeleteRollup, sqlCleanDay} {
+		if _, err := tx.ExecContext(ctx, q, tenant, day); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, sqlNextRollupGeneration, tenant); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, sqlInsertRollup)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, x := range r.Rows() {
+		g := &x.Group
+		if _, err := stmt.ExecContext(ctx, tenant, x.Dim, x.Day, x.Value, x.Media, g.Streams, g.Good, g.Poor, g.Unclassified,
+			g.Sums[0], g.Sums[1], g.Sums[2], g.Sums[3], g.Sums[4], g.Sums[5],
+			g.Counts[0], g.Counts[1], g.Counts[2], g.Counts[3], g.Counts[4], g.Counts[5],
+			g.Calls, g.GoodCalls, g.PoorCalls); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// rollupRows reads the rollup of one dimension over [from, to).
+func (db *DB) rollupRows(ctx context.Context, tenant, dim string, from, to int64, byDay bool) ([]qualitysql.RollupRow, error) {
+	query := sqlSelectRollup
+	if !byDay {
+		query = sqlSelectRollupPeriod
+	}
+	rows, err := db.read.QueryContext(ctx, query, tenant, dim, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []qualitysql.RollupRow
+	for rows.Next() {
+		x := qualitysql.RollupRow{Dim: dim}
+		g := &x.Group
+		if err := rows.Scan(&x.Day, &x.Value, &x.Media, &g.Streams, &g.Good, &g.Poor, &g.Unclassified,
+			&g.Sums[0], &g.Sums[1], &g.Sums[2], &g.Sums[3], &g.Sums[4], &g.Sums[5],
+			&g.Counts[0], &g.Counts[1], &g.Counts[2], &g.Counts[3], &g.Counts[4], &g.Counts[5],
+			&g.Calls, &g.GoodCalls, &g.PoorCalls); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// rollupCacheKey keys an answer from the rollup: the same query of a
+// tenant, at the same rollup generation, has the same answer when none of
+// its days is dirty (AggregateQuality has just computed those again).
+type rollupCacheKey struct {
+	db     *DB
+	tenant string
+	gen    int64
+	q      string
+}
+
+// rollupCache keeps the latest answers from the rollup: a page read again
+// (the overview's worst subnets and users add up tens of thousands of
+// values over its days) costs a lookup.
+var rollupCache = qualitysql.NewCache[rollupCacheKey](32)

@@ -57,6 +57,17 @@ type worst struct {
 	Rows       []analytics.Row
 }
 
+// OverviewQueries are the overview's queries over [from, to): the trend by
+// day, then the worst slices of worstDims. The store answers them from its
+// daily rollup.
+func OverviewQueries(from, to time.Time) []analytics.Query {
+	qs := []analytics.Query{{From: from, To: to, Media: callvault.MediaAudio, By: []string{"day"}}}
+	for _, d := range worstDims {
+		qs = append(qs, analytics.Query{From: from, To: to, Media: callvault.MediaAudio, By: []string{d.dim}, Top: 5, MinStreams: MinWorstStreams})
+	}
+	return qs
+}
+
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) error {
 	from, to, err := s.period(r)
 	if err != nil {
@@ -66,12 +77,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 	if err != nil {
 		return err
 	}
-	// One pass over the period's streams for the trend and every table.
-	qs := []analytics.Query{{From: from, To: to, Media: callvault.MediaAudio, By: []string{"day"}}}
-	for _, d := range worstDims {
-		qs = append(qs, analytics.Query{From: from, To: to, Media: callvault.MediaAudio, By: []string{d.dim}, Top: 5, MinStreams: MinWorstStreams})
-	}
-	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, qs)
+	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, OverviewQueries(from, to))
 	if err != nil {
 		return err
 	}

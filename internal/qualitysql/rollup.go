@@ -1,0 +1,347 @@
+package qualitysql
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/callvault/callvault"
+)
+
+// The daily rollup: for each tenant, UTC day, dimension (a column of
+// RollupColumns, or "" for the day's total), value of it and media, the
+// counts a QualityGroup holds. A store keeps it beside the stream rows,
+// recomputes a day from them when the day is dirty (an import marks the
+// days of the streams it writes or deletes), and answers from it the
+// aggregates Rollable accepts: the pages of the web view and most of the
+// analytics API. Counts add up over days and over media; a call leg
+// counts in the day of its audio streams, which start together in what
+// Graph reports (a leg whose audio streams started on two UTC days would
+// count once in each).
+
+// RollupColumns are the columns the rollup counts by, one at a time.
+var RollupColumns = []string{
+	"label", "direction", "class", "call_type", "pstn", "conference",
+	"first_kind", "first_name", "first_role", "first_platform", "first_family", "first_user_agent", "first_app_version",
+	"first_user_id", "first_user_name", "first_connection", "first_wifi_band", "first_transport", "first_subnet",
+	"second_kind", "second_name", "second_role", "second_platform", "second_family", "second_user_agent", "second_app_version",
+	"second_user_id", "second_user_name", "second_connection", "second_wifi_band", "second_transport", "second_subnet",
+}
+
+// Day is a UTC day as days since 1970-01-01, as the rollup keys it (and
+// as SQL's integer division of start_time tells it).
+func Day(t time.Time) int64 { return DayOfNanos(t.UnixNano()) }
+
+// DayOfNanos is Day of a start_time column's value.
+func DayOfNanos(n int64) int64 { return n / int64(24*time.Hour) }
+
+// RollupRow is one row of the rollup.
+type RollupRow struct {
+	Day        int64
+	Dim, Value string
+	Media      string
+	Group      callvault.QualityGroup // Keys unused
+}
+
+// Counter counts streams as a QualityGroup: by class, the metrics' sums
+// and counts, and the audio call legs by CQD's call class (poor when one
+// of its audio streams is, good when one is good and none poor). The one
+// counting of both the rollup and the analytics' pass over the rows.
+type Counter struct {
+	g    callvault.QualityGroup
+	legs map[legKey]uint8 // 0 unclassified, 1 good, 2 poor
+}
+
+type legKey struct {
+	record           string
+	session, segment int
+}
+
+// Add counts s.
+func (c *Counter) Add(s *callvault.QualityStream) {
+	g := &c.g
+	g.Streams++
+	switch s.Class {
+	case callvault.ClassGood:
+		g.Good++
+	case callvault.ClassPoor:
+		g.Poor++
+	default:
+		g.Unclassified++
+	}
+	for i, v := range [...]*float64{s.JitterMs, s.RoundTripMs, s.PacketLoss, s.Degradation, s.Concealed, s.FrameRate} {
+		if v != nil && !math.IsNaN(*v) {
+			g.Sums[i] += *v
+			g.Counts[i]++
+		}
+	}
+	if s.Media == callvault.MediaAudio {
+		if c.legs == nil {
+			c.legs = map[legKey]uint8{}
+		}
+		k := legKey{s.RecordID, s.SessionSeq, s.SegmentSeq}
+		l := c.legs[k]
+		switch {
+		case s.Class == callvault.ClassPoor:
+			l = 2
+		case s.Class == callvault.ClassGood && l == 0:
+			l = 1
+		}
+		c.legs[k] = l
+	}
+}
+
+// Group returns the counts so far.
+func (c *Counter) Group() callvault.QualityGroup {
+	g := c.g
+	for _, l := range c.legs {
+		g.Calls++
+		switch l {
+		case 2:
+			g.PoorCalls++
+		case 1:
+			g.GoodCalls++
+		}
+	}
+	return g
+}
+
+// DayRollup computes one day's rollup rows from its streams.
+type DayRollup struct {
+	day  int64
+	rows map[[3]string]*Counter
+}
+
+// NewDayRollup starts the rollup of a day.
+func NewDayRollup(day int64) *DayRollup {
+	return &DayRollup{day: day, rows: map[[3]string]*Counter{}}
+}
+
+// Add counts a stream of the day in the total and under each column.
+func (d *DayRollup) Add(s *callvault.QualityStream) {
+	d.add("", "", s)
+	for _, c := range RollupColumns {
+		d.add(c, ColumnText(s, c), s)
+	}
+}
+
+func (d *DayRollup) add(dim, value string, s *callvault.QualityStream) {
+	k := [3]string{dim, value, s.Media}
+	c := d.rows[k]
+	if c == nil {
+		c = &Counter{}
+		d.rows[k] = c
+	}
+	c.Add(s)
+}
+
+// Rows returns the day's rows.
+func (d *DayRollup) Rows() []RollupRow {
+	out := make([]RollupRow, 0, len(d.rows))
+	for k, c := range d.rows {
+		out = append(out, RollupRow{Day: d.day, Dim: k[0], Value: k[1], Media: k[2], Group: c.Group()})
+	}
+	return out
+}
+
+// ColumnText is a stream's column as CAST(column AS TEXT) reads it.
+func ColumnText(s *callvault.QualityStream, column string) string {
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	switch column {
+	case "media":
+		return s.Media
+	case "label":
+		return s.Label
+	case "direction":
+		return s.Direction
+	case "class":
+		return s.Class
+	case "call_type":
+		return s.CallType
+	case "pstn":
+		return flag(s.PSTN)
+	case "conference":
+		return flag(s.Conference)
+	}
+	e := &s.First
+	rest, ok := cutPrefix(column, "first_")
+	if !ok {
+		e = &s.Second
+		rest, _ = cutPrefix(column, "second_")
+	}
+	switch rest {
+	case "kind":
+		return e.Kind
+	case "name":
+		return e.Name
+	case "role":
+		return e.Role
+	case "platform":
+		return e.Platform
+	case "family":
+		return e.Family
+	case "user_agent":
+		return e.UserAgent
+	case "app_version":
+		return e.AppVersion
+	case "user_id":
+		return e.UserID
+	case "user_name":
+		return e.UserName
+	case "connection":
+		return e.Connection
+	case "wifi_band":
+		return e.WifiBand
+	case "transport":
+		return e.Transport
+	case "subnet":
+		return e.Subnet
+	case "ip":
+		return e.IP
+	}
+	return ""
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return s, false
+}
+
+// Rollable tells whether the rollup answers q, and if so the days it
+// reads, [from, to), and the rollup dimension to read ("" for the totals,
+// which media also reads). It answers a query over whole UTC days, with no
+// filter but media, grouped by at most one time bucket and one column of
+// RollupColumns or media.
+func Rollable(q callvault.QualityAggregate) (from, to int64, dim string, ok bool) {
+	if len(q.Where) > 0 || q.Start.From.IsZero() || q.Start.To.IsZero() || !q.Start.FromInclusive || q.Start.ToInclusive {
+		return 0, 0, "", false
+	}
+	if !midnight(q.Start.From) || !midnight(q.Start.To) {
+		return 0, 0, "", false
+	}
+	buckets, columns := 0, 0
+	for _, b := range q.By {
+		switch {
+		case b == callvault.BucketDay || b == callvault.BucketWeek || b == callvault.BucketMonth:
+			buckets++
+		case b == "media":
+			columns++
+		case slices.Contains(RollupColumns, b):
+			columns++
+			dim = b
+		default:
+			return 0, 0, "", false
+		}
+	}
+	if buckets > 1 || columns > 1 {
+		return 0, 0, "", false
+	}
+	return Day(q.Start.From), Day(q.Start.To), dim, true
+}
+
+// ByDay reports whether q groups by a time bucket: then the rollup's rows
+// are read day by day, else added up over the period.
+func ByDay(q callvault.QualityAggregate) bool {
+	for _, b := range q.By {
+		if b == callvault.BucketDay || b == callvault.BucketWeek || b == callvault.BucketMonth {
+			return true
+		}
+	}
+	return false
+}
+
+func midnight(t time.Time) bool { return t.UnixNano()%int64(24*time.Hour) == 0 }
+
+// FromRollup answers q (which Rollable accepted) from the rows of its
+// days and dimension, as the two statements of Build would have.
+func FromRollup(q callvault.QualityAggregate, rows []RollupRow) []callvault.QualityGroup {
+	g := NewGroups(len(q.By))
+	keys := make([]string, len(q.By))
+	for i := range rows {
+		r := &rows[i]
+		if q.Media != "" && r.Media != q.Media {
+			continue
+		}
+		for j, b := range q.By {
+			switch b {
+			case callvault.BucketDay:
+				keys[j] = strconv.FormatInt(r.Day, 10)
+			case callvault.BucketWeek:
+				keys[j] = strconv.FormatInt((r.Day+3)/7, 10)
+			case callvault.BucketMonth:
+				keys[j] = time.Unix(r.Day*86400, 0).UTC().Format("2006-01")
+			case "media":
+				keys[j] = r.Media
+			default:
+				keys[j] = r.Value
+			}
+		}
+		x := g.get(keys)
+		x.Streams += r.Group.Streams
+		x.Good += r.Group.Good
+		x.Poor += r.Group.Poor
+		x.Unclassified += r.Group.Unclassified
+		for k := range x.Sums {
+			x.Sums[k] += r.Group.Sums[k]
+			x.Counts[k] += r.Group.Counts[k]
+		}
+		if r.Media == callvault.MediaAudio {
+			x.Calls += r.Group.Calls
+			x.GoodCalls += r.Group.GoodCalls
+			x.PoorCalls += r.Group.PoorCalls
+		}
+	}
+	return g.Result()
+}
+
+// Key is q as text, for a cache of answers.
+func Key(q callvault.QualityAggregate) string {
+	return fmt.Sprintf("%d/%v/%d/%v/%s/%q/%v", q.Start.From.UnixNano(), q.Start.FromInclusive, q.Start.To.UnixNano(), q.Start.ToInclusive,
+		q.Media, q.By, q.Where)
+}
+
+// Cache keeps the last n answers put in it, safe for concurrent use. Its
+// users must not change the groups they get.
+type Cache[K comparable] struct {
+	mu    sync.Mutex
+	n     int
+	items map[K][]callvault.QualityGroup
+	order []K
+}
+
+// NewCache returns a cache of n answers.
+func NewCache[K comparable](n int) *Cache[K] {
+	return &Cache[K]{n: n, items: map[K][]callvault.QualityGroup{}}
+}
+
+// Get returns a copy of the answer kept for k.
+func (c *Cache[K]) Get(k K) ([]callvault.QualityGroup, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.items[k]
+	return slices.Clone(g), ok
+}
+
+// Put keeps g for k, forgetting the oldest answer when full.
+func (c *Cache[K]) Put(k K, g []callvault.QualityGroup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[k]; !ok {
+		c.order = append(c.order, k)
+	}
+	c.items[k] = slices.Clone(g)
+	for len(c.order) > c.n {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+}
