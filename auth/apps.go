@@ -22,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/guid"
 )
 
 // AppsFile is the name of the app registry in the data directory.
@@ -136,12 +137,12 @@ func (a *Apps) Add(n NewApp) (App, string, error) {
 	if err != nil {
 		return App{}, "", err
 	}
-	s := Secret{ID: newGUID(), Hint: secret[:3], Hash: hash, Created: n.Now.UTC()}
+	s := Secret{ID: guid.New(), Hint: secret[:3], Hash: hash, Created: n.Now.UTC()}
 	if n.SecretTTL > 0 {
 		exp := n.Now.Add(n.SecretTTL).UTC()
 		s.Expires = &exp
 	}
-	app := App{Tenant: n.Tenant, Name: n.Name, ClientID: newGUID(), Roles: roles, Created: n.Now.UTC(), Secrets: []Secret{s}}
+	app := App{Tenant: n.Tenant, Name: n.Name, ClientID: guid.New(), Roles: roles, Created: n.Now.UTC(), Secrets: []Secret{s}}
 	err = a.update(func(doc *appsDocument) error {
 		for _, other := range doc.Apps {
 			if other.Tenant == app.Tenant && strings.EqualFold(other.Name, app.Name) {
@@ -384,13 +385,4 @@ func checkSecret(secret, hash string) bool {
 	}
 	got, err := pbkdf2.Key(sha256.New, secret, salt, iterations, len(want))
 	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
-}
-
-// newGUID returns a random (version 4) GUID, as Entra ID's ids are.
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -20,7 +20,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -183,23 +182,22 @@ func (s *Server) seed(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.Demo {
+		// The data set of a test is small: written whole, then imported.
 		cfg := synth.DemoConfig{Now: time.Now().UTC().Truncate(24 * time.Hour), Seed: 1, Records: opts.DemoRecords}
+		var rows, records bytes.Buffer
+		if _, err := synth.WriteDemoRows(&rows, cfg); err != nil {
+			return err
+		}
+		if _, err := synth.WriteDemo(&records, cfg); err != nil {
+			return err
+		}
 		im := &ingest.Importer{Store: s.Store, Tenant: synth.DemoTenant}
 		var stats ingest.Stats
-		for _, part := range []struct {
-			name  string
-			write func(io.Writer, synth.DemoConfig) (synth.Stats, error)
-		}{{"demo report rows", synth.WriteDemoRows}, {"demo records", synth.WriteDemo}} {
-			pr, pw := io.Pipe()
-			go func() {
-				_, err := part.write(pw, cfg)
-				pw.CloseWithError(err)
-			}()
-			err := im.Import(ctx, part.name, pr, &stats)
-			pr.CloseWithError(errors.New("import ended"))
-			if err != nil {
-				return fmt.Errorf("seed demo data: %w", err)
-			}
+		if err := im.Import(ctx, "demo report rows", &rows, &stats); err != nil {
+			return err
+		}
+		if err := im.Import(ctx, "demo records", &records, &stats); err != nil {
+			return err
 		}
 		if stats.Rejected > 0 {
 			return fmt.Errorf("the demo data has %d bad records", stats.Rejected)

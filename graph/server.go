@@ -6,8 +6,6 @@ package graph
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/internal/guid"
 	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/schema"
 )
@@ -137,7 +136,7 @@ func (s *Server) newID() string {
 	if s.NewID != nil {
 		return s.NewID()
 	}
-	return newGUID()
+	return guid.New()
 }
 
 func (s *Server) now() time.Time {
@@ -172,7 +171,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		start := s.now()
 		newID := s.NewID
 		if newID == nil {
-			newID = newGUID
+			newID = guid.New
 		}
 		st := &requestState{ids: ids{request: newID()}, info: RequestInfo{Method: r.Method}}
 		id, info := &st.ids, &st.info
@@ -250,23 +249,4 @@ func (r *recorder) Write(b []byte) (int, error) {
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += n
 	return n, err
-}
-
-// newGUID returns a random (version 4) GUID, as Graph's request ids are.
-func newGUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/errwrap"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -376,17 +377,17 @@ func RandomKey(n int) func() ([]byte, error) {
 // cannot be reached, or is shutting down, or is no longer the primary,
 // callvault.ErrUnavailable (a 503 with Retry-After).
 func wrap(errp *error, format string, args ...any) {
-	var e *callvault.Error
-	if *errp == nil || errors.As(*errp, &e) {
-		return
+	errwrap.Wrap(errp, kind, format, args...)
+}
+
+// kind is the callvault error an internal one stands for: ErrStorageFull
+// for disk_full, ErrUnavailable for a database out of reach; else nil.
+func kind(err error) error {
+	switch {
+	case hasCode(err, "53100"):
+		return callvault.ErrStorageFull
+	case unavailable(err):
+		return callvault.ErrUnavailable
 	}
-	if hasCode(*errp, "53100") {
-		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrStorageFull, *errp)...)
-		return
-	}
-	if unavailable(*errp) {
-		*errp = fmt.Errorf(format+": %w: %w", append(args, callvault.ErrUnavailable, *errp)...)
-		return
-	}
-	*errp = fmt.Errorf(format+": %w", append(args, *errp)...)
+	return nil
 }

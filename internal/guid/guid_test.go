@@ -19,3 +19,10 @@ func TestNewIsARandomVersion4GUID(t *testing.T) {
 		seen[g] = true
 	}
 }
+
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		New()
+	}
+}
