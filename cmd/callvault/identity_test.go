@@ -47,6 +47,21 @@ func addApp(t *testing.T, data string, args ...string) (clientID, secret string)
 	return clientID, secret
 }
 
+// trusting returns the CA certificate of the PEM file caPath, as a pool, and
+// an HTTP/1.1 client that trusts it alone.
+func trusting(t *testing.T, caPath string) (*x509.CertPool, *http.Client) {
+	t.Helper()
+	caPEM, err := os.ReadFile(caPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("%s holds no certificate", caPath)
+	}
+	return pool, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+}
+
 // fetchToken runs the client credentials grant against a server.
 func fetchToken(t *testing.T, client *http.Client, base, clientID, secret string) (int, map[string]any) {
 	t.Helper()
@@ -125,15 +140,7 @@ func TestDevIssuerOverTLS(t *testing.T) {
 	if status != 0 || caPath != filepath.Join(data, "tls", "ca.pem") {
 		t.Fatalf("ca: %d %q %s", status, caPath, errs)
 	}
-	caPEM, err := os.ReadFile(caPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.pem holds no certificate")
-	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	pool, client := trusting(t, caPath)
 	base := "https://localhost:" + serverURL[strings.LastIndex(serverURL, ":")+1:]
 
 	t.Run("the certificate is good for localhost and 127.0.0.1", func(t *testing.T) {

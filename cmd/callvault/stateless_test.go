@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -34,17 +31,9 @@ func TestStatelessReplicasShareKeysAppsAndCA(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("ca --db: %d %s", status, errs)
 	}
-	caPEM, err := os.ReadFile(strings.TrimSpace(caPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("the CA file holds no certificate")
-	}
 	// Verifying every handshake against the database's CA is the test of
 	// the chain: a server with a CA of its own fails it.
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	_, client := trusting(t, strings.TrimSpace(caPath))
 	sessions := "/v1.0/communications/callRecords/rec-1/sessions"
 
 	kidOf := func(token string) string {
