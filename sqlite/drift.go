@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/driftrows"
 )
 
 var _ callvault.DriftStore = (*DB)(nil)
@@ -38,21 +38,10 @@ func (db *DB) NoteDrift(ctx context.Context, seen []callvault.DriftSeen) (err er
 // Drift returns the schema drift kept.
 func (db *DB) Drift(ctx context.Context) (_ []callvault.DriftSeen, err error) {
 	defer wrap(&err, "sqlite: schema drift")
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, type, name, count, first_seen, last_seen, tenant, record_id
-		FROM schema_drift ORDER BY kind, type, name`)
+	rows, err := db.read.QueryContext(ctx, driftrows.Select)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var all []callvault.DriftSeen
-	for rows.Next() {
-		var d callvault.DriftSeen
-		var first, last int64
-		if err := rows.Scan(&d.Kind, &d.Type, &d.Name, &d.Count, &first, &last, &d.Tenant, &d.RecordID); err != nil {
-			return nil, err
-		}
-		d.FirstSeen, d.LastSeen = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-		all = append(all, d)
-	}
-	return all, rows.Err()
+	return driftrows.Read(rows)
 }
