@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,108 +144,5 @@ func TestStreamsCSV(t *testing.T) {
 	}
 	if n != want || len(rows) != want+1 || strings.Join(rows[0][:4], ",") != "CallId,SessionSeq,SegmentSeq,StreamSeq" || len(rows[1]) != len(export.StreamColumns) {
 		t.Fatalf("%d streams written, %d rows, want %d; header %v", n, len(rows), want, rows[0][:4])
-	}
-}
-
-// Calls writes a row a record under Graph's names, and only the records
-// changed since the time it is given.
-func TestCallsCSVIsIncremental(t *testing.T) {
-	st := open(t)
-	stats := load(t, st, bytes.NewReader(generated(t)))
-	var buf bytes.Buffer
-	all, err := export.Calls(t.Context(), st, tenant, time.Time{}, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != all.Rows+1 || strings.Join(rows[0], ",") != strings.Join(export.CallColumns, ",") {
-		t.Fatalf("%d rows for %d, header %v", len(rows), all.Rows, rows[0])
-	}
-	if all.Rows == 0 || all.Rows > stats.Records {
-		t.Fatalf("%d calls of %d records imported", all.Rows, stats.Records)
-	}
-	h, err := st.GetRecord(t.Context(), tenant, rows[1][0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows[1][1] != strconv.FormatInt(h.Version, 10) || rows[1][10] != strconv.Itoa(h.Sessions) {
-		t.Errorf("row %v, record version %d with %d sessions", rows[1], h.Version, h.Sessions)
-	}
-	// The records changed after the middle one's lastModifiedDateTime.
-	var mods []time.Time
-	for _, r := range rows[1:] {
-		m, err := time.Parse(time.RFC3339Nano, r[6])
-		if err != nil {
-			t.Fatal(err)
-		}
-		mods = append(mods, m)
-	}
-	slices.SortFunc(mods, time.Time.Compare)
-	mid := mods[len(mods)/2]
-	want := 0
-	for _, m := range mods {
-		if m.After(mid) {
-			want++
-		}
-	}
-	later, err := export.Calls(t.Context(), st, tenant, mid, io.Discard)
-	if err != nil || later.Rows != want || !later.Latest.Equal(all.Latest) {
-		t.Fatalf("since %s: %+v, %v; want %d rows up to %s", mid, later, err, want, all.Latest)
-	}
-	none, err := export.Calls(t.Context(), st, tenant, all.Latest, io.Discard)
-	if err != nil || none.Rows != 0 {
-		t.Fatalf("since the latest: %+v, %v", none, err)
-	}
-}
-
-// PSTN flattens the stored getPstnCalls rows into pstnCallLogRow's columns,
-// incremental by startDateTime.
-func TestPSTNCSVIsIncremental(t *testing.T) {
-	st := open(t)
-	var pstn bytes.Buffer
-	if _, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 3, Records: 300, From: from, To: from.AddDate(0, 0, 7), PSTN: &pstn}); err != nil {
-		t.Fatal(err)
-	}
-	var rows []callvault.ReportRow
-	for line := range bytes.Lines(pstn.Bytes()) {
-		var r struct {
-			ID    string    `json:"id"`
-			Start time.Time `json:"startDateTime"`
-		}
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, callvault.ReportRow{Key: r.ID, Time: r.Start, Body: bytes.TrimSpace(line)})
-	}
-	if len(rows) < 2 {
-		t.Fatalf("the generator wrote %d PSTN rows", len(rows))
-	}
-	if _, err := st.PutReportRows(t.Context(), tenant, export.PSTNKind, rows); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	all, err := export.PSTN(t.Context(), st, tenant, time.Time{}, &buf)
-	if err != nil || all.Rows != len(rows) {
-		t.Fatalf("%+v, %v; want %d rows", all, err, len(rows))
-	}
-	got, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var first map[string]any
-	json.Unmarshal(rows[0].Body, &first)
-	for i, c := range export.PSTNColumns {
-		for _, r := range got[1:] {
-			if r[0] == first["id"] && c == "callerNumber" && r[i] != first[c] {
-				t.Errorf("%s: %q, want %q", c, r[i], first[c])
-			}
-		}
-	}
-	none, err := export.PSTN(t.Context(), st, tenant, all.Latest, io.Discard)
-	if err != nil || none.Rows != 0 {
-		t.Fatalf("since the latest: %+v, %v", none, err)
 	}
 }

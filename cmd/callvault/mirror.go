@@ -358,10 +358,7 @@ func mirrorMetrics(m *mirror.Mirror, store mirror.Store) *metrics.Registry {
 		reg.Counter("mirror_records_total", "Queued records dealt with, by outcome: inserted, replaced (a higher version), stale (the store had it), not_found (gone from the source), parked (given up on).",
 			prometheus.Labels{"outcome": o.outcome}, o.n)
 	}
-	for _, x := range []struct {
-		name, help string
-		n          func() int64
-	}{
+	registerCounters(reg, "mirror_", []counter{
 		{"listed", "Records seen in the sweeps' list pages.", s.Listed.Load},
 		{"queued", "Listed records queued because they were new or changed.", s.Queued.Load},
 		{"fetched", "Records fetched whole from the source.", s.Fetched.Load},
@@ -371,9 +368,7 @@ func mirrorMetrics(m *mirror.Mirror, store mirror.Store) *metrics.Registry {
 		{"drifted_records", "Records holding names callvault's schema does not declare, kept (callvault schema drift).", s.Drifted.Load},
 		{"requests", "Requests made to the source, retries included.", c.Requests.Load},
 		{"throttled", "429 answers from the source.", c.Throttled.Load},
-	} {
-		reg.Counter("mirror_"+x.name+"_total", x.help, nil, x.n)
-	}
+	})
 	reg.Counter("mirror_wait_seconds_total", "Time spent waiting for the client-side limiter or a Retry-After.", nil, func() int64 { return c.Waited.Load() / int64(time.Second) })
 	reg.Gauge("mirror_lag_seconds", "From the end of the newest call fetched to now: how far the mirror is behind.", nil, func() float64 { return s.Lag(time.Now()).Seconds() })
 	backlog := func(parked bool) func() float64 {

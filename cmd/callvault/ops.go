@@ -76,10 +76,7 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 	reg.Counter("ingest_sessions_total", "Sessions of the call records the ingest API stored.", nil, in.Sessions.Load)
 	if d := dispatcher; d != nil {
 		k := &d.Counters
-		for _, m := range []struct {
-			name, help string
-			n          func() int64
-		}{
+		registerCounters(reg, "notify_", []counter{
 			{"posts", "POSTs of change notifications to webhooks.", k.Posts.Load},
 			{"delivered", "Notifications a webhook accepted.", k.Delivered.Load},
 			{"failed", "Deliveries that failed (and will be retried or dropped).", k.Failed.Load},
@@ -89,27 +86,33 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 			{"throttled", "Notifications held back by Graph's slow-endpoint rule.", k.Throttled.Load},
 			{"delayed", "Notifications held back by --notify-delay.", k.Delayed.Load},
 			{"lifecycle", "Lifecycle notifications sent (reauthorizationRequired, subscriptionRemoved…).", k.Lifecycle.Load},
-		} {
-			reg.Counter("notify_"+m.name+"_total", m.help, nil, m.n)
-		}
+		})
 	}
 	if l := limiter; l != nil {
 		k := &l.Counters
-		for _, m := range []struct {
-			name, help string
-			n          func() int64
-		}{
+		registerCounters(reg, "throttle_", []counter{
 			{"admitted", "Requests the emulated Graph throttling let through.", k.Admitted.Load},
 			{"throttled", "Requests it refused with a 429.", k.Throttled.Load},
 			{"early", "Requests refused again for coming before their Retry-After (--throttle-strict).", k.Early.Load},
 			{"retries", "Requests that came again after a 429.", k.Retries.Load},
-		} {
-			reg.Counter("throttle_"+m.name+"_total", m.help, nil, m.n)
-		}
+		})
 	}
 	ms, err := serveMetrics(c.metricsAddr, reg, logger, std)
 	c.metricsServer = ms
 	return err
+}
+
+// counter is a total kept elsewhere that a Registry exposes.
+type counter struct {
+	name, help string
+	n          func() int64
+}
+
+// registerCounters exposes each counter as callvault_PREFIXNAME_total.
+func registerCounters(reg *metrics.Registry, prefix string, cs []counter) {
+	for _, c := range cs {
+		reg.Counter(prefix+c.name+"_total", c.help, nil, c.n)
+	}
 }
 
 // serveMetrics serves reg at http://addr/metrics until the returned server
