@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,6 +102,11 @@ func TestSchemaDriftIsKeptAndServedBack(t *testing.T) {
 		Store: db, Auth: signer.Verifier(auth.VerifierOptions{Now: func() time.Time { return now }}),
 		Cursors: odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")}, PublicURL: "https://graph.microsoft.com",
 		Now: func() time.Time { return now },
+	}
+	n := 0
+	srv.NewID = func() string { // request ids the goldens can hold
+		n++
+		return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
