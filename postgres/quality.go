@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,24 @@ const (
 	sqlDeleteQualityStreams = `DELETE FROM quality_streams WHERE tenant = $1 AND record_id = $2`
 	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE tenant = $1 AND record_id = $2`
 	sqlInsertQualityRecord  = `INSERT INTO quality_records (tenant, record_id, version) VALUES ($1, $2, $3)`
+	// The rollup (migrations/0008_quality_rollup.sql).
+	sqlMarkDirty = `INSERT INTO quality_dirty (tenant, day) VALUES ($1, $2)
+		ON CONFLICT (tenant, day) DO UPDATE SET marks = quality_dirty.marks + 1`
+	sqlDirtyDays            = `SELECT day FROM quality_dirty WHERE tenant = $1 AND day >= $2 AND day < $3 ORDER BY day`
+	sqlCleanDay             = `DELETE FROM quality_dirty WHERE tenant = $1 AND day = $2`
+	sqlDeleteRollup         = `DELETE FROM quality_rollup WHERE tenant = $1 AND day = $2`
+	sqlRollupGeneration     = `SELECT gen FROM quality_rollup_generation WHERE tenant = $1`
+	sqlNextRollupGeneration = `INSERT INTO quality_rollup_generation (tenant, gen) VALUES ($1, 1)
+		ON CONFLICT (tenant) DO UPDATE SET gen = quality_rollup_generation.gen + 1`
+	sqlRollupColumns = `day, value, media, streams, good, poor, unclassified,
+		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls`
+	sqlSelectRollup = `SELECT ` + sqlRollupColumns + `
+		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4`
+	sqlSelectRollupPeriod = `SELECT 0::bigint, value, media, SUM(streams)::bigint, SUM(good)::bigint, SUM(poor)::bigint, SUM(unclassified)::bigint,
+		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5),
+		SUM(c0)::bigint, SUM(c1)::bigint, SUM(c2)::bigint, SUM(c3)::bigint, SUM(c4)::bigint, SUM(c5)::bigint,
+		SUM(calls)::bigint, SUM(good_calls)::bigint, SUM(poor_calls)::bigint
+		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 GROUP BY value, media`
 	// The records FillQuality has yet to classify, in key order, locked so
 	// that an import of the same record waits for the chunk.
 	sqlUnclassified = `SELECT c.tenant, c.id, c.version, c.start_time, c.body FROM call_records AS c
@@ -57,8 +76,20 @@ func queueQuality(b *pgx.Batch, r *callvault.Record, replaced bool) {
 }
 
 func queueStreams(b *pgx.Batch, tenant, id string, version int64, q *callvault.RecordQuality) {
+	var days []int64
 	for i := range q.Streams {
 		b.Queue(sqlInsertQualityStream, append([]any{tenant}, q.Streams[i].Values()...)...)
+		var start int64
+		if !q.Streams[i].Start.IsZero() {
+			start = q.Streams[i].Start.UnixNano()
+		}
+		if d := qualitysql.DayOfNanos(start); !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	// The days are dirty in the rollup (migrations/0008_quality_rollup.sql).
+	for _, d := range days {
+		b.Queue(sqlMarkDirty, tenant, d)
 	}
 	b.Queue(sqlInsertQualityRecord, tenant, id, version)
 }
@@ -249,6 +280,44 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "postgres: aggregate quality")
+	if from, to, dim, ok := qualitysql.Rollable(q); ok {
+		if err := db.refreshRollup(ctx, tenant, from, to); err != nil {
+			return nil, err
+		}
+		var gen int64
+		err := db.pool.QueryRow(ctx, sqlRollupGeneration, tenant).Scan(&gen)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		key := rollupCacheKey{db: db, tenant: tenant, gen: gen, q: qualitysql.Key(q)}
+		if groups, ok := rollupCache.Get(key); ok {
+			return groups, nil
+		}
+		query := sqlSelectRollup
+		if !qualitysql.ByDay(q) {
+			query = sqlSelectRollupPeriod
+		}
+		rows, err := db.pool.Query(ctx, query, tenant, dim, from, to)
+		if err != nil {
+			return nil, err
+		}
+		var list []qualitysql.RollupRow
+		for rows.Next() {
+			x := qualitysql.RollupRow{Dim: dim}
+			if err := rows.Scan(x.Targets()...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			list = append(list, x)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		groups := qualitysql.FromRollup(q, list)
+		rollupCache.Put(key, groups)
+		return groups, nil
+	}
 	streams, legs, args, err := qualitysql.Build(postgresDialect, tenant, q)
 	if err != nil {
 		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
@@ -280,3 +349,83 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 	}
 	return g.Result(), nil
 }
+
+// refreshRollup computes again the rollup of the tenant's dirty days in
+// [from, to), a transaction a day.
+func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {
+	rows, err := db.pool.Query(ctx, sqlDirtyDays, tenant, from, to)
+	if err != nil {
+		return err
+	}
+	days, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for _, d := range days {
+		if err := db.refreshDay(ctx, tenant, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshDay deletes the day's mark first, which waits for an import of
+// the day that marked it; the streams are read after, in a statement that
+// sees what that import committed.
+func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, sqlCleanDay, tenant, day)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err // done by another reader meanwhile
+	}
+	const dayNanos = int64(24 * time.Hour)
+	rows, err := tx.Query(ctx, sqlSelectQualityStreams, tenant, day*dayNanos, day*dayNanos+dayNanos-1)
+	if err != nil {
+		return err
+	}
+	r := qualitysql.NewDayRollup(day)
+	var scan callvault.QualityScan
+	targets := scan.Targets()
+	for rows.Next() {
+		if err := rows.Scan(targets...); err != nil {
+			rows.Close()
+			return err
+		}
+		r.Add(scan.Stream())
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sqlDeleteRollup, tenant, day); err != nil {
+		return err
+	}
+	out := r.Rows()
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"quality_rollup"}, []string{"tenant", "dim", "day", "value", "media",
+		"streams", "good", "poor", "unclassified", "s0", "s1", "s2", "s3", "s4", "s5", "c0", "c1", "c2", "c3", "c4", "c5",
+		"calls", "good_calls", "poor_calls"}, pgx.CopyFromSlice(len(out), func(i int) ([]any, error) {
+		x := &out[i]
+		return append([]any{tenant, x.Dim}, x.Values()...), nil
+	})); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sqlNextRollupGeneration, tenant); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// rollupCacheKey keys an answer from the rollup, as in package sqlite.
+type rollupCacheKey struct {
+	db     *DB
+	tenant string
+	gen    int64
+	q      string
+}
+
+// rollupCache keeps the latest answers from the rollup.
+var rollupCache = qualitysql.NewCache[rollupCacheKey](32)

@@ -543,11 +543,7 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	}
 	defer stmt.Close()
 	for _, x := range r.Rows() {
-		g := &x.Group
-		if _, err := stmt.ExecContext(ctx, tenant, x.Dim, x.Day, x.Value, x.Media, g.Streams, g.Good, g.Poor, g.Unclassified,
-			g.Sums[0], g.Sums[1], g.Sums[2], g.Sums[3], g.Sums[4], g.Sums[5],
-			g.Counts[0], g.Counts[1], g.Counts[2], g.Counts[3], g.Counts[4], g.Counts[5],
-			g.Calls, g.GoodCalls, g.PoorCalls); err != nil {
+		if _, err := stmt.ExecContext(ctx, append([]any{tenant, x.Dim}, x.Values()...)...); err != nil {
 			return err
 		}
 	}
@@ -568,11 +564,7 @@ func (db *DB) rollupRows(ctx context.Context, tenant, dim string, from, to int64
 	var out []qualitysql.RollupRow
 	for rows.Next() {
 		x := qualitysql.RollupRow{Dim: dim}
-		g := &x.Group
-		if err := rows.Scan(&x.Day, &x.Value, &x.Media, &g.Streams, &g.Good, &g.Poor, &g.Unclassified,
-			&g.Sums[0], &g.Sums[1], &g.Sums[2], &g.Sums[3], &g.Sums[4], &g.Sums[5],
-			&g.Counts[0], &g.Counts[1], &g.Counts[2], &g.Counts[3], &g.Counts[4], &g.Counts[5],
-			&g.Calls, &g.GoodCalls, &g.PoorCalls); err != nil {
+		if err := rows.Scan(x.Targets()...); err != nil {
 			return nil, err
 		}
 		out = append(out, x)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/qualitysql/rolluptest"
 )
 
 func fp(v float64) *float64 { return &v }
@@ -119,4 +120,8 @@ func TestQualityNarrowMigration(t *testing.T) {
 	if got := sortedStreams(t, db, "t"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the migration\n%+v\nwant\n%+v", got, want)
 	}
+}
+
+func TestQualityRollupFollowsReplacedRecords(t *testing.T) {
+	rolluptest.FollowsReplacedRecords(t, open(t, filepath.Join(t.TempDir(), "q.db")))
 }

@@ -46,6 +46,27 @@ type RollupRow struct {
 	Group      callvault.QualityGroup // Keys unused
 }
 
+// Targets returns the scan destinations of a row of the columns day,
+// value, media, streams, good, poor, unclassified, s0..s5, c0..c5, calls,
+// good_calls, poor_calls.
+func (r *RollupRow) Targets() []any {
+	g := &r.Group
+	return []any{&r.Day, &r.Value, &r.Media, &g.Streams, &g.Good, &g.Poor, &g.Unclassified,
+		&g.Sums[0], &g.Sums[1], &g.Sums[2], &g.Sums[3], &g.Sums[4], &g.Sums[5],
+		&g.Counts[0], &g.Counts[1], &g.Counts[2], &g.Counts[3], &g.Counts[4], &g.Counts[5],
+		&g.Calls, &g.GoodCalls, &g.PoorCalls}
+}
+
+// Values returns the row's values in the order of Targets: day, value,
+// media and the counts.
+func (r *RollupRow) Values() []any {
+	g := &r.Group
+	return []any{r.Day, r.Value, r.Media, g.Streams, g.Good, g.Poor, g.Unclassified,
+		g.Sums[0], g.Sums[1], g.Sums[2], g.Sums[3], g.Sums[4], g.Sums[5],
+		g.Counts[0], g.Counts[1], g.Counts[2], g.Counts[3], g.Counts[4], g.Counts[5],
+		g.Calls, g.GoodCalls, g.PoorCalls}
+}
+
 // Counter counts streams as a QualityGroup: by class, the metrics' sums
 // and counts, and the audio call legs by CQD's call class (poor when one
 // of its audio streams is, good when one is good and none poor). The one
