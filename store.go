@@ -30,6 +30,7 @@ import "context"
 //	QualityAggregator   AggregateQuality        SQLite, PostgreSQL
 //	SubscriptionStore   CreateSubscription, …   SQLite, PostgreSQL
 //	Outbox              ClaimNotifications, …   SQLite, PostgreSQL
+//	DriftStore          NoteDrift, Drift        SQLite, PostgreSQL
 //
 // A type that embeds a Store to change one of its methods (a test's
 // wrapper, a middleware) has Store's methods and no more: it drops every

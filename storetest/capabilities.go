@@ -34,6 +34,7 @@ var capabilities = []struct {
 	{"QualityAggregator", has[callvault.QualityAggregator]}, // RunQuality
 	{"SubscriptionStore", has[callvault.SubscriptionStore]}, // RunSubscriptions
 	{"Outbox", has[callvault.Outbox]},                       // RunSubscriptions
+	{"DriftStore", has[callvault.DriftStore]},               // RunDrift
 }
 
 func has[T any](st callvault.Store) bool {
