@@ -49,7 +49,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer db.Close()
 	want := []string{"BatchStore", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
-		"MirrorStore", "QualityStore", "QualityAggregator", "SubscriptionStore", "Outbox"}
+		"MirrorStore", "QualityStore", "QualityAggregator", "SubscriptionStore", "Outbox", "DriftStore"}
 	if got := storetest.Capabilities(db); !slices.Equal(got, want) {
 		t.Errorf("the SQLite store has %q, want %q", got, want)
 	}
