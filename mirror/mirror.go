@@ -265,7 +265,7 @@ func (m *Mirror) Drain(ctx context.Context, follow bool) error {
 // source (docs/mirror.md, Performance).
 func (m *Mirror) drain(ctx context.Context, follow bool) error {
 	claimed := make(chan callvault.MirrorItem)
-	fetched := make(chan fetchResult, m.Batch)
+	fetched := make(chan fetchResult, m.Workers)
 	errc := make(chan error, 2)
 
 	go func() {
@@ -290,18 +290,21 @@ func (m *Mirror) drain(ctx context.Context, follow bool) error {
 	go func() { fetchers.Wait(); close(fetched) }()
 
 	// The storer: wait for one fetched record, then take whatever else is
-	// ready, up to Batch, so that a batch never waits for a slow fetch.
+	// ready, up to Batch records or batchBytes, so that a batch never waits
+	// for a slow fetch and memory stays bounded whatever the records' size.
 	var storeErr error
 	for first := range fetched {
 		batch := []fetchResult{first}
+		size := len(first.record)
 	more:
-		for len(batch) < m.Batch {
+		for len(batch) < m.Batch && size < batchBytes {
 			select {
 			case r, ok := <-fetched:
 				if !ok {
 					break more
 				}
 				batch = append(batch, r)
+				size += len(r.record)
 			default:
 				break more
 			}
@@ -362,6 +365,10 @@ func (m *Mirror) claim(ctx context.Context, follow bool, claimed chan<- callvaul
 	}
 	return nil
 }
+
+// batchBytes bounds the records of one batch (but for its first), as the
+// importer bounds its own batches.
+const batchBytes = 8 << 20
 
 // fetchResult is a claimed item and what fetching it gave.
 type fetchResult struct {
