@@ -19,8 +19,8 @@ type response struct {
 	RequestURI     string // path and query, as sent
 	AcceptEncoding string // the request's Accept-Encoding: the same URI may be asked for gzip
 	Status         int
-	Header     http.Header
-	Body       []byte
+	Header         http.Header
+	Body           []byte
 }
 
 // baselineBanner starts the line the baseline announces its address with.

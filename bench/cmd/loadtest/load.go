@@ -59,6 +59,22 @@ type result struct {
 	lat      []time.Duration // sorted
 }
 
+// add returns the results of two runs as one: their requests, time and
+// latencies together.
+func (r result) add(o result) result {
+	r.cpu += o.cpu
+	r.requests += o.requests
+	r.errors += o.errors
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	r.elapsed += o.elapsed
+	r.bytes += o.bytes
+	r.lat = append(r.lat, o.lat...)
+	slices.Sort(r.lat)
+	return r
+}
+
 // cpuPerRequest is the server's CPU time per request, which the other
 // processes on the machine disturb far less than the rate.
 func (r result) cpuPerRequest() time.Duration {

@@ -15,9 +15,13 @@ func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss
 	fmt.Fprintf(w, "\n## callvault load test\n\n")
 	fmt.Fprintf(w, "- machine: %s\n", machine())
 	fmt.Fprintf(w, "- data: %d records, a meeting of %d sessions (page %d is the deep page) and meetings of %v sessions\n", c.records, c.sessions, deep, c.rss)
-	fmt.Fprintf(w, "- load: closed loop over loopback, %d connections, %s measured per case and server after %s of warm-up; callvault serve --log-level %s\n",
-		c.conns, c.duration, c.warmup, c.logLevel)
-	fmt.Fprintf(w, "- the machine's load average: %.2f when the run started, %.2f when it ended (the load generator shares the machine; other work on it lowers both servers' rates)\n\n", load[0], load[1])
+	fmt.Fprintf(w, "- load: closed loop over loopback, %d connections, %s measured per case and server in %d alternating slices (baseline, callvault, …), each after %s of warm-up; callvault serve --log-level %s\n",
+		c.conns, c.duration, c.rounds, c.warmup, c.logLevel)
+	fmt.Fprintf(w, "- the machine's load average: %.2f when the run started, %.2f when it ended (the load generator shares the machine; other work on it lowers both servers' rates)\n", load[0], load[1])
+	if load[0] > 1.5 {
+		fmt.Fprintf(w, "- **the machine was busy before this run began** (load average %.2f on %d CPUs): the rates and their ratios are lowered by other work, callvault's more than the baseline's, since it needs more CPU per request; CPU/req is the steadier figure. Measure on an idle machine for the targets.\n", load[0], runtime.NumCPU())
+	}
+	fmt.Fprintf(w, "\n")
 
 	fmt.Fprintf(w, "| case | bytes | baseline req/s | p50 | p99 | CPU/req | callvault req/s | p50 | p99 | CPU/req | callvault / baseline | callvault peak RSS |\n")
 	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
@@ -28,7 +32,7 @@ func report(w io.Writer, c config, sweep, results []measurement, mem memory, rss
 	}
 	fmt.Fprintf(w, "\nCPU/req is the server process's CPU time (user and system, from /proc/PID/stat) over the measured time, per request. ")
 	fmt.Fprintf(w, "Each baseline serves the bytes callvault answered that request with (for the gzip case, the compressed bytes), from memory, with the same headers.\n")
-	if comp.plain > 0 && comp.reference > 0 {
+	if comp.plain > 0 && comp.served > 0 && comp.reference > 0 {
 		fmt.Fprintf(w, "\nCompression of page 1 with segments: %d bytes plain, %d as callvault sends it with Accept-Encoding: gzip (%.1f %%), %d by %s (%.1f %%): callvault's is %+.1f %% against it.\n",
 			comp.plain, comp.served, 100*float64(comp.served)/float64(comp.plain), comp.reference, comp.tool,
 			100*float64(comp.reference)/float64(comp.plain), 100*(float64(comp.served)/float64(comp.reference)-1))
