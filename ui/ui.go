@@ -6,7 +6,8 @@
 // are package analytics', read from the classified streams.
 //
 // Sign-in fits a self-hosted tool: a one-time link (Link) that the server's
-// console or `callvault ui` prints, exchanged for a session cookie.
+// console or `callvault ui` prints, exchanged for a session cookie; and,
+// when serve trusts Entra ID or another issuer, OpenID Connect (OIDC).
 package ui
 
 import (
@@ -53,6 +54,7 @@ type Server struct {
 	API     http.Handler // the Graph API, for the JSON a page links to
 	Logger  *slog.Logger
 	Now     func() time.Time // the default period ends on its day; time.Now when nil
+	OIDC    *OIDC            // the OpenID Connect sign-in, beside the one-time links; none when nil
 
 	verifier *auth.Verifier
 	pages    map[string]*template.Template
@@ -114,6 +116,11 @@ func (s *Server) Mount(mux *http.ServeMux) error {
 	}
 	mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", cacheFor(http.FileServerFS(assets))))
 	mux.HandleFunc("GET /ui/signin", s.signin)
+	if s.OIDC != nil {
+		s.OIDC.init()
+		mux.HandleFunc("GET /ui/oidc/login", s.oidcLogin)
+		mux.HandleFunc("GET /ui/oidc/callback", s.oidcCallback)
+	}
 	mux.Handle("GET /ui/{$}", s.page(s.overview))
 	mux.Handle("GET /ui/breakdown", s.page(s.breakdown))
 	mux.Handle("GET /ui/calls", s.page(s.calls))
@@ -149,6 +156,10 @@ func (s *Server) page(fn func(w http.ResponseWriter, r *http.Request, ses *sessi
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secure(w)
 		c, err := r.Cookie(cookieName)
+		if err != nil && s.OIDC != nil && r.Method == http.MethodGet {
+			http.Redirect(w, r, "/ui/oidc/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+			return
+		}
 		if err != nil {
 			s.message(w, http.StatusUnauthorized, "Sign in", "You are not signed in to this callvault.")
 			return
@@ -208,7 +219,13 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusUnauthorized, "This link does not sign you in", "The link is not valid, has expired or was used already.")
 		return
 	}
-	tok, err := s.Signer.Mint(auth.TokenOptions{Tenant: p.Tenant, TTL: SessionTTL, Audience: SessionAudience,
+	s.startSession(w, r, p.Tenant, safeNext(r.URL.Query().Get("next")))
+}
+
+// startSession sets the session cookie of a tenant and sends the browser
+// on to next.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, tenant, next string) {
+	tok, err := s.Signer.Mint(auth.TokenOptions{Tenant: tenant, TTL: SessionTTL, Audience: SessionAudience,
 		Roles: []string{auth.RoleCallRecordsReadAll}})
 	if err != nil {
 		s.Logger.Error("ui: mint a session", "err", err)
@@ -217,11 +234,16 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/ui/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(SessionTTL / time.Second)})
-	next := r.URL.Query().Get("next")
-	if !strings.HasPrefix(next, "/ui/") || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
-		next = "/ui/" // only a page of the web view: never another site
-	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// safeNext is where a sign-in may send the browser: only a page of the web
+// view, never another site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.ContainsAny(next, "\\\r\n") || strings.Contains(next, "//") {
+		return "/ui/"
+	}
+	return next
 }
 
 // once records a link as used and reports whether it was not before.

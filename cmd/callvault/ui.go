@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -18,12 +20,71 @@ import (
 // uiConfig is serve's call-quality side: the analytics API under
 // /analytics/v1/ and the web view under /ui/.
 type uiConfig struct {
-	off  bool
-	link string // the one-time sign-in link start minted, for --demo
+	off              bool
+	link             string // the one-time sign-in link start minted, for --demo
+	clientID         string // --ui-oidc-client-id
+	clientSecretFile string
+	fs               *flag.FlagSet // serve's, whose identity flags the OIDC sign-in follows
 }
 
 func (c *uiConfig) register(fs *flag.FlagSet) {
+	c.fs = fs
 	fs.BoolVar(&c.off, "no-ui", false, "serve neither the analytics API ("+analytics.Prefix+") nor the web view (/ui/)")
+	fs.StringVar(&c.clientID, "ui-oidc-client-id", "", "with --issuer entra or oidc: sign people in to the web view with OpenID Connect (authorization code\n"+
+		"and PKCE) at that issuer, as the app of this client `ID`, whose redirect URI is PUBLIC-URL/ui/oidc/callback;\n"+
+		"a person's tenant (tid) must be one of --tenant. The one-time links go on working beside it")
+	fs.StringVar(&c.clientSecretFile, "ui-oidc-client-secret-file", "", "the `file` holding --ui-oidc-client-id's client secret (none: a public client, PKCE only)")
+}
+
+// oidc returns the web view's OpenID Connect sign-in that the identity
+// flags and --ui-oidc-client-id ask for, or nil.
+func (c *uiConfig) oidc(publicURL string) (*ui.OIDC, error) {
+	if c.clientID == "" {
+		return nil, nil
+	}
+	flagValue := func(name string) string {
+		if c.fs == nil || c.fs.Lookup(name) == nil {
+			return ""
+		}
+		return c.fs.Lookup(name).Value.String()
+	}
+	var tenants []string
+	for _, t := range strings.Split(flagValue("tenant"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tenants = append(tenants, t)
+		}
+	}
+	o := &ui.OIDC{ClientID: c.clientID, RedirectURL: strings.TrimSuffix(publicURL, "/") + "/ui/oidc/callback"}
+	if c.clientSecretFile != "" {
+		b, err := os.ReadFile(c.clientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ui-oidc-client-secret-file: %w", err)
+		}
+		o.ClientSecret = strings.TrimSpace(string(b))
+	}
+	var err error
+	switch flagValue("issuer") {
+	case "entra":
+		cloud, ok := auth.LookupCloud(cmpOr(flagValue("cloud"), "global"))
+		if !ok || len(tenants) == 0 {
+			return nil, fmt.Errorf("%w: --ui-oidc-client-id with --issuer entra needs a known --cloud and --tenant", errUsage)
+		}
+		o.Issuer = strings.TrimSuffix(cloud.LoginURL, "/") + "/" + tenants[0] + "/v2.0"
+		o.Issuers, err = auth.EntraIssuers(cloud, tenants, auth.RemoteOptions{})
+	case "oidc":
+		o.Issuer = flagValue("issuer-url")
+		o.Issuers, err = auth.OIDCIssuer(o.Issuer, tenants, auth.RemoteOptions{})
+	default:
+		return nil, fmt.Errorf("%w: --ui-oidc-client-id needs --issuer entra or oidc", errUsage)
+	}
+	return o, err
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // start mounts the analytics API and the web view on srv, when the store
@@ -38,7 +99,11 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 		srv.Extra = http.NewServeMux()
 	}
 	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics")}).Mount(srv.Extra)
-	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui")}
+	oidc, err := c.oidc(publicURL)
+	if err != nil {
+		return err
+	}
+	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc}
 	if err := web.Mount(srv.Extra); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault/synth"
+	"github.com/callvault/callvault/ui"
 )
 
 // serve --demo prints a one-time link to the web view; callvault ui prints
@@ -91,5 +93,36 @@ func TestDemoSignInLinkUICommandAndBuildings(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(keys, ","), "HQ") {
 		t.Errorf("no HQ building among %v", keys)
+	}
+}
+
+// --ui-oidc-client-id follows serve's identity flags: the OIDC issuer's
+// URL, or Entra ID's v2 authority of the first tenant; with the
+// development issuer it is refused.
+func TestUIOIDCFollowsTheIdentityFlags(t *testing.T) {
+	config := func(args ...string) (*ui.OIDC, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		var id identityConfig
+		id.register(fs)
+		var c uiConfig
+		c.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return c.oidc("https://callvault.example/")
+	}
+	if o, err := config(); o != nil || err != nil {
+		t.Errorf("without a client id: %v, %v", o, err)
+	}
+	o, err := config("--issuer", "oidc", "--issuer-url", "http://127.0.0.1:9/realms/x", "--ui-oidc-client-id", "cv")
+	if err != nil || o.Issuer != "http://127.0.0.1:9/realms/x" || o.RedirectURL != "https://callvault.example/ui/oidc/callback" || o.Issuers == nil {
+		t.Errorf("oidc: %+v, %v", o, err)
+	}
+	o, err = config("--issuer", "entra", "--tenant", "contoso.onmicrosoft.com,fabrikam.onmicrosoft.com", "--ui-oidc-client-id", "cv")
+	if err != nil || o.Issuer != "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0" {
+		t.Errorf("entra: %+v, %v", o, err)
+	}
+	if _, err := config("--ui-oidc-client-id", "cv"); err == nil {
+		t.Error("the development issuer was accepted")
 	}
 }
