@@ -29,6 +29,7 @@ import (
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/internal/jsonx"
 )
 
 // Store is what a mirror needs of a store.
@@ -495,6 +496,44 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Most records come whole in one answer, which the importer takes as
+	// it is (it skips the answer's annotations): only a record with more
+	// pages is decoded, joined and written again.
+	o, ok := jsonx.NewObject(body)
+	if !ok || !json.Valid(body) {
+		return nil, fmt.Errorf("record %s: the answer is not a JSON object", id)
+	}
+	var end []byte
+	paged := false
+	for mem, ok := o.Next(); ok; mem, ok = o.Next() {
+		switch string(mem.Key) {
+		case "endDateTime":
+			end = mem.Value
+		case "sessions@odata.nextLink", "participants_v2@odata.nextLink":
+			paged = true
+		}
+	}
+	if paged {
+		if body, err = m.joinPages(ctx, id, body); err != nil {
+			return nil, err
+		}
+	}
+	m.Stats.Fetched.Add(1)
+	var t time.Time
+	if json.Unmarshal(end, &t) == nil && !t.IsZero() {
+		for n := t.UnixNano(); ; {
+			old := m.Stats.Newest.Load()
+			if n <= old || m.Stats.Newest.CompareAndSwap(old, n) {
+				break
+			}
+		}
+	}
+	return body, nil
+}
+
+// joinPages follows the nextLinks of a record's sessions and participants
+// and returns the record with every page inline.
+func (m *Mirror) joinPages(ctx context.Context, id string, body []byte) ([]byte, error) {
 	var rec map[string]json.RawMessage
 	if err := json.Unmarshal(body, &rec); err != nil {
 		return nil, fmt.Errorf("record %s: the answer is not a JSON object: %w", id, err)
@@ -505,18 +544,8 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 		}
 	}
 	for k := range rec {
-		if k == "@odata.context" || (len(k) > 0 && k[0] != '@' && bytes.Contains([]byte(k), []byte("@odata."))) {
+		if k == "@odata.context" || (len(k) > 0 && k[0] != '@' && strings.Contains(k, "@odata.")) {
 			delete(rec, k) // annotations of the answer, not of the record
-		}
-	}
-	m.Stats.Fetched.Add(1)
-	var end time.Time
-	if json.Unmarshal(rec["endDateTime"], &end) == nil && !end.IsZero() {
-		for n := end.UnixNano(); ; {
-			old := m.Stats.Newest.Load()
-			if n <= old || m.Stats.Newest.CompareAndSwap(old, n) {
-				break
-			}
 		}
 	}
 	return json.Marshal(rec)
