@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"image"
+	"image/draw"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -290,4 +294,50 @@ func TestPagesInARealBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", dir)
+	if *updateScreenshots {
+		for _, name := range []string{"overview.png", "call.png"} {
+			b := readmeShot(t, filepath.Join(dir, name))
+			if len(b) > maxScreenshot {
+				t.Fatalf("%s is %d bytes, more than the %d the README's screenshots may weigh", name, len(b), maxScreenshot)
+			}
+			if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Log("updated docs/screenshots/overview.png and call.png")
+	}
 }
+
+// updateScreenshots makes TestPagesInARealBrowser copy its light overview
+// and call screenshots into docs/screenshots, for the README (as -update
+// does the goldens).
+var updateScreenshots = flag.Bool("update-screenshots", false, "write docs/screenshots/overview.png and call.png from the browser test")
+
+// readmeShot returns the top of a screenshot (what a reader sees first of
+// the page), as a PNG compressed as well as the standard library can.
+func readmeShot(t *testing.T, path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := img.Bounds()
+	r.Max.Y = min(r.Max.Y, r.Min.Y+readmeShotHeight)
+	top := image.NewRGBA(r)
+	draw.Draw(top, r, img, r.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, top); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// readmeShotHeight is how much of a page, in pixels, the README shows.
+const readmeShotHeight = 720
+
+// maxScreenshot is the most a committed screenshot may weigh.
+const maxScreenshot = 200 << 10
