@@ -83,7 +83,15 @@ func TestEachRequestIsObservedAndLoggedWithItsRouteAndTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		mu.Lock()
+		// The middleware logs and observes when the handler returns, which
+		// may be after the client has read a response written before then.
+		for wait := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			if len(seen) > 0 || time.Now().After(wait) {
+				break
+			}
+			mu.Unlock()
+		}
 		var line struct {
 			Route, Tenant string
 			Status        int
