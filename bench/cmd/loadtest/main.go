@@ -539,7 +539,15 @@ func prepareData(ctx context.Context, c config, bin, dir, work string, logf func
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return fmt.Errorf("-data %s is not empty and holds no data set of this program", dir)
 	}
-	gen := filepath.Join(work, "gen")
+	if err := importDataSet(ctx, c, bin, filepath.Join(work, "gen"), []string{"--data", dir}, logf); err != nil {
+		return err
+	}
+	return os.WriteFile(marker, want, 0o600)
+}
+
+// importDataSet generates the data set's files in gen (removed after) and
+// imports them with callvault import and the store flags given.
+func importDataSet(ctx context.Context, c config, bin, gen string, store []string, logf func(string, ...any)) error {
 	if err := os.MkdirAll(gen, 0o700); err != nil {
 		return err
 	}
@@ -548,14 +556,14 @@ func prepareData(ctx context.Context, c config, bin, dir, work string, logf func
 	if err != nil {
 		return err
 	}
-	logf("importing with callvault import")
-	args := append([]string{"import", "--data", dir, "--tenant", tenant, "--progress", "0"}, files...)
-	out, err := output(ctx, bin, args...)
+	logf("importing with callvault import %s", store[0])
+	args := append(append([]string{"import"}, store...), "--tenant", tenant, "--progress", "0")
+	out, err := output(ctx, bin, append(args, files...)...)
 	if err != nil {
 		return err
 	}
 	logf("  %s", strings.TrimSpace(out))
-	return os.WriteFile(marker, want, 0o600)
+	return nil
 }
 
 // generate writes the data set's files into gen and returns their paths.

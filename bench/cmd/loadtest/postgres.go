@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -149,20 +148,5 @@ func preparePostgres(ctx context.Context, c config, bin, work string, pg *server
 	case status != http.StatusNotFound:
 		return fmt.Errorf("PostgreSQL: status %d: %.300s", status, body)
 	}
-	gen := filepath.Join(work, "gen-pg")
-	if err := os.MkdirAll(gen, 0o700); err != nil {
-		return err
-	}
-	defer os.RemoveAll(gen)
-	files, err := generate(c, gen, logf)
-	if err != nil {
-		return err
-	}
-	logf("importing into PostgreSQL with callvault import --db")
-	out, err := output(ctx, bin, append([]string{"import", "--db", c.postgres, "--tenant", tenant, "--progress", "0"}, files...)...)
-	if err != nil {
-		return err
-	}
-	logf("  %s", strings.TrimSpace(out))
-	return nil
+	return importDataSet(ctx, c, bin, filepath.Join(work, "gen-pg"), []string{"--db", c.postgres}, logf)
 }
