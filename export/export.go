@@ -42,6 +42,44 @@ var StreamColumns = []string{
 // as CSV, a header then one row per stream, in start order. files gives
 // the building names (nil: none).
 func Streams(ctx context.Context, store callvault.QualityStore, tenant string, from, to time.Time, files *analytics.Files, w io.Writer) (int, error) {
+	rows, files, err := sortedStreams(ctx, store, tenant, from, to, files)
+	if err != nil {
+		return 0, err
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(StreamColumns)
+	f := func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*p, 'g', -1, 64)
+	}
+	b := func(v bool) string { return strconv.FormatBool(v) }
+	building := func(e *callvault.QualityEndpoint) string { return buildingName(files, e) }
+	end := func(e *callvault.QualityEndpoint) []string {
+		return []string{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion, e.UserID, e.UserName,
+			e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP, building(e)}
+	}
+	for i := range rows {
+		s := &rows[i]
+		rec := []string{s.RecordID, strconv.Itoa(s.SessionSeq), strconv.Itoa(s.SegmentSeq), strconv.Itoa(s.Seq),
+			s.Start.UTC().Format(time.RFC3339Nano), s.Media, s.Label, s.Direction, b(s.FirstIsCaller),
+			s.Class, joinReasons(s.PoorDue),
+			f(s.JitterMs), f(s.RoundTripMs), f(s.PacketLoss), f(s.Degradation), f(s.Concealed),
+			f(s.FrameLoss), f(s.FrameRate), f(s.PostFECPLR),
+			s.CallType, b(s.PSTN), b(s.Conference)}
+		rec = append(append(rec, end(&s.First)...), end(&s.Second)...)
+		if err := cw.Write(rec); err != nil {
+			return i, err
+		}
+	}
+	cw.Flush()
+	return len(rows), cw.Error()
+}
+
+// sortedStreams reads the tenant's streams that start in [from, to), in
+// start order, and the files to name their buildings by (never nil).
+func sortedStreams(ctx context.Context, store callvault.QualityStore, tenant string, from, to time.Time, files *analytics.Files) ([]callvault.QualityStream, *analytics.Files, error) {
 	if files == nil {
 		files = &analytics.Files{}
 	}
@@ -58,7 +96,7 @@ func Streams(ctx context.Context, store callvault.QualityStore, tenant string, f
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := &rows[i], &rows[j]
@@ -74,41 +112,19 @@ func Streams(ctx context.Context, store callvault.QualityStore, tenant string, f
 		}
 		return a.Seq < b.Seq
 	})
-	cw := csv.NewWriter(w)
-	cw.Write(StreamColumns)
-	f := func(p *float64) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatFloat(*p, 'g', -1, 64)
-	}
-	b := func(v bool) string { return strconv.FormatBool(v) }
-	building := func(e *callvault.QualityEndpoint) string {
-		if bl := files.Buildings.Find(e.Subnet, e.IP); bl != nil {
-			return bl.BuildingName
-		}
-		return ""
-	}
-	end := func(e *callvault.QualityEndpoint) []string {
-		return []string{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion, e.UserID, e.UserName,
-			e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP, building(e)}
-	}
-	for i := range rows {
-		s := &rows[i]
-		rec := []string{s.RecordID, strconv.Itoa(s.SessionSeq), strconv.Itoa(s.SegmentSeq), strconv.Itoa(s.Seq),
-			s.Start.UTC().Format(time.RFC3339Nano), s.Media, s.Label, s.Direction, b(s.FirstIsCaller),
-			s.Class, strings.Join(reasons(s.PoorDue), ";"),
-			f(s.JitterMs), f(s.RoundTripMs), f(s.PacketLoss), f(s.Degradation), f(s.Concealed),
-			f(s.FrameLoss), f(s.FrameRate), f(s.PostFECPLR),
-			s.CallType, b(s.PSTN), b(s.Conference)}
-		rec = append(append(rec, end(&s.First)...), end(&s.Second)...)
-		if err := cw.Write(rec); err != nil {
-			return i, err
-		}
-	}
-	cw.Flush()
-	return len(rows), cw.Error()
+	return rows, files, nil
 }
+
+// buildingName is the building of an endpoint in the building file, or "".
+func buildingName(files *analytics.Files, e *callvault.QualityEndpoint) string {
+	if bl := files.Buildings.Find(e.Subnet, e.IP); bl != nil {
+		return bl.BuildingName
+	}
+	return ""
+}
+
+// joinReasons is CQD's Poor Due To of a stream, ";"-separated.
+func joinReasons(d callvault.PoorDue) string { return strings.Join(reasons(d), ";") }
 
 func reasons(d callvault.PoorDue) []string {
 	names := []string{"Degradation", "RoundTrip", "PacketLoss", "Jitter", "ConcealedRatio", "LocalFrameLossPercentageAvg", "FrameRateAvg", "PostFecplr"}
@@ -286,4 +302,147 @@ func writeWithArray(b *bytes.Buffer, body []byte, name string, items func(*bytes
 	b.WriteString(`"` + name + `":[`)
 	items(b)
 	b.WriteString("]}")
+}
+
+// CallColumns are the columns of Calls' CSV: one row per call record,
+// under Graph's property names.
+var CallColumns = []string{
+	"id", "version", "type", "modalities", "startDateTime", "endDateTime", "lastModifiedDateTime", "joinWebUrl",
+	"organizerId", "organizerDisplayName", "sessionCount", "participantCount",
+}
+
+// CallStats counts what Calls or PSTN wrote.
+type CallStats struct {
+	Rows   int
+	Latest time.Time // the highest lastModifiedDateTime (PSTN: startDateTime) written; the next run's since
+}
+
+// Calls writes, as CSV, a row for each of the tenant's call records whose
+// lastModifiedDateTime is after since (zero: all), in the order of their
+// start: a daily job exports what changed since its last run, and a record
+// updated by late data comes again with its new version.
+func Calls(ctx context.Context, store callvault.Store, tenant string, since time.Time, w io.Writer) (CallStats, error) {
+	var stats CallStats
+	cw := csv.NewWriter(w)
+	cw.Write(CallColumns)
+	var after *callvault.RecordKey
+	for {
+		page, err := store.ListRecords(ctx, callvault.RecordQuery{Tenant: tenant, After: after, Limit: 200})
+		if err != nil {
+			return stats, err
+		}
+		for i := range page.Records {
+			h := &page.Records[i]
+			after = &callvault.RecordKey{StartDateTime: h.StartDateTime, ID: h.ID}
+			var rec struct {
+				Type         string    `json:"type"`
+				Modalities   []string  `json:"modalities"`
+				LastModified time.Time `json:"lastModifiedDateTime"`
+				JoinWebURL   string    `json:"joinWebUrl"`
+			}
+			_ = json.Unmarshal(h.Body, &rec)
+			if !since.IsZero() && !rec.LastModified.After(since) {
+				continue
+			}
+			var org struct {
+				ID       string `json:"id"`
+				Identity struct {
+					User struct {
+						DisplayName string `json:"displayName"`
+					} `json:"user"`
+				} `json:"identity"`
+			}
+			if h.Organizer != nil {
+				_ = json.Unmarshal(h.Organizer, &org)
+			}
+			if err := cw.Write([]string{h.ID, strconv.FormatInt(h.Version, 10), rec.Type, strings.Join(rec.Modalities, ";"),
+				timeText(h.StartDateTime), timeText(h.EndDateTime), timeText(rec.LastModified), rec.JoinWebURL,
+				org.ID, org.Identity.User.DisplayName, strconv.Itoa(h.Sessions), strconv.Itoa(h.Participants)}); err != nil {
+				return stats, err
+			}
+			stats.Rows++
+			if rec.LastModified.After(stats.Latest) {
+				stats.Latest = rec.LastModified
+			}
+		}
+		if !page.More {
+			break
+		}
+	}
+	cw.Flush()
+	return stats, cw.Error()
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// PSTNColumns are the columns of PSTN's CSV: the properties of Graph's
+// pstnCallLogRow, as getPstnCalls returns them.
+var PSTNColumns = []string{
+	"id", "callId", "userId", "userPrincipalName", "userDisplayName", "startDateTime", "endDateTime", "duration",
+	"charge", "callType", "currency", "calleeNumber", "usageCountryCode", "tenantCountryCode", "connectionCharge",
+	"callerNumber", "destinationContext", "destinationName", "conferenceId", "licenseCapability", "inventoryType",
+	"operator", "callDurationSource",
+}
+
+// PSTNKind is the report row kind PSTN exports.
+const PSTNKind = "pstnCallLogRow"
+
+// PSTN writes, as CSV, the tenant's PSTN call rows (getPstnCalls) whose
+// startDateTime is after since (zero: all), in time order. A row of
+// getPstnCalls does not change once Graph reports it, so a daily job
+// exports the rows of calls that started since its last run.
+func PSTN(ctx context.Context, store callvault.Store, tenant string, since time.Time, w io.Writer) (CallStats, error) {
+	var stats CallStats
+	cw := csv.NewWriter(w)
+	cw.Write(PSTNColumns)
+	q := callvault.ReportQuery{Tenant: tenant, Kind: PSTNKind, Range: callvault.TimeRange{From: since}, Limit: 500}
+	for {
+		page, err := store.ListReportRows(ctx, q)
+		if err != nil {
+			return stats, err
+		}
+		for _, body := range page.Rows {
+			var row map[string]json.RawMessage
+			if err := json.Unmarshal(body, &row); err != nil {
+				return stats, fmt.Errorf("a stored %s is not an object: %w", PSTNKind, err)
+			}
+			rec := make([]string, len(PSTNColumns))
+			for i, c := range PSTNColumns {
+				rec[i] = scalarText(row[c])
+			}
+			if err := cw.Write(rec); err != nil {
+				return stats, err
+			}
+			stats.Rows++
+			var start time.Time
+			_ = json.Unmarshal(row["startDateTime"], &start)
+			if start.After(stats.Latest) {
+				stats.Latest = start
+			}
+		}
+		if !page.More {
+			break
+		}
+		q.Offset += len(page.Rows)
+	}
+	cw.Flush()
+	return stats, cw.Error()
+}
+
+// scalarText is a JSON scalar as CSV text: a string unquoted, a number or
+// boolean as written, null or absent empty.
+func scalarText(v json.RawMessage) string {
+	if len(v) == 0 || string(v) == "null" {
+		return ""
+	}
+	var s string
+	if v[0] == '"' && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }

@@ -5,9 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/callvault/callvault/ingest"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
+	"github.com/parquet-go/parquet-go"
 )
 
 const tenant = "0d6ad4c2-2bb4-4bb8-8f1e-6a0e2a1f3c77"
@@ -144,5 +148,175 @@ func TestStreamsCSV(t *testing.T) {
 	}
 	if n != want || len(rows) != want+1 || strings.Join(rows[0][:4], ",") != "CallId,SessionSeq,SegmentSeq,StreamSeq" || len(rows[1]) != len(export.StreamColumns) {
 		t.Fatalf("%d streams written, %d rows, want %d; header %v", n, len(rows), want, rows[0][:4])
+	}
+}
+
+// Calls writes a row a record under Graph's names, and only the records
+// changed since the time it is given.
+func TestCallsCSVIsIncremental(t *testing.T) {
+	st := open(t)
+	stats := load(t, st, bytes.NewReader(generated(t)))
+	var buf bytes.Buffer
+	all, err := export.Calls(t.Context(), st, tenant, time.Time{}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != all.Rows+1 || strings.Join(rows[0], ",") != strings.Join(export.CallColumns, ",") {
+		t.Fatalf("%d rows for %d, header %v", len(rows), all.Rows, rows[0])
+	}
+	if all.Rows == 0 || all.Rows > stats.Records {
+		t.Fatalf("%d calls of %d records imported", all.Rows, stats.Records)
+	}
+	h, err := st.GetRecord(t.Context(), tenant, rows[1][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[1][1] != strconv.FormatInt(h.Version, 10) || rows[1][10] != strconv.Itoa(h.Sessions) {
+		t.Errorf("row %v, record version %d with %d sessions", rows[1], h.Version, h.Sessions)
+	}
+	// The records changed after the middle one's lastModifiedDateTime.
+	var mods []time.Time
+	for _, r := range rows[1:] {
+		m, err := time.Parse(time.RFC3339Nano, r[6])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, m)
+	}
+	slices.SortFunc(mods, time.Time.Compare)
+	mid := mods[len(mods)/2]
+	want := 0
+	for _, m := range mods {
+		if m.After(mid) {
+			want++
+		}
+	}
+	later, err := export.Calls(t.Context(), st, tenant, mid, io.Discard)
+	if err != nil || later.Rows != want || !later.Latest.Equal(all.Latest) {
+		t.Fatalf("since %s: %+v, %v; want %d rows up to %s", mid, later, err, want, all.Latest)
+	}
+	none, err := export.Calls(t.Context(), st, tenant, all.Latest, io.Discard)
+	if err != nil || none.Rows != 0 {
+		t.Fatalf("since the latest: %+v, %v", none, err)
+	}
+}
+
+// PSTN flattens the stored getPstnCalls rows into pstnCallLogRow's columns,
+// incremental by startDateTime.
+func TestPSTNCSVIsIncremental(t *testing.T) {
+	st := open(t)
+	var pstn bytes.Buffer
+	if _, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 3, Records: 300, From: from, To: from.AddDate(0, 0, 7), PSTN: &pstn}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []callvault.ReportRow
+	for line := range bytes.Lines(pstn.Bytes()) {
+		var r struct {
+			ID    string    `json:"id"`
+			Start time.Time `json:"startDateTime"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, callvault.ReportRow{Key: r.ID, Time: r.Start, Body: bytes.TrimSpace(line)})
+	}
+	if len(rows) < 2 {
+		t.Fatalf("the generator wrote %d PSTN rows", len(rows))
+	}
+	if _, err := st.PutReportRows(t.Context(), tenant, export.PSTNKind, rows); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	all, err := export.PSTN(t.Context(), st, tenant, time.Time{}, &buf)
+	if err != nil || all.Rows != len(rows) {
+		t.Fatalf("%+v, %v; want %d rows", all, err, len(rows))
+	}
+	got, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first map[string]any
+	json.Unmarshal(rows[0].Body, &first)
+	for i, c := range export.PSTNColumns {
+		for _, r := range got[1:] {
+			if r[0] == first["id"] && c == "callerNumber" && r[i] != first[c] {
+				t.Errorf("%s: %q, want %q", c, r[i], first[c])
+			}
+		}
+	}
+	none, err := export.PSTN(t.Context(), st, tenant, all.Latest, io.Discard)
+	if err != nil || none.Rows != 0 {
+		t.Fatalf("since the latest: %+v, %v", none, err)
+	}
+}
+
+// The Parquet file holds what the CSV holds: read back with parquet-go's
+// reader, every row equals the CSV's, value by value; the metrics a stream
+// lacks are nulls, StartTime a timestamp.
+func TestStreamsParquetReadsBackAsTheCSV(t *testing.T) {
+	st := open(t)
+	load(t, st, bytes.NewReader(generated(t)))
+	to := from.AddDate(0, 0, 8)
+	var pq, cv bytes.Buffer
+	n, err := export.StreamsParquet(t.Context(), st, tenant, from, to, nil, &pq)
+	if err != nil || n == 0 {
+		t.Fatalf("%d rows, %v", n, err)
+	}
+	if _, err := export.Streams(t.Context(), st, tenant, from, to, nil, &cv); err != nil {
+		t.Fatal(err)
+	}
+	want, err := csv.NewReader(&cv).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pq.Bytes()
+	if string(b[:4]) != "PAR1" || string(b[len(b)-4:]) != "PAR1" {
+		t.Fatal("not a Parquet file")
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.NumRows() != int64(n) || len(f.Schema().Fields()) != len(export.StreamColumns) {
+		t.Fatalf("%d rows of %d columns, want %d of %d", f.NumRows(), len(f.Schema().Fields()), n, len(export.StreamColumns))
+	}
+	for i, field := range f.Schema().Fields() {
+		if field.Name() != export.StreamColumns[i] {
+			t.Fatalf("column %d is %s, the CSV's %s", i, field.Name(), export.StreamColumns[i])
+		}
+	}
+	if lt := f.Schema().Fields()[4].Type().LogicalType(); lt == nil || !strings.HasPrefix(strings.ToUpper(lt.String()), "TIMESTAMP") {
+		t.Errorf("StartTime's logical type %v", lt)
+	}
+	rows := make([]parquet.Row, n)
+	r := parquet.NewReader(bytes.NewReader(b))
+	got, err := r.ReadRows(rows)
+	if err != nil && !errors.Is(err, io.EOF) || got != n {
+		t.Fatalf("read %d rows: %v", got, err)
+	}
+	for i, row := range rows {
+		for j, v := range row {
+			var text string
+			switch {
+			case v.IsNull():
+			case j == 4:
+				text = time.Unix(0, v.Int64()).UTC().Format(time.RFC3339Nano)
+			case v.Kind() == parquet.Boolean:
+				text = strconv.FormatBool(v.Boolean())
+			case v.Kind() == parquet.Double:
+				text = strconv.FormatFloat(v.Double(), 'g', -1, 64)
+			case v.Kind() == parquet.Int32:
+				text = strconv.Itoa(int(v.Int32()))
+			default:
+				text = string(v.ByteArray())
+			}
+			if text != want[i+1][j] {
+				t.Fatalf("row %d, %s: %q in Parquet, %q in the CSV", i, export.StreamColumns[j], text, want[i+1][j])
+			}
+		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 var exportCommand = command{
 	name:    "export",
-	summary: "write classified streams as CSV, or the records as a re-importable archive",
+	summary: "write classified streams, calls or PSTN rows as CSV, or the records as a re-importable archive",
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &exportConfig{fs: fs}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose database to export")
@@ -28,14 +28,26 @@ var exportCommand = command{
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` to export (required)")
 		fs.StringVar(&c.from, "from", "", "streams: the first `day` (or RFC 3339 time); default 28 days before --to")
 		fs.StringVar(&c.to, "to", "", "streams: the `day` after the last (or an RFC 3339 time); default tomorrow")
-		fs.StringVar(&c.out, "out", "-", "streams: the CSV `file` (- for standard output); archive: the directory")
-		fs.BoolVar(&c.full, "full", false, "archive: export every record, not only those changed since the directory's last run")
-		describe(fs, "callvault export streams|archive --tenant TENANT_ID [flags]", `
-  callvault export streams --tenant T [--from DAY] [--to DAY] [--out FILE]
+		fs.StringVar(&c.out, "out", "-", "streams: the CSV `file` (- for standard output); calls, pstn, archive: the directory")
+		fs.StringVar(&c.format, "format", "csv", "streams: `csv` or parquet")
+		fs.BoolVar(&c.full, "full", false, "calls, pstn, archive: export everything, not only what changed since the directory's last run")
+		describe(fs, "callvault export streams|calls|pstn|archive --tenant TENANT_ID [flags]", `
+  callvault export streams --tenant T [--from DAY] [--to DAY] [--out FILE] [--format parquet]
       writes the tenant's classified media streams as CSV, one row per stream
       and direction: CQD's classification, the reasons, the metrics and the
       First and Second endpoints' dimensions (with the building of the
-      tenant's building file), under CQD-like column names.
+      tenant's building file), under CQD-like column names; with --format
+      parquet the same columns as a Parquet file (metrics nullable doubles,
+      StartTime a timestamp), for DuckDB, pandas or Spark.
+  callvault export calls --tenant T --out DIR [--full]
+      writes a CSV row for each call record (id, version, type, modalities,
+      times, organizer, session and participant counts) to DIR/calls-RUN.csv:
+      the first run every record, each later run the records whose
+      lastModifiedDateTime passed the last run's (DIR/.callvault-export-calls).
+  callvault export pstn --tenant T --out DIR [--full]
+      the same for the PSTN call rows of getPstnCalls (pstnCallLogRow's
+      columns), to DIR/pstn-RUN.csv, incremental by startDateTime
+      (DIR/.callvault-export-pstn).
   callvault export archive --tenant T --out DIR [--full]
       writes the tenant's call records in Graph's wire shape (as GET
       /beta/communications/callRecords/{id}?$expand=sessions($expand=segments)
@@ -51,7 +63,7 @@ var exportCommand = command{
 type exportConfig struct {
 	fs                         *flag.FlagSet
 	data, db, tenant, from, to string
-	out                        string
+	out, format                string
 	full                       bool
 }
 
@@ -61,8 +73,8 @@ type exportState struct {
 }
 
 func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error {
-	if len(args) == 0 || (args[0] != "streams" && args[0] != "archive") {
-		return fmt.Errorf("%w: name what to export: streams or archive", errUsage)
+	if len(args) == 0 || (args[0] != "streams" && args[0] != "calls" && args[0] != "pstn" && args[0] != "archive") {
+		return fmt.Errorf("%w: name what to export: streams, calls, pstn or archive", errUsage)
 	}
 	what := args[0]
 	if err := c.fs.Parse(args[1:]); err != nil {
@@ -79,8 +91,13 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 		return err
 	}
 	defer store.Close()
-	if what == "archive" {
+	switch what {
+	case "archive":
 		return c.archive(ctx, store, std)
+	case "calls":
+		return c.rows(ctx, store, std, "calls", export.Calls)
+	case "pstn":
+		return c.rows(ctx, store, std, "pstn", export.PSTN)
 	}
 	qs, ok := store.(callvault.QualityStore)
 	if !ok {
@@ -103,7 +120,15 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 		defer f.Close()
 		w = f
 	}
-	n, err := export.Streams(ctx, qs, c.tenant, q.From, q.To, files, w)
+	write := export.Streams
+	switch c.format {
+	case "csv":
+	case "parquet":
+		write = export.StreamsParquet
+	default:
+		return fmt.Errorf("%w: --format is csv or parquet, not %q", errUsage, c.format)
+	}
+	n, err := write(ctx, qs, c.tenant, q.From, q.To, files, w)
 	if err != nil {
 		return err
 	}
@@ -111,22 +136,68 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 	return nil
 }
 
-func (c *exportConfig) archive(ctx context.Context, store callvault.Store, std stdio) error {
-	if c.out == "-" || c.out == "" {
-		return fmt.Errorf("%w: archive needs --out DIR", errUsage)
-	}
-	statePath := filepath.Join(c.out, ".callvault-export")
+// readState reads what the directory of an incremental export remembers
+// (nothing with --full, or on its first run).
+func (c *exportConfig) readState(what, statePath string) (exportState, error) {
 	var state exportState
+	if c.out == "-" || c.out == "" {
+		return state, fmt.Errorf("%w: %s needs --out DIR", errUsage, what)
+	}
 	if !c.full {
 		if b, err := os.ReadFile(statePath); err == nil {
 			if err := json.Unmarshal(b, &state); err != nil {
-				return fmt.Errorf("%s: %w (remove it, or use --full)", statePath, err)
+				return state, fmt.Errorf("%s: %w (remove it, or use --full)", statePath, err)
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
+			return state, err
 		}
 	}
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	return state, os.MkdirAll(c.out, 0o755)
+}
+
+// saveState moves the directory's state on to latest, when it is later.
+func saveState(statePath string, state exportState, latest time.Time) error {
+	if !latest.After(state.Latest) {
+		return nil
+	}
+	state.Latest = latest
+	b, _ := json.Marshal(state)
+	return os.WriteFile(statePath, b, 0o644)
+}
+
+// rows runs an incremental CSV export (calls, pstn) into a new file of the
+// directory.
+func (c *exportConfig) rows(ctx context.Context, store callvault.Store, std stdio, what string,
+	write func(context.Context, callvault.Store, string, time.Time, io.Writer) (export.CallStats, error)) error {
+	statePath := filepath.Join(c.out, ".callvault-export-"+what)
+	state, err := c.readState(what, statePath)
+	if err != nil {
+		return err
+	}
+	name := filepath.Join(c.out, what+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".csv")
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	stats, err := write(ctx, store, c.tenant, state.Latest, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return err
+	}
+	if err := saveState(statePath, state, stats.Latest); err != nil {
+		return err
+	}
+	fmt.Fprintf(std.out, "exported %d %s rows to %s\n", stats.Rows, what, name)
+	return nil
+}
+
+func (c *exportConfig) archive(ctx context.Context, store callvault.Store, std stdio) error {
+	statePath := filepath.Join(c.out, ".callvault-export")
+	state, err := c.readState("archive", statePath)
+	if err != nil {
 		return err
 	}
 	run := time.Now().UTC().Format("20060102T150405Z")
@@ -134,12 +205,8 @@ func (c *exportConfig) archive(ctx context.Context, store callvault.Store, std s
 	if err != nil {
 		return err
 	}
-	if stats.Latest.After(state.Latest) {
-		state.Latest = stats.Latest
-		b, _ := json.Marshal(state)
-		if err := os.WriteFile(statePath, b, 0o644); err != nil {
-			return err
-		}
+	if err := saveState(statePath, state, stats.Latest); err != nil {
+		return err
 	}
 	since := "the beginning"
 	if !state.Latest.IsZero() && !c.full {

@@ -44,4 +44,21 @@ func TestExportArchiveReimportsAndStreamsCSV(t *testing.T) {
 	if lines := strings.Count(string(b), "\n"); lines < 40 || !strings.HasPrefix(string(b), "CallId,") {
 		t.Errorf("streams CSV of the re-imported store: %d lines: %.200s", lines, b)
 	}
+	pq := filepath.Join(dir, "streams.parquet")
+	if _, stderr, status := runCLI(t, "", "export", "streams", "--format", "parquet", "--data", again, "--tenant", genTenant, "--from", "2026-08-01", "--to", "2026-08-11", "--out", pq); status != 0 {
+		t.Fatalf("streams as Parquet: %s", stderr)
+	}
+	if b, _ := os.ReadFile(pq); len(b) < 8 || string(b[:4]) != "PAR1" {
+		t.Errorf("streams.parquet: %.20q", b)
+	}
+	calls := filepath.Join(dir, "calls")
+	if stdout, stderr, status := runCLI(t, "", "export", "calls", "--data", data, "--tenant", genTenant, "--out", calls); status != 0 || !strings.Contains(stdout, "exported 40 calls rows") {
+		t.Fatalf("calls: %d %q %q", status, stdout, stderr)
+	}
+	if stdout, _, _ := runCLI(t, "", "export", "calls", "--data", data, "--tenant", genTenant, "--out", calls); !strings.Contains(stdout, "exported 0 calls rows") {
+		t.Errorf("calls, a second run: %q", stdout)
+	}
+	if stdout, stderr, status := runCLI(t, "", "export", "pstn", "--data", data, "--tenant", genTenant, "--out", calls); status != 0 || !strings.Contains(stdout, "pstn rows") {
+		t.Fatalf("pstn: %d %q %q", status, stdout, stderr)
+	}
 }
