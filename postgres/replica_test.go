@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/postgres/pgtest"
 	"github.com/callvault/callvault/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // The replica tests need a streaming replica of the server that
@@ -94,6 +96,44 @@ func TestReplicaRotation(t *testing.T) {
 	if got := db.Replicas(); len(got) != 1 || !got[0].InRotation {
 		t.Errorf("replicas %+v, want the one in rotation", got)
 	}
+
+	// A replica that stops replaying: out of rotation once it lags more
+	// than MaxLag, back in once it has caught up.
+	lagging := open(t, dsn)
+	t.Cleanup(func() { lagging.Close() })
+	if err := lagging.AddReplicas(ctx, []string{replica}, postgres.ReplicaOptions{MaxLag: 300 * time.Millisecond, CheckEvery: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the replica in rotation", func() bool { return lagging.Replicas()[0].InRotation })
+	onReplica, err := pgx.Connect(ctx, replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onReplica.Close(context.Background())
+	onPrimary, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onPrimary.Close(context.Background())
+	if _, err := onReplica.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
+		t.Fatal(err)
+	}
+	defer onReplica.Exec(context.Background(), `SELECT pg_wal_replay_resume()`)
+	// A write that does not wait for the paused replica to apply it.
+	if _, err := onPrimary.Exec(ctx, `SET synchronous_commit = local; CREATE TABLE lag_probe (x INT); INSERT INTO lag_probe VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the paused replica out of rotation", func() bool { return !lagging.Replicas()[0].InRotation })
+	if got := lagging.Replicas()[0].Reason; !strings.HasPrefix(got, "lagging") {
+		t.Errorf("reason %q, want lagging", got)
+	}
+	if h, err := lagging.GetRecord(ctx, "failover", "rot"); err != nil || h.Version != 1 {
+		t.Fatalf("read with the replica out of rotation: %+v, %v", h, err)
+	}
+	if _, err := onReplica.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the replica back in rotation", func() bool { return lagging.Replicas()[0].InRotation })
 
 	// A replica that refuses connections: out of rotation at the first
 	// check, and the primary answers meanwhile.
