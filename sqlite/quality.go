@@ -197,6 +197,57 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 	return rows.Err()
 }
 
+// sqlStreamsByCall reads the streams of a period call by call, the latest
+// call first: the record's start through call_records_by_start, backwards,
+// and its streams through the primary key.
+const sqlStreamsByCall = `SELECT q.session_seq, q.segment_seq, q.seq, q.start_time, q.first_is_caller, q.poor_due,
+	q.jitter_ms, q.round_trip_ms, q.packet_loss, q.degradation, q.concealed, q.frame_loss, q.frame_rate, q.post_fecplr,
+	q.pstn, q.conference, CAST(q.dims AS BLOB)
+	FROM call_records AS c JOIN quality_stream_rows AS q ON q.rk = c.rk
+	WHERE c.tenant = ? AND c.start_time >= ? AND c.start_time <= ? AND q.start_time >= ? AND q.start_time <= ?
+	ORDER BY c.start_time DESC, c.rk DESC`
+
+// MaxCallDuration bounds how long before a period a call that has streams
+// in it may have started, for VisitQualityStreamsByCall.
+const MaxCallDuration = 48 * time.Hour
+
+// VisitQualityStreamsByCall calls fn with the tenant's streams that start
+// in start, all the streams of a call together, the call that started
+// latest first (calls that started up to MaxCallDuration before the
+// period included): the web view's list of calls stops after the latest
+// ones instead of reading the whole period.
+func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, start callvault.TimeRange, fn func(*callvault.QualityStream) error) (err error) {
+	if tenant == "" {
+		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	}
+	defer wrap(&err, "sqlite: visit quality streams by call")
+	from, to := rangeNanos(start)
+	recFrom := from
+	if recFrom > math.MinInt64+int64(MaxCallDuration) {
+		recFrom -= int64(MaxCallDuration)
+	}
+	rows, err := db.read.QueryContext(ctx, sqlStreamsByCall, tenant, recFrom, to, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var scan narrowScan
+	targets := scan.targets()
+	for rows.Next() {
+		if err := rows.Scan(targets...); err != nil {
+			return err
+		}
+		st, err := scan.stream()
+		if err != nil {
+			return err
+		}
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // narrowScan reads a row of quality_stream_rows (sqlSelectQualityStreams).
 type narrowScan struct {
 	s                                  callvault.QualityStream

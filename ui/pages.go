@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -196,6 +198,33 @@ type callRow struct {
 // MaxCalls is the most calls the calls page lists: the latest.
 const MaxCalls = 500
 
+// byCallVisitor is a store that hands out a period's streams call by call,
+// the latest call first (sqlite.DB does), so that the calls page reads
+// only the latest calls of a long period.
+type byCallVisitor interface {
+	VisitQualityStreamsByCall(ctx context.Context, tenant string, start callvault.TimeRange, fn func(*callvault.QualityStream) error) error
+}
+
+// errEnough stops a visit that has read enough calls.
+var errEnough = errors.New("ui: enough calls")
+
+// matches reports whether the calls page shows c: poor when only poor
+// calls are asked for, and with a user whose name holds user.
+func (c *callRow) matches(poorOnly bool, user string) bool {
+	if poorOnly && c.Poor == 0 {
+		return false
+	}
+	if user == "" {
+		return true
+	}
+	for u := range c.users {
+		if strings.Contains(strings.ToLower(u), strings.ToLower(user)) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) calls(w http.ResponseWriter, r *http.Request, ses *session) error {
 	from, to, err := s.period(r)
 	if err != nil {
@@ -204,8 +233,24 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, ses *session) err
 	poorOnly := r.URL.Query().Get("poor") == "1"
 	user := strings.TrimSpace(r.URL.Query().Get("user"))
 	byID := map[string]*callRow{}
-	err = s.Quality.VisitQualityStreams(r.Context(), ses.tenant, callvault.TimeRange{From: from, FromInclusive: true, To: to}, func(q *callvault.QualityStream) error {
+	// Call by call, latest first, when the store can: the visit stops once
+	// more than MaxCalls whole calls match, instead of reading the period.
+	visit, byCall := s.Quality.VisitQualityStreams, false
+	if v, ok := s.Quality.(byCallVisitor); ok {
+		visit, byCall = v.VisitQualityStreamsByCall, true
+	}
+	var last *callRow
+	matching := 0
+	err = visit(r.Context(), ses.tenant, callvault.TimeRange{From: from, FromInclusive: true, To: to}, func(q *callvault.QualityStream) error {
 		c := byID[q.RecordID]
+		if c == nil && byCall && last != nil {
+			if last.matches(poorOnly, user) {
+				matching++
+			}
+			if matching > MaxCalls {
+				return errEnough
+			}
+		}
 		if c == nil {
 			c = &callRow{ID: q.RecordID, Type: q.CallType, start: q.Start, users: map[string]bool{}, legs: map[[2]int]bool{}}
 			byID[q.RecordID] = c
@@ -224,24 +269,20 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, ses *session) err
 				c.users[n] = true
 			}
 		}
+		last = c
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errEnough) {
 		return err
 	}
 	var list []*callRow
 	for _, c := range byID {
-		if poorOnly && c.Poor == 0 {
+		if !c.matches(poorOnly, user) {
 			continue
 		}
 		var users []string
-		match := user == ""
 		for u := range c.users {
 			users = append(users, u)
-			match = match || strings.Contains(strings.ToLower(u), strings.ToLower(user))
-		}
-		if !match {
-			continue
 		}
 		sort.Strings(users)
 		if len(users) > 4 {

@@ -13,10 +13,13 @@
 //   - the overview (its five queries, as ui.OverviewQueries makes them),
 //     again (from the answers the store keeps) and over a new period;
 //   - a breakdown by the Second endpoint's platform, and by building;
+//   - the web view's pages over HTTP (on 127.0.0.1): the overview, a
+//     breakdown by building, the list of calls and the latest call's page;
 //   - the overview again by a full scan of the rows (the analytics' pass
 //     over VisitQualityStreams, as without a rollup).
 //
-// Everything stays on this machine: it opens a file, no network.
+// Everything stays on this machine: the pages are served and asked for on
+// 127.0.0.1.
 package main
 
 import (
@@ -26,14 +29,19 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/analytics"
+	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/ingest"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
@@ -133,7 +141,68 @@ func main() {
 		q := []analytics.Query{{From: from, To: to, Media: callvault.MediaAudio, By: []string{dim}}}
 		measure("breakdown "+dim+", rollup", *runs, func() { run(db, q) })
 	}
+	pages(ctx, db, from, to, measure, *runs)
 	measure("overview, full scan", 1, func() { run(scanOnly{db}, overview) })
+}
+
+// pages times the web view's pages over HTTP, on a server on 127.0.0.1
+// that this process runs: the overview, a breakdown, the list of calls and
+// the page of the latest call.
+func pages(ctx context.Context, db *sqlite.DB, from, to time.Time, measure func(string, int, func()), runs int) {
+	keys, err := os.MkdirTemp("", "qualitybench-keys-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(keys)
+	signer, err := auth.LoadOrCreateSigner(keys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	web := &ui.Server{Store: db, Quality: db, Signer: signer}
+	if err := web.Mount(mux); err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // loopback only
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	link, err := ui.Link(signer, base, tenant)
+	if err != nil {
+		log.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Minute}
+	get := func(path string) string {
+		res, err := client.Get(base + path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			log.Fatalf("GET %s: %s", path, res.Status)
+		}
+		return string(b)
+	}
+	get(strings.TrimPrefix(link, base))
+	q := "?from=" + from.Format(time.DateOnly) + "&to=" + to.Format(time.DateOnly)
+	var latest string
+	measure("page /ui/ (overview)", runs, func() { get("/ui/" + q) })
+	measure("page /ui/breakdown (by building)", runs, func() { get("/ui/breakdown" + q + "&by=second.building") })
+	measure("page /ui/calls (the latest 500)", runs, func() {
+		body := get("/ui/calls" + q)
+		if i := strings.Index(body, `href="/ui/calls/`); i >= 0 {
+			latest, _, _ = strings.Cut(body[i+len(`href="/ui/calls/`):], `"`)
+		}
+	})
+	if latest != "" {
+		measure("page /ui/calls/{id} (the latest call)", runs, func() { get("/ui/calls/" + latest) })
+	}
 }
 
 // scanOnly hides the store's aggregation: the analytics count the rows.
