@@ -175,7 +175,13 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 	}
 	defer wrap(&err, "sqlite: visit quality streams")
 	from, to := rangeNanos(start)
-	rows, err := db.read.QueryContext(ctx, sqlSelectQualityStreams, tenant, from, to)
+	return db.visitStreams(ctx, fn, sqlSelectQualityStreams, tenant, from, to)
+}
+
+// visitStreams calls fn with each stream a query of sqlSelectQualityStreams'
+// columns reads.
+func (db *DB) visitStreams(ctx context.Context, fn func(*callvault.QualityStream) error, query string, args ...any) error {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -226,26 +232,7 @@ func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, star
 	if recFrom > math.MinInt64+int64(MaxCallDuration) {
 		recFrom -= int64(MaxCallDuration)
 	}
-	rows, err := db.read.QueryContext(ctx, sqlStreamsByCall, tenant, recFrom, to, from, to)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var scan narrowScan
-	targets := scan.targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			return err
-		}
-		st, err := scan.stream()
-		if err != nil {
-			return err
-		}
-		if err := fn(st); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return db.visitStreams(ctx, fn, sqlStreamsByCall, tenant, recFrom, to, from, to)
 }
 
 // narrowScan reads a row of quality_stream_rows (sqlSelectQualityStreams).
