@@ -350,6 +350,32 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 	return g.Result(), nil
 }
 
+// RefreshQualityRollup computes again the rollup of every dirty day of
+// every tenant, a transaction a day, and returns how many days it
+// computed (see sqlite.DB.RefreshQualityRollup).
+func (db *DB) RefreshQualityRollup(ctx context.Context) (days int, err error) {
+	defer wrap(&err, "postgres: refresh the quality rollup")
+	rows, err := db.pool.Query(ctx, `SELECT tenant, day FROM quality_dirty ORDER BY tenant, day`)
+	if err != nil {
+		return 0, err
+	}
+	type dirty struct {
+		Tenant string
+		Day    int64
+	}
+	todo, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dirty])
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range todo {
+		if err := db.refreshDay(ctx, d.Tenant, d.Day); err != nil {
+			return days, err
+		}
+		days++
+	}
+	return days, nil
+}
+
 // refreshRollup computes again the rollup of the tenant's dirty days in
 // [from, to), a transaction a day.
 func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {

@@ -506,6 +506,41 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 	return g.Result(), nil
 }
 
+// RefreshQualityRollup computes again the rollup of every dirty day of
+// every tenant, a write transaction a day, and returns how many days it
+// computed: what serve does in the background, and migrate after it
+// classifies, so that the first page after an import does not.
+func (db *DB) RefreshQualityRollup(ctx context.Context) (days int, err error) {
+	defer wrap(&err, "sqlite: refresh the quality rollup")
+	rows, err := db.read.QueryContext(ctx, `SELECT tenant, day FROM quality_dirty ORDER BY tenant, day`)
+	if err != nil {
+		return 0, err
+	}
+	type dirty struct {
+		tenant string
+		day    int64
+	}
+	var todo []dirty
+	for rows.Next() {
+		var d dirty
+		if err := rows.Scan(&d.tenant, &d.day); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		todo = append(todo, d)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	for _, d := range todo {
+		if err := db.refreshDay(ctx, d.tenant, d.day); err != nil {
+			return days, err
+		}
+		days++
+	}
+	return days, nil
+}
+
 // refreshRollup computes again the rollup of the tenant's dirty days in
 // [from, to), a write transaction a day.
 func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {

@@ -28,10 +28,33 @@ func (c *migrateConfig) fillQuality(ctx context.Context, store callvault.Store, 
 	w := std.out
 	if err != nil {
 		w = std.err
-	} else if stats.Records == 0 {
-		return nil // nothing stored before: migrate's output stays as it was
 	}
-	fmt.Fprintf(w, "call quality: classified %d records stored before (%d streams), in %s\n",
-		stats.Records, stats.Streams, time.Since(start).Round(time.Millisecond))
+	if err != nil || stats.Records > 0 { // nothing stored before: migrate's output stays as it was
+		fmt.Fprintf(w, "call quality: classified %d records stored before (%d streams), in %s\n",
+			stats.Records, stats.Streams, time.Since(start).Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+	return refreshRollup(ctx, store, std)
+}
+
+// rollupRefresher is a store that keeps the daily rollup of call quality.
+type rollupRefresher interface {
+	RefreshQualityRollup(ctx context.Context) (int, error)
+}
+
+// refreshRollup computes the rollup's dirty days, so that the first page
+// after an import or a migration does not have to.
+func refreshRollup(ctx context.Context, store callvault.Store, std stdio) error {
+	r, ok := store.(rollupRefresher)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	days, err := r.RefreshQualityRollup(ctx)
+	if days > 0 || err != nil {
+		fmt.Fprintf(std.err, "call quality: the daily rollup of %d days computed, in %s\n", days, time.Since(start).Round(time.Millisecond))
+	}
 	return err
 }

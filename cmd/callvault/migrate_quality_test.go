@@ -57,7 +57,7 @@ func TestMigrateClassifiesRecordsStoredBefore(t *testing.T) {
 		t.Fatalf("the import classified only %d streams", len(want))
 	}
 	// As a store of the build before: no quality rows.
-	for _, q := range []string{`DELETE FROM quality_streams`, `DELETE FROM quality_records`} {
+	for _, q := range []string{`DELETE FROM quality_stream_rows`, `DELETE FROM quality_records`} {
 		if _, err := db.ExecContext(t.Context(), q); err != nil {
 			t.Fatal(err)
 		}

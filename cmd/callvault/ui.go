@@ -107,6 +107,9 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 	if err := web.Mount(srv.Extra); err != nil {
 		return err
 	}
+	if r, ok := store.(rollupRefresher); ok {
+		go refreshRollupLoop(r, logger.With("component", "quality-rollup"))
+	}
 	if demoTenant != "" {
 		link, err := ui.Link(signer, publicURL, demoTenant)
 		if err != nil {
@@ -115,6 +118,27 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 		c.link = link
 	}
 	return nil
+}
+
+// rollupEvery is how often serve computes the dirty days of the daily
+// rollup in the background, so that pages seldom have to.
+const rollupEvery = time.Minute
+
+// refreshRollupLoop computes the rollup's dirty days every rollupEvery,
+// until the store is closed.
+func refreshRollupLoop(r rollupRefresher, logger *slog.Logger) {
+	for range time.Tick(rollupEvery) {
+		start := time.Now()
+		days, err := r.RefreshQualityRollup(context.Background())
+		switch {
+		case err != nil && strings.Contains(err.Error(), "closed"):
+			return
+		case err != nil:
+			logger.Warn("the daily rollup of call quality could not be computed", "days", days, "err", err)
+		case days > 0:
+			logger.Info("the daily rollup of call quality computed", "days", days, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
 }
 
 // printLink prints the demo's sign-in link, if start minted one.
