@@ -61,6 +61,11 @@ type Options struct {
 	DemoRecords int // with Demo: how many generated calls besides the named ones (0: none)
 	// Ingest serves POST /ingest/v1/callRecords, as serve --ingest.
 	Ingest bool
+	// PublicURL is the base written into @odata.context and
+	// @odata.nextLink, as serve --public-url (to pose as
+	// https://graph.microsoft.com, say); URL when "". A client then
+	// follows a next link by sending its path to URL.
+	PublicURL string
 	// Dir is the data directory (the SQLite database, the keys); a new
 	// temporary one, removed by Close, when "".
 	Dir string
@@ -146,15 +151,19 @@ func NewServer(opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.URL = "http://" + ln.Addr().String()
+	public := opts.PublicURL
+	if public == "" {
+		public = s.URL
+	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	dev := &issuer.Issuer{Signer: s.signer, Apps: s.apps, PublicURL: s.URL, Logger: logger}
+	dev := &issuer.Issuer{Signer: s.signer, Apps: s.apps, PublicURL: public, Logger: logger}
 	srv := &graph.Server{
 		Store:     db,
 		Auth:      s.signer.Verifier(auth.VerifierOptions{}),
 		Extra:     dev.Routes(),
 		Cursors:   odata.Cursors{Key: key},
-		PublicURL: s.URL,
+		PublicURL: public,
 		Logger:    logger,
 	}
 	if opts.Ingest {

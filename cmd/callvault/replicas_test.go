@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callvault/callvault/callvaulttest"
 	"github.com/callvault/callvault/postgres/pgtest"
 	"github.com/callvault/callvault/synth"
 )
@@ -121,8 +122,9 @@ func TestPostgresServesWhatSQLiteServes(t *testing.T) {
 	dir := t.TempDir()
 	const public = "https://graph.example.test"
 	// Both seed the same demo data (the day's, unless the test straddles
-	// midnight UTC).
-	onSQLite, _ := serve(t, "--data", dir, "--demo", "--demo-records", "100", "--public-url", public)
+	// midnight UTC): the reference on SQLite is callvaulttest's, as serve
+	// --demo would seed it, since its serve is not what this test checks.
+	onSQLite := callvaulttest.Start(t, callvaulttest.Options{Dir: dir, Demo: true, DemoRecords: 100, PublicURL: public}).URL
 	onPostgres, _ := serve(t, "--db", dsn, "--data", t.TempDir(), "--demo", "--demo-records", "100", "--public-url", public)
 	token := func(args ...string) string {
 		out, errs, status := runCLI(t, "", append([]string{"token", "--tenant", synth.DemoTenant}, args...)...)
