@@ -25,6 +25,7 @@ var (
 	_ callvault.QualityAggregator  = (*sqlite.DB)(nil)
 	_ callvault.SubscriptionStore  = (*sqlite.DB)(nil)
 	_ callvault.Outbox             = (*sqlite.DB)(nil)
+	_ callvault.DriftStore         = (*sqlite.DB)(nil)
 
 	_ callvault.BatchStore        = (*postgres.DB)(nil)
 	_ callvault.ScriptCompiler    = (*postgres.DB)(nil)
@@ -37,6 +38,8 @@ var (
 	_ callvault.QualityAggregator = (*postgres.DB)(nil)
 	_ callvault.SubscriptionStore = (*postgres.DB)(nil)
 	_ callvault.Outbox            = (*postgres.DB)(nil)
+	_ callvault.DriftStore        = (*postgres.DB)(nil)
+	_ callvault.SecretUpdater     = (*postgres.DB)(nil)
 )
 
 // wrapped embeds a Store, as a test's wrapper does.
