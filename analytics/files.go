@@ -53,6 +53,19 @@ func (b *Buildings) All() []Building {
 	return b.list
 }
 
+// hasVPN reports whether a network of the file is a VPN one.
+func (b *Buildings) hasVPN() bool {
+	if b == nil {
+		return false
+	}
+	for i := range b.list {
+		if b.list[i].VPN {
+			return true
+		}
+	}
+	return false
+}
+
 // Find returns the building of an endpoint by its subnet, as CQD joins the
 // file on First/Second Subnet; a VPN network matches the endpoint's IP
 // address instead. It returns nil when no network holds it.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/qualitysql"
 )
 
 // column is how a dimension maps onto a stored column (or time bucket):
@@ -103,6 +105,53 @@ func aggregate(q Query, by []string) (callvault.QualityAggregate, []column, bool
 	return a, cols, true
 }
 
+// buildingDims are the dimensions from the building file, by side.
+var buildingDims = map[string]bool{}
+
+func init() {
+	for _, side := range []string{"first", "second"} {
+		for _, n := range []string{"building", "network", "city", "country", "region", "buildingType", "insideCorp"} {
+			buildingDims[side+"."+n] = true
+		}
+	}
+}
+
+// viaSubnet turns a query by one dimension of the building file into the
+// same query by the endpoint's subnet and the mapping of a subnet onto the
+// dimension's value: the store counts subnets (from its rollup), and the
+// groups of the subnets of one building add up. Only when the file has no
+// VPN network (which matches an endpoint by its address, not its subnet),
+// and the query has no filter.
+func viaSubnet(q Query, files *Files) (Query, func(string) string, bool) {
+	if len(q.By) != 1 || len(q.Where) > 0 || !buildingDims[q.By[0]] || files == nil || files.Buildings.hasVPN() {
+		return q, nil, false
+	}
+	side, _, _ := strings.Cut(q.By[0], ".")
+	d := dimensions[q.By[0]]
+	sub := q
+	sub.By = []string{side + ".subnet"}
+	return sub, func(subnet string) string {
+		var s callvault.QualityStream
+		s.First.Subnet, s.Second.Subnet = subnet, subnet
+		return d(&s, files)
+	}, true
+}
+
+// rollable reports whether the store answers q from its daily rollup, in
+// a time that does not grow with the streams: q counted as it is, or by
+// subnet for a building dimension.
+func rollable(q Query, files *Files) bool {
+	if sub, _, ok := viaSubnet(q, files); ok {
+		q = sub
+	}
+	a, _, ok := aggregate(q, q.By)
+	if !ok {
+		return false
+	}
+	_, _, _, ok = qualitysql.Rollable(a)
+	return ok
+}
+
 // pushable reports whether every query can be counted by the store.
 func pushable(qs []Query) bool {
 	for _, q := range qs {
@@ -116,14 +165,22 @@ func pushable(qs []Query) bool {
 // runInStore answers the queries with the store's own counting: a
 // statement pair for each query's groups, and one for the totals of the
 // queries that share a period, media and filter.
-func runInStore(ctx context.Context, agg callvault.QualityAggregator, tenant string, qs []Query) ([]*Result, error) {
+func runInStore(ctx context.Context, agg callvault.QualityAggregator, tenant string, files *Files, qs []Query) ([]*Result, error) {
 	totals := map[string]Row{}
 	out := make([]*Result, len(qs))
 	for i, q := range qs {
-		a, cols, _ := aggregate(q, q.By)
+		counted, mapping, bySubnet := viaSubnet(q, files)
+		if !bySubnet {
+			counted = q
+		}
+		a, cols, _ := aggregate(counted, counted.By)
 		groups, err := agg.AggregateQuality(ctx, tenant, a)
 		if err != nil {
 			return nil, err
+		}
+		if bySubnet {
+			groups = regroup(groups, mapping)
+			cols = []column{{decode: same}}
 		}
 		res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Rows: []Row{}}
 		if q.By == nil {
@@ -195,4 +252,33 @@ func finishRow(r Row, sums [6]float64, counts [6]int64) Row {
 		}
 	}
 	return r
+}
+
+// regroup maps each group's one key and adds up the groups that map to
+// the same value.
+func regroup(groups []callvault.QualityGroup, mapping func(string) string) []callvault.QualityGroup {
+	var out []callvault.QualityGroup
+	at := map[string]int{}
+	for _, g := range groups {
+		k := mapping(g.Keys[0])
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, callvault.QualityGroup{Keys: []string{k}})
+			i = len(out) - 1
+		}
+		x := &out[i]
+		x.Streams += g.Streams
+		x.Good += g.Good
+		x.Poor += g.Poor
+		x.Unclassified += g.Unclassified
+		for j := range x.Sums {
+			x.Sums[j] += g.Sums[j]
+			x.Counts[j] += g.Counts[j]
+		}
+		x.Calls += g.Calls
+		x.GoodCalls += g.GoodCalls
+		x.PoorCalls += g.PoorCalls
+	}
+	return out
 }

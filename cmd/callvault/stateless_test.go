@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -96,5 +97,34 @@ func TestStatelessReplicasShareKeysAppsAndCA(t *testing.T) {
 		if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
 			t.Errorf("data directory %s holds %v (%v); want nothing", dir, entries, err)
 		}
+	}
+}
+
+// TestADataDirectorysAppsMoveIntoTheDatabase starts a server on PostgreSQL
+// with a data directory whose apps.json was written before the registry
+// moved into the database: its apps get tokens from that server, and from
+// another one on the database with an empty data directory.
+func TestADataDirectorysAppsMoveIntoTheDatabase(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if _, errs, status := runCLI(t, record("rec-1", 1), "import", "--db", dsn, "--tenant", idTenant, "-"); status != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	old := t.TempDir()
+	clientID, secret := addApp(t, old, "--name", "from-the-file") // no --db: apps.json
+	urlOld, _ := serve(t, "--db", dsn, "--data", old)
+	urlNew, _ := serve(t, "--db", dsn, "--data", t.TempDir())
+	for name, base := range map[string]string{"the server of the old directory": urlOld, "a server with an empty one": urlNew} {
+		status, body := fetchToken(t, http.DefaultClient, base, clientID, secret)
+		token, _ := body["access_token"].(string)
+		if status != 200 || token == "" {
+			t.Errorf("%s: token %d %v", name, status, body)
+			continue
+		}
+		if status, body := get(t, base+"/v1.0/communications/callRecords/rec-1/sessions", token); status != 200 {
+			t.Errorf("%s: %d %s", name, status, body)
+		}
+	}
+	if out, _, _ := runCLI(t, "", "app", "list", "--db", dsn, "--data", t.TempDir()); !strings.Contains(out, clientID) {
+		t.Errorf("app list --db does not list the imported app:\n%s", out)
 	}
 }
