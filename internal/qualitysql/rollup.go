@@ -331,14 +331,20 @@ func Key(q callvault.QualityAggregate) string {
 		q.Media, q.By, q.Where)
 }
 
-// Cache keeps the last n answers put in it, safe for concurrent use. Its
-// users must not change the groups they get.
+// Cache keeps the latest answers put in it, at most n of them and at
+// most maxCachedGroups groups in all (an answer by subnet or user over a
+// month of a million sessions has hundreds of thousands), safe for
+// concurrent use.
 type Cache[K comparable] struct {
-	mu    sync.Mutex
-	n     int
-	items map[K][]callvault.QualityGroup
-	order []K
+	mu     sync.Mutex
+	n      int
+	groups int
+	items  map[K][]callvault.QualityGroup
+	order  []K
 }
+
+// maxCachedGroups bounds the memory a Cache holds: some 100 bytes a group.
+const maxCachedGroups = 1 << 20
 
 // NewCache returns a cache of n answers.
 func NewCache[K comparable](n int) *Cache[K] {
@@ -353,15 +359,23 @@ func (c *Cache[K]) Get(k K) ([]callvault.QualityGroup, bool) {
 	return slices.Clone(g), ok
 }
 
-// Put keeps g for k, forgetting the oldest answer when full.
+// Put keeps g for k, forgetting the oldest answers when full. An answer
+// larger than the whole cache is not kept.
 func (c *Cache[K]) Put(k K, g []callvault.QualityGroup) {
+	if len(g) > maxCachedGroups {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[k]; !ok {
+	if old, ok := c.items[k]; ok {
+		c.groups -= len(old)
+	} else {
 		c.order = append(c.order, k)
 	}
 	c.items[k] = slices.Clone(g)
-	for len(c.order) > c.n {
+	c.groups += len(g)
+	for len(c.order) > c.n || c.groups > maxCachedGroups {
+		c.groups -= len(c.items[c.order[0]])
 		delete(c.items, c.order[0])
 		c.order = c.order[1:]
 	}
