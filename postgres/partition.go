@@ -484,26 +484,34 @@ func (db *DB) copyBatch(ctx context.Context, tx pgx.Tx) (int, error) {
 // to the partition of its new start_time if that changed) with its rows
 // rewritten.
 func (p *recordPut) putPartitioned(ctx context.Context, tx pgx.Tx) (callvault.PutOutcome, error) {
-	if _, err := tx.Exec(ctx, sqlLockRecordKey, p.r.Tenant, p.r.ID); err != nil {
-		return 0, err
-	}
+	// The lock and the lookup go in one round trip: pipelined, the lookup
+	// still runs after the lock is taken, as a statement of its own, so it
+	// sees what a writer that held the lock committed.
+	find := &pgx.Batch{}
+	find.Queue(sqlLockRecordKey, p.r.Tenant, p.r.ID)
+	find.Queue(sqlSelectStoredP, p.r.Tenant, p.r.ID)
+	br := tx.SendBatch(ctx, find)
 	var stored, storedStart int64
-	err := tx.QueryRow(ctx, sqlSelectStoredP, p.r.Tenant, p.r.ID).Scan(&stored, &storedStart)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&stored, &storedStart)
+	}
+	if cerr := br.Close(); err == nil || (errors.Is(err, pgx.ErrNoRows) && cerr != nil) {
+		err = cerr
+	}
+	// The record's own write leads the batch of its rows: one more round
+	// trip for the whole.
 	outcome, change := callvault.Inserted, callvault.ChangeCreated
 	b := &pgx.Batch{}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if _, err := tx.Exec(ctx, sqlInsertRecordP, p.header...); err != nil {
-			return 0, err
-		}
+		b.Queue(sqlInsertRecordP, p.header...)
 	case err != nil:
 		return 0, err
 	case stored > p.r.Version:
 		return callvault.Stale, nil
 	default:
-		if _, err := tx.Exec(ctx, sqlUpdateRecordP, append(p.header[:9:9], storedStart)...); err != nil {
-			return 0, err
-		}
+		b.Queue(sqlUpdateRecordP, append(p.header[:9:9], storedStart)...)
 		outcome, change = callvault.Replaced, 0
 		if p.r.Version > stored {
 			change = callvault.ChangeUpdated
