@@ -29,9 +29,13 @@ var (
 )
 
 const (
-	sqlDeleteQualityStreams = `DELETE FROM quality_streams WHERE tenant = $1 AND record_id = $2`
-	sqlDeleteQualityRecord  = `DELETE FROM quality_records WHERE tenant = $1 AND record_id = $2`
-	sqlInsertQualityRecord  = `INSERT INTO quality_records (tenant, record_id, version) VALUES ($1, $2, $3)`
+	// Deleting a record's streams marks their days dirty, as the trigger
+	// does on SQLite.
+	sqlDeleteQualityStreams = `WITH gone AS (DELETE FROM quality_streams WHERE tenant = $1 AND record_id = $2 RETURNING start_time)
+		INSERT INTO quality_dirty (tenant, day) SELECT DISTINCT $1, start_time / 86400000000000 FROM gone
+		ON CONFLICT (tenant, day) DO UPDATE SET marks = quality_dirty.marks + 1`
+	sqlDeleteQualityRecord = `DELETE FROM quality_records WHERE tenant = $1 AND record_id = $2`
+	sqlInsertQualityRecord = `INSERT INTO quality_records (tenant, record_id, version) VALUES ($1, $2, $3)`
 	// The rollup (migrations/0008_quality_rollup.sql).
 	sqlMarkDirty = `INSERT INTO quality_dirty (tenant, day) VALUES ($1, $2)
 		ON CONFLICT (tenant, day) DO UPDATE SET marks = quality_dirty.marks + 1`

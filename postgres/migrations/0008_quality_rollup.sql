@@ -6,7 +6,9 @@
 -- An import marks the days of the streams it writes in quality_dirty, an
 -- upsert that takes the row's lock, so that a refresh (which deletes the
 -- mark first, then reads the day's streams) and an import of the same day
--- are ordered; the trigger marks the days of deleted stream rows.
+-- are ordered. Deleting a record's stream rows marks their days in the
+-- same statement (postgres/quality.go): no trigger, which CockroachDB and
+-- YugabyteDB would not run.
 CREATE TABLE quality_dirty (
 	tenant TEXT   NOT NULL,
 	day    BIGINT NOT NULL,
@@ -37,16 +39,6 @@ CREATE TABLE quality_rollup_generation (
 	tenant TEXT   PRIMARY KEY,
 	gen    BIGINT NOT NULL
 );
-
-CREATE FUNCTION quality_streams_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO quality_dirty (tenant, day) VALUES (OLD.tenant, OLD.start_time / 86400000000000)
-		ON CONFLICT (tenant, day) DO UPDATE SET marks = quality_dirty.marks + 1;
-	RETURN NULL;
-END $$;
-
-CREATE TRIGGER quality_streams_deleted AFTER DELETE ON quality_streams
-	FOR EACH ROW EXECUTE FUNCTION quality_streams_deleted();
 
 INSERT INTO quality_dirty (tenant, day)
 	SELECT DISTINCT tenant, start_time / 86400000000000 FROM quality_streams
