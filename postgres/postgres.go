@@ -322,11 +322,10 @@ func hasCode(err error, codes ...string) bool {
 	return errors.As(err, &pe) && slices.Contains(codes, pe.Code)
 }
 
-// Secrets every replica shares, by name in the secrets table.
-const (
-	CursorKeySecret  = "cursor-key"  // the HMAC key of $skiptoken cursors
-	SigningKeySecret = "signing-key" // the development issuer's RSA key, PKCS#8 PEM
-)
+// CursorKeySecret names the HMAC key of $skiptoken cursors in the secrets
+// table, which every replica shares. (The signing keys are
+// callvault.SigningKeysSecret.)
+const CursorKeySecret = "cursor-key"
 
 const (
 	sqlSelectSecret = `SELECT value FROM secrets WHERE name = $1`
