@@ -3,6 +3,7 @@ package graph
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/odata"
@@ -36,7 +37,9 @@ func (s *Server) session(req *request, segments bool) (*callvault.SessionRow, er
 			return nil, err
 		}
 	}
+	t0 := time.Now()
 	row, err := s.Store.GetSession(req.r.Context(), req.principal.Tenant, req.key(0), req.key(1), segments)
+	storeTime(req.r, t0)
 	if callvault.ErrorCode(err) == callvault.ENOTFOUND {
 		return nil, callvault.Errorf(callvault.ENOTFOUND, "The session '%s' of callRecord '%s' was not found.", req.key(1), req.key(0))
 	}
@@ -160,7 +163,9 @@ func (s *Server) listParticipants(w http.ResponseWriter, req *request) error {
 		}
 	}
 	size := req.prefs.PageSize(ParticipantsPage)
+	t0 := time.Now()
 	page, err := s.Store.ListParticipants(r.Context(), callvault.ParticipantQuery{Tenant: req.principal.Tenant, RecordID: id, After: after.N, Limit: size})
+	storeTime(r, t0)
 	if callvault.ErrorCode(err) == callvault.ENOTFOUND {
 		return recordNotFound(id)
 	} else if err != nil {
@@ -215,7 +220,9 @@ func (s *Server) getParticipant(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
+	t0 := time.Now()
 	row, err := s.Store.GetParticipant(req.r.Context(), req.principal.Tenant, req.key(0), req.key(1))
+	storeTime(req.r, t0)
 	if callvault.ErrorCode(err) == callvault.ENOTFOUND {
 		return callvault.Errorf(callvault.ENOTFOUND, "The participant '%s' of callRecord '%s' was not found.", req.key(1), req.key(0))
 	} else if err != nil {

@@ -27,6 +27,11 @@ type RequestInfo struct {
 	// Duration is from the request's arrival in the handler to the end of
 	// its handler.
 	Duration time.Duration
+	// Store is the part of Duration spent in the store's methods; 0 for a
+	// request that asked the store nothing. A page of sessions that the
+	// store hands to the writer as it reads (callvault.SessionPageVisitor)
+	// counts its writing too.
+	Store time.Duration
 }
 
 // requestInfo returns the request's RequestInfo to fill in, or a throwaway
@@ -38,6 +43,10 @@ func requestInfo(r *http.Request) *RequestInfo {
 	}
 	return &RequestInfo{}
 }
+
+// storeTime adds the time since start to the request's RequestInfo.Store:
+// call it after each call of a store method.
+func storeTime(r *http.Request, start time.Time) { requestInfo(r).Store += time.Since(start) }
 
 // noteRoute records the pattern r matched (RequestInfo.Route).
 func noteRoute(r *http.Request, route string) { requestInfo(r).Route = route }

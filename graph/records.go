@@ -3,6 +3,7 @@ package graph
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/odata"
@@ -57,7 +58,9 @@ func (s *Server) listRecords(w http.ResponseWriter, req *request) error {
 	}
 	size := req.prefs.PageSize(RecordsPage)
 	sq.Limit = size
+	t0 := time.Now()
 	page, err := s.Store.ListRecords(r.Context(), sq)
+	storeTime(r, t0)
 	if err != nil {
 		return err
 	}
@@ -65,7 +68,10 @@ func (s *Server) listRecords(w http.ResponseWriter, req *request) error {
 	if q.Count {
 		cq := sq
 		cq.After = nil
-		if count, err = s.Store.CountRecords(r.Context(), cq); err != nil {
+		t0 := time.Now()
+		count, err = s.Store.CountRecords(r.Context(), cq)
+		storeTime(r, t0)
+		if err != nil {
 			return err
 		}
 	}
@@ -105,7 +111,9 @@ func (s *Server) countRecords(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	n, err := s.Store.CountRecords(req.r.Context(), sq)
+	storeTime(req.r, t0)
 	if err != nil {
 		return err
 	}
@@ -131,17 +139,21 @@ func (s *Server) getRecord(w http.ResponseWriter, req *request) error {
 	var sessions *callvault.SessionPage
 	var participants *callvault.ParticipantPage
 	if e := q.Expanded("sessions"); e != nil {
+		t0 := time.Now()
 		sessions, err = s.Store.ListSessions(r.Context(), callvault.SessionQuery{
 			Tenant: req.principal.Tenant, RecordID: id, Limit: req.prefs.PageSize(MaxSessionsPage), Segments: expands(e, "segments"),
 		})
+		storeTime(r, t0)
 		if err != nil {
 			return err
 		}
 	}
 	if q.Expanded("participants_v2") != nil {
+		t0 := time.Now()
 		participants, err = s.Store.ListParticipants(r.Context(), callvault.ParticipantQuery{
 			Tenant: req.principal.Tenant, RecordID: id, Limit: req.prefs.PageSize(ParticipantsPage),
 		})
+		storeTime(r, t0)
 		if err != nil {
 			return err
 		}

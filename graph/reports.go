@@ -58,9 +58,11 @@ func (s *Server) report(w http.ResponseWriter, req *request) error {
 		rng = callvault.TimeRange{}
 	}
 	size := req.prefs.PageSize(ReportPage)
+	t0 := time.Now()
 	page, err := s.Store.ListReportRows(r.Context(), callvault.ReportQuery{
 		Tenant: req.principal.Tenant, Kind: rowType.ShortName(), Range: rng, Offset: q.Skip, Limit: size,
 	})
+	storeTime(r, t0)
 	if err != nil {
 		return err
 	}

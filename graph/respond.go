@@ -61,7 +61,9 @@ func (s *Server) notBefore() time.Time {
 // record returns a record's header, or the 404 Graph gives for a record that
 // does not exist, belongs to another tenant or is past retention.
 func (s *Server) record(ctx context.Context, req *request, id string) (*callvault.RecordHeader, error) {
+	t0 := time.Now()
 	h, err := s.Store.GetRecord(ctx, req.principal.Tenant, id)
+	storeTime(req.r, t0)
 	if callvault.ErrorCode(err) == callvault.ENOTFOUND || (err == nil && s.expired(h)) {
 		return nil, recordNotFound(id)
 	}

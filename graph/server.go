@@ -219,7 +219,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("request_id", id.request), slog.String("client_request_id", id.client), slog.String("tenant", info.Tenant),
 					slog.String("method", r.Method), slog.String("route", info.Route), slog.String("path", r.URL.Path), slog.String("query", r.URL.RawQuery),
-					slog.Int("status", rec.status), slog.Int("bytes", rec.bytes), slog.Duration("duration", info.Duration))
+					slog.Int("status", rec.status), slog.Int("bytes", rec.bytes), slog.Duration("duration", info.Duration),
+					slog.Duration("store", info.Store))
 			}
 			if s.Observe != nil {
 				s.Observe(r, *info)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/odata"
@@ -69,7 +70,9 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	if vs, ok := s.Store.(callvault.SessionPageVisitor); ok {
 		// The bodies go from the store's memory straight into the response.
 		pw := newPageWriter(b, req, q)
+		t0 := time.Now()
 		more, err = vs.VisitSessions(r.Context(), query, pw)
+		storeTime(r, t0)
 		b, last = pw.finish(), pw.last
 	} else {
 		b, more, last, err = s.listedSessions(b, req, query, q)
@@ -103,7 +106,9 @@ func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQ
 		}
 	}()
 	query.Arena = (*ap)[:0]
+	t0 := time.Now()
 	page, err := s.Store.ListSessions(req.r.Context(), query)
+	storeTime(req.r, t0)
 	if page != nil && page.Arena != nil {
 		*ap = page.Arena // grown: keep the larger one for the next page
 	}

@@ -29,6 +29,7 @@ type Registry struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	store    *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
 }
 
@@ -37,6 +38,7 @@ type Request struct {
 	Route, Version, Method string
 	Status, Bytes          int
 	Duration               time.Duration
+	Store                  time.Duration // of Duration, in the store's methods; 0: none called
 }
 
 // New returns a registry with the HTTP metrics, the Go runtime's and the
@@ -54,12 +56,17 @@ func New(version, revision, goVersion string) *Registry {
 			// From a cached token's page (a millisecond) to a large export.
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "version"}),
+		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "store_duration_seconds",
+			Help:    "Time a request spent in the store's methods (queries and their reading), by route pattern and API version; requests that asked the store nothing are not counted.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "version"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "http_response_bytes_total",
 			Help: "Bytes of response bodies written, by route pattern and API version.",
 		}, []string{"route", "version"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.bytes,
+	m.reg.MustRegister(m.requests, m.latency, m.store, m.bytes,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -82,6 +89,9 @@ func (m *Registry) Observe(r Request) {
 	}
 	m.requests.WithLabelValues(route, method(r.Method), status, r.Version).Inc()
 	m.latency.WithLabelValues(route, r.Version).Observe(r.Duration.Seconds())
+	if r.Store > 0 {
+		m.store.WithLabelValues(route, r.Version).Observe(r.Store.Seconds())
+	}
 	m.bytes.WithLabelValues(route, r.Version).Add(float64(r.Bytes))
 }
 

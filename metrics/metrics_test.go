@@ -19,7 +19,7 @@ func TestLabelsStayBoundedAndCountersAreReadAtEachScrape(t *testing.T) {
 	var n atomic.Int64
 	reg.Counter("things_total", "Things.", prometheus.Labels{"kind": "a"}, n.Load)
 	reg.Observe(metrics.Request{Route: "", Version: "v1.0", Method: "BREW", Status: 401, Bytes: 10, Duration: time.Millisecond})
-	reg.Observe(metrics.Request{Route: "communications/callRecords", Version: "beta", Method: "GET", Status: 200, Bytes: 5})
+	reg.Observe(metrics.Request{Route: "communications/callRecords", Version: "beta", Method: "GET", Status: 200, Bytes: 5, Store: time.Microsecond})
 	n.Store(7)
 
 	rec := httptest.NewRecorder()
@@ -43,5 +43,8 @@ func TestLabelsStayBoundedAndCountersAreReadAtEachScrape(t *testing.T) {
 	}
 	if h := families["callvault_http_request_duration_seconds"]; h == nil || len(h.Metric) != 2 {
 		t.Errorf("want a latency histogram per route and version, got %v", h)
+	}
+	if h := families["callvault_store_duration_seconds"]; h == nil || len(h.Metric) != 1 || h.Metric[0].GetHistogram().GetSampleCount() != 1 {
+		t.Errorf("want a store time histogram for the one request that asked the store, got %v", h)
 	}
 }

@@ -56,7 +56,7 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 	reg := metrics.New(b.Version, b.Revision, b.Go)
 	srv.Observe = func(_ *http.Request, info graph.RequestInfo) {
 		reg.Observe(metrics.Request{Route: info.Route, Version: info.Version, Method: info.Method,
-			Status: info.Status, Bytes: info.Bytes, Duration: info.Duration})
+			Status: info.Status, Bytes: info.Bytes, Duration: info.Duration, Store: info.Store})
 	}
 	if v, ok := srv.Auth.(*auth.Verifier); ok {
 		reg.Counter("token_cache_total", "Bearer tokens looked up in the verifier's cache, by result: hit (the signature check skipped) or miss.",

@@ -103,6 +103,8 @@ func TestMetricsCountRequestsIngestsAndThrottling(t *testing.T) {
 	}{
 		{"callvault_http_requests_total", list, 3},
 		{"callvault_http_request_duration_seconds", map[string]string{"route": "communications/callRecords", "version": "v1.0"}, 3},
+		{"callvault_store_duration_seconds", map[string]string{"route": "communications/callRecords", "version": "v1.0"}, 3},
+		{"callvault_store_duration_seconds", map[string]string{"route": "unmatched"}, -1}, // refused before the store
 		{"callvault_http_requests_total", map[string]string{"route": "communications/callRecords/{}/sessions/{}", "status": "404"}, 1},
 		{"callvault_http_requests_total", map[string]string{"route": "unmatched", "status": "401", "version": "v1.0"}, 1},
 		{"callvault_http_requests_total", map[string]string{"route": "/metrics"}, -1}, // raw paths are never labels
