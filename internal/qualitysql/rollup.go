@@ -73,7 +73,8 @@ func (r *RollupRow) Values() []any {
 // counting of both the rollup and the analytics' pass over the rows.
 type Counter struct {
 	g    callvault.QualityGroup
-	legs map[legKey]uint8 // 0 unclassified, 1 good, 2 poor
+	legs map[legKey]uint8 // by Add: 0 unclassified, 1 good, 2 poor
+	ids  map[int32]uint8  // by addLeg, the same by the DayRollup's leg ids
 }
 
 type legKey struct {
@@ -83,6 +84,31 @@ type legKey struct {
 
 // Add counts s.
 func (c *Counter) Add(s *callvault.QualityStream) {
+	c.count(s)
+	if s.Media == callvault.MediaAudio {
+		if c.legs == nil {
+			c.legs = map[legKey]uint8{}
+		}
+		k := legKey{s.RecordID, s.SessionSeq, s.SegmentSeq}
+		c.legs[k] = legClass(c.legs[k], s)
+	}
+}
+
+// addLeg is Add for a stream whose audio leg has the id leg: a day's
+// rollup counts each leg under some thirty dimensions, and an int32 per
+// leg and counter holds a tenth of what a record id and two ints do.
+func (c *Counter) addLeg(s *callvault.QualityStream, leg int32) {
+	c.count(s)
+	if s.Media == callvault.MediaAudio {
+		if c.ids == nil {
+			c.ids = map[int32]uint8{}
+		}
+		c.ids[leg] = legClass(c.ids[leg], s)
+	}
+}
+
+// count counts s's class and metrics.
+func (c *Counter) count(s *callvault.QualityStream) {
 	g := &c.g
 	g.Streams++
 	switch s.Class {
@@ -99,64 +125,80 @@ func (c *Counter) Add(s *callvault.QualityStream) {
 			g.Counts[i]++
 		}
 	}
-	if s.Media == callvault.MediaAudio {
-		if c.legs == nil {
-			c.legs = map[legKey]uint8{}
-		}
-		k := legKey{s.RecordID, s.SessionSeq, s.SegmentSeq}
-		l := c.legs[k]
-		switch {
-		case s.Class == callvault.ClassPoor:
-			l = 2
-		case s.Class == callvault.ClassGood && l == 0:
-			l = 1
-		}
-		c.legs[k] = l
+}
+
+// legClass is a leg's class l (0 unclassified, 1 good, 2 poor) after one
+// more of its audio streams, s.
+func legClass(l uint8, s *callvault.QualityStream) uint8 {
+	switch {
+	case s.Class == callvault.ClassPoor:
+		return 2
+	case s.Class == callvault.ClassGood && l == 0:
+		return 1
 	}
+	return l
 }
 
 // Group returns the counts so far.
 func (c *Counter) Group() callvault.QualityGroup {
 	g := c.g
 	for _, l := range c.legs {
-		g.Calls++
-		switch l {
-		case 2:
-			g.PoorCalls++
-		case 1:
-			g.GoodCalls++
-		}
+		tallyLeg(&g, l)
+	}
+	for _, l := range c.ids {
+		tallyLeg(&g, l)
 	}
 	return g
+}
+
+// tallyLeg counts a leg of class l (legClass) in g's calls.
+func tallyLeg(g *callvault.QualityGroup, l uint8) {
+	g.Calls++
+	switch l {
+	case 2:
+		g.PoorCalls++
+	case 1:
+		g.GoodCalls++
+	}
 }
 
 // DayRollup computes one day's rollup rows from its streams.
 type DayRollup struct {
 	day  int64
 	rows map[[3]string]*Counter
+	legs map[legKey]int32 // each audio leg of the day, numbered
 }
 
 // NewDayRollup starts the rollup of a day.
 func NewDayRollup(day int64) *DayRollup {
-	return &DayRollup{day: day, rows: map[[3]string]*Counter{}}
+	return &DayRollup{day: day, rows: map[[3]string]*Counter{}, legs: map[legKey]int32{}}
 }
 
 // Add counts a stream of the day in the total and under each column.
 func (d *DayRollup) Add(s *callvault.QualityStream) {
-	d.add("", "", s)
+	leg := int32(-1)
+	if s.Media == callvault.MediaAudio {
+		k := legKey{s.RecordID, s.SessionSeq, s.SegmentSeq}
+		var ok bool
+		if leg, ok = d.legs[k]; !ok {
+			leg = int32(len(d.legs))
+			d.legs[k] = leg
+		}
+	}
+	d.add("", "", s, leg)
 	for _, c := range RollupColumns {
-		d.add(c, ColumnText(s, c), s)
+		d.add(c, ColumnText(s, c), s, leg)
 	}
 }
 
-func (d *DayRollup) add(dim, value string, s *callvault.QualityStream) {
+func (d *DayRollup) add(dim, value string, s *callvault.QualityStream, leg int32) {
 	k := [3]string{dim, value, s.Media}
 	c := d.rows[k]
 	if c == nil {
 		c = &Counter{}
 		d.rows[k] = c
 	}
-	c.Add(s)
+	c.addLeg(s, leg)
 }
 
 // Rows returns the day's rows.
