@@ -172,11 +172,18 @@ func (c *Client) rebase(u string) (string, error) {
 	return lu.String(), nil
 }
 
+// windowMargin widens each bucket's window on this side: the source counts
+// a request when it arrives, and a first request that waited for its TLS
+// handshake arrives later than the ones after it, so a window the same
+// length as the source's lets a request through that the source then
+// refuses with a 429 and a Retry-After of many seconds.
+const windowMargin = time.Second
+
 // admit waits until every bucket of the request admits it.
 func (c *Client) admit(ctx context.Context, buckets []throttle.Bucket) error {
 	bs := make([]callvault.Bucket, len(buckets))
 	for i, b := range buckets {
-		bs[i] = callvault.Bucket{Key: b.Key, Limit: b.Limit.Requests, Window: b.Limit.Window}
+		bs[i] = callvault.Bucket{Key: b.Key, Limit: b.Limit.Requests, Window: b.Limit.Window + windowMargin}
 	}
 	for {
 		now := c.now()
