@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -106,11 +107,27 @@ func main() {
 	// 20 s for the list. n requests under a bucket of 40 per 20 s cannot
 	// take less than (⌈n/40⌉−1)·20 s.
 	window := func(n, limit int) float64 { return max(math.Ceil(float64(n)/float64(limit))-1, 0) * 20 }
-	perRecord, fetches, worst := pagesPerRecord(file)
+	recs := readRecords(file)
+	fetches, worst, multi := 0, 0, 0
+	for _, r := range recs {
+		fetches += r.pages
+		worst = max(worst, r.pages)
+		if r.pages > 1 {
+			multi++
+		}
+	}
 	app, record, list := window(requests, 1500), window(worst, 40), window(requests-fetches, 40)
 	floor := max(app, record, list)
 	fmt.Printf("floors: %.0fs for the app's %d requests, %.0fs for the list's %d, %.0fs for the record of %d pages (%d records of more than one)\n",
-		app, requests, list, requests-fetches, record, worst, perRecord)
+		app, requests, list, requests-fetches, record, worst, multi)
+	// A record cannot be fetched before the list page that names it, and
+	// the list's own bucket admits its pages 40 per 20 s: with the sweep's
+	// order (a window a day from --since, 60 records a page, by start),
+	// a big meeting named on a late page adds the list's wait to its own.
+	if listed := listedFloor(recs, start.Add(-192*time.Hour).UTC().Truncate(24*time.Hour), window); listed > floor {
+		fmt.Printf("floor with the sweep's order: %.0fs (a record's pages only after the list page that names it, which comes 40 per 20 s)\n", listed)
+		floor = listed
+	}
 	if floor <= 0 {
 		fmt.Println("under one throttle window: the mirror's own speed, not the ceiling; use more -records")
 		return
@@ -118,35 +135,66 @@ func main() {
 	fmt.Printf("throttle floor %.0fs: %.2f of the ceiling Graph's limits allow\n", floor, floor/took.Seconds())
 }
 
-// pagesPerRecord reads the generated records and returns how many need
-// more than one request to fetch whole, how many requests fetching all of
-// them takes, and the most one record takes: the record with sessions and
-// participants_v2 expanded (60 and 130 a page), then a request for each
-// further page of either.
-func pagesPerRecord(file string) (multi, total, worst int) {
+// record is what the floors need of a generated record.
+type record struct {
+	id    string
+	start time.Time
+	pages int // requests to fetch it whole
+}
+
+// readRecords reads the generated records: each one's start, and how many
+// requests fetching it whole takes (the record with sessions and
+// participants_v2 expanded, 60 and 130 a page, then a request for each
+// further page of either).
+func readRecords(file string) []record {
 	f, err := os.Open(file)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
 	dec := json.NewDecoder(f)
+	var out []record
 	for {
 		var r struct {
+			ID           string            `json:"id"`
+			Start        time.Time         `json:"startDateTime"`
 			Sessions     []json.RawMessage `json:"sessions"`
 			Participants []json.RawMessage `json:"participants_v2"`
 		}
 		if err := dec.Decode(&r); err == io.EOF {
-			return multi, total, worst
+			return out
 		} else if err != nil {
 			log.Fatal(err)
 		}
 		n := 1 + max((len(r.Sessions)+59)/60-1, 0) + max((len(r.Participants)+129)/130-1, 0)
-		total += n
-		worst = max(worst, n)
-		if n > 1 {
-			multi++
-		}
+		out = append(out, record{r.ID, r.Start, n})
 	}
+}
+
+// listedFloor is the least time the run can take given the sweep's order:
+// the list pages go a day at a time from since (one page for an empty
+// day), 60 records a page by start and id; page k is admitted no sooner
+// than window(k, 40), and the record it names then needs window(pages, 40)
+// more.
+func listedFloor(recs []record, since time.Time, window func(n, limit int) float64) float64 {
+	sorted := slices.Clone(recs)
+	slices.SortFunc(sorted, func(a, b record) int {
+		if c := a.start.Compare(b.start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	floor, page, i := 0.0, 0, 0
+	for day := since; i < len(sorted); day = day.Add(24 * time.Hour) {
+		end := day.Add(24 * time.Hour)
+		n := 0
+		for ; i < len(sorted) && sorted[i].start.Before(end); i++ {
+			floor = max(floor, window(page+n/60+1, 40)+window(sorted[i].pages, 40))
+			n++
+		}
+		page += max((n+59)/60, 1)
+	}
+	return floor
 }
 
 func run(cmd *exec.Cmd) {
