@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -105,7 +104,7 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "postgres: visit quality streams")
-	from, to := rangeNanos(start)
+	from, to := qualitysql.Bounds(start)
 	rows, err := db.pool.Query(ctx, sqlSelectQualityStreams, tenant, from, to)
 	if err != nil {
 		return err
@@ -122,24 +121,6 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 		}
 	}
 	return rows.Err()
-}
-
-// rangeNanos turns a TimeRange into inclusive bounds of unix nanoseconds.
-func rangeNanos(r callvault.TimeRange) (from, to int64) {
-	from, to = math.MinInt64, math.MaxInt64
-	if !r.From.IsZero() {
-		from = r.From.UnixNano()
-		if !r.FromInclusive {
-			from++
-		}
-	}
-	if !r.To.IsZero() {
-		to = r.To.UnixNano()
-		if !r.ToInclusive {
-			to--
-		}
-	}
-	return from, to
 }
 
 // A chunk of FillQuality is at most this many records, one transaction.

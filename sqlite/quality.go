@@ -174,7 +174,7 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: visit quality streams")
-	from, to := rangeNanos(start)
+	from, to := qualitysql.Bounds(start)
 	return db.visitStreams(ctx, fn, sqlSelectQualityStreams, tenant, from, to)
 }
 
@@ -227,7 +227,7 @@ func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, star
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: visit quality streams by call")
-	from, to := rangeNanos(start)
+	from, to := qualitysql.Bounds(start)
 	recFrom := from
 	if recFrom > math.MinInt64+int64(MaxCallDuration) {
 		recFrom -= int64(MaxCallDuration)
@@ -282,24 +282,6 @@ func (n *narrowScan) stream() (*callvault.QualityStream, error) {
 		return nil, fmt.Errorf("quality stream dims: %d strings, not %d", i, len(fields))
 	}
 	return s, nil
-}
-
-// rangeNanos turns a TimeRange into inclusive bounds of unix nanoseconds.
-func rangeNanos(r callvault.TimeRange) (from, to int64) {
-	from, to = math.MinInt64, math.MaxInt64
-	if !r.From.IsZero() {
-		from = r.From.UnixNano()
-		if !r.FromInclusive {
-			from++
-		}
-	}
-	if !r.To.IsZero() {
-		to = r.To.UnixNano()
-		if !r.ToInclusive {
-			to--
-		}
-	}
-	return from, to
 }
 
 // A chunk of FillQuality is at most this many records: one short write

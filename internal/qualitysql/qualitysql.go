@@ -5,7 +5,6 @@ package qualitysql
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -41,7 +40,7 @@ func Build(d Dialect, tenant string, q callvault.QualityAggregate) (streams, leg
 			return "", "", nil, fmt.Errorf("qualitysql: no column %q", b)
 		}
 	}
-	from, to := bounds(q.Start)
+	from, to := Bounds(q.Start)
 	args = []any{tenant, from, to}
 	where := []string{"tenant = " + d.Placeholder(1), "start_time >= " + d.Placeholder(2), "start_time <= " + d.Placeholder(3)}
 	if q.Media != "" {
@@ -96,21 +95,15 @@ func Build(d Dialect, tenant string, q callvault.QualityAggregate) (streams, leg
 	return streams, legs, args, nil
 }
 
-func bounds(r callvault.TimeRange) (from, to int64) {
-	from, to = math.MinInt64, math.MaxInt64
-	if !r.From.IsZero() {
-		from = r.From.UnixNano()
-		if !r.FromInclusive {
-			from++
-		}
+// Bounds turns a TimeRange into the inclusive bounds of unix nanoseconds
+// a stream's start_time is compared with (callvault.TimeRange.Keys); an
+// empty range gives from > to, which no row is in.
+func Bounds(r callvault.TimeRange) (from, to int64) {
+	lo, hi, ok := r.Keys()
+	if !ok {
+		return 1, 0
 	}
-	if !r.To.IsZero() {
-		to = r.To.UnixNano()
-		if !r.ToInclusive {
-			to--
-		}
-	}
-	return from, to
+	return lo, hi
 }
 
 // Groups merges the rows of the two statements into groups. scanStreams
