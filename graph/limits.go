@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"errors"
+	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -15,14 +18,54 @@ func init() {
 	}{http.StatusServiceUnavailable, "ServiceUnavailable"}
 }
 
-// stallChunk is how much of a response is written under one write
-// deadline: a client must take at least this much every WriteStallTimeout
-// (64 KiB in 30 s is about 2 KiB/s) to keep the response going.
+// stallChunk is the least a client must take every WriteStallTimeout
+// (64 KiB in 30 s is about 2 KiB/s) to keep a response going.
 const stallChunk = 64 << 10
 
-// stallWriter fails a write that makes no progress for d: each chunk of
-// stallChunk bytes gets a deadline of its own, so a slow reader that keeps
-// reading is never cut off, and one that stops frees the handler within d.
+// StallConn bounds the stalls of writes on c, a connection of the HTTP/1
+// server (the TCP connection itself, under any TLS): a Write that cannot
+// hand the kernel stallChunk bytes (or all it has left) within
+// WriteStallTimeout fails, and with it the response, which frees the
+// handler and what it holds. A Write that keeps making that progress gets a
+// fresh deadline each time, so a slow but steady reader is never cut off.
+//
+// The bound lives on the connection, not on the response, so that a page is
+// written in one Write: writing it in chunks of stallChunk, each under its
+// own deadline set through the ResponseController, made one write syscall
+// and one TCP push a chunk, and cost about a third of the CPU of a page of
+// 60 sessions with segments (docs/performance.md). Without WriteStallTimeout
+// c is returned as it is.
+func (s *Server) StallConn(c net.Conn) net.Conn {
+	if s.WriteStallTimeout <= 0 {
+		return c
+	}
+	return &stallConn{Conn: c, d: s.WriteStallTimeout}
+}
+
+type stallConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	n := 0
+	for {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+		m, err := c.Conn.Write(b[n:])
+		n += m
+		// A timeout after at least stallChunk bytes is progress, not a
+		// stall: carry on under a new deadline. Anything else is final.
+		if err == nil || m < stallChunk || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+	}
+}
+
+// stallWriter bounds the stalls of an HTTP/2 response, whose stream can
+// stall on its own flow control while the connection is fine: each
+// stallChunk of the response is written under its own deadline (an
+// HTTP/2 write deadline is the stream's). HTTP/1 responses are bounded by
+// StallConn instead.
 type stallWriter struct {
 	http.ResponseWriter
 	rc *http.ResponseController
@@ -31,8 +74,7 @@ type stallWriter struct {
 
 func newStallWriter(w http.ResponseWriter, d time.Duration) *stallWriter {
 	sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}
-	// The connection may carry the deadline of its previous request, long
-	// past: this request starts without one.
+	// The stream starts without a deadline.
 	sw.rc.SetWriteDeadline(time.Time{})
 	return sw
 }

@@ -51,7 +51,9 @@ type Server struct {
 	// WriteStallTimeout is the longest a response may make no progress
 	// (a client that stops reading): the write then fails, and the handler
 	// and what it holds are freed. A slow reader that keeps reading is
-	// never cut off. 0: no timeout.
+	// never cut off. HTTP/2 streams are bounded by the handler; HTTP/1
+	// connections only when the listener wraps them with StallConn (serve
+	// does). 0: no timeout.
 	WriteStallTimeout time.Duration
 
 	inflight atomic.Int64 // requests in flight, against MaxRequests
@@ -185,7 +187,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h := w.Header()
 		h["request-id"] = []string{id.request}
 		h["client-request-id"] = []string{id.client}
-		if s.WriteStallTimeout > 0 {
+		if s.WriteStallTimeout > 0 && r.ProtoMajor >= 2 { // HTTP/1: StallConn
 			sw := newStallWriter(w, s.WriteStallTimeout)
 			defer sw.finish()
 			w = sw

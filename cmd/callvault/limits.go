@@ -64,10 +64,13 @@ func (c *limitsConfig) apply(srv *graph.Server, hs *http.Server) {
 	hs.ReadTimeout = c.readTimeout
 	hs.IdleTimeout = c.idleTimeout
 	if c.capped != nil {
-		// net/http's own plain-text errors (400, 431, 501) in Graph's
-		// envelope, on plain HTTP (under TLS identityConfig.apply wraps the
-		// connection after its handshake, where they are not encrypted yet).
-		c.capped.wrap = srv.EnvelopeConn
+		// Write stalls are bounded on the TCP connection, under any TLS (a
+		// TLS connection whose write timed out cannot write again). And
+		// net/http's own plain-text errors (400, 431, 501) go out in
+		// Graph's envelope, on plain HTTP (under TLS identityConfig.apply
+		// wraps the connection after its handshake, where they are not
+		// encrypted yet).
+		c.capped.wrap = func(c net.Conn) net.Conn { return srv.EnvelopeConn(srv.StallConn(c)) }
 	}
 	// No WriteTimeout: it bounds a whole response, and would cut off a slow
 	// but steady download; the stall timeout bounds what matters.
