@@ -8,9 +8,25 @@ import (
 
 // MirrorItem is a call record a mirror has yet to fetch from its source.
 type MirrorItem struct {
-	RecordID  string
-	Attempts  int    // fetches of it that failed so far
-	LastError string // why the last one failed
+	RecordID string
+	// Listed says that the record was queued by a listing, at Version and
+	// LastModified (the latest of its listings, by version then time): a
+	// store that holds the record at that version need not fetch it.
+	// Queued by an id alone (a change notification, a store without
+	// MirrorListingStore), it is false, and the record is fetched.
+	Listed       bool
+	Version      int64
+	LastModified time.Time
+	Attempts     int    // fetches of it that failed so far
+	LastError    string // why the last one failed
+}
+
+// MirrorListing is what a sweep's list page says of a record: its id, and
+// the version and lastModifiedDateTime the source has.
+type MirrorListing struct {
+	RecordID     string
+	Version      int64
+	LastModified time.Time
 }
 
 // MirrorSettlement is what became of a claimed MirrorItem.
@@ -51,6 +67,36 @@ type MirrorStore interface {
 	// SetMirrorState stores one.
 	MirrorState(ctx context.Context, tenant, source, name string) ([]byte, error)
 	SetMirrorState(ctx context.Context, tenant, source, name string, value []byte) error
+}
+
+// MirrorListingStore is a MirrorStore that keeps with each queued id the
+// version its listing named, so that two mirrors on one store never both
+// fetch a record. A mirror checks its store before it queues a listed
+// record; another mirror can store and settle the record between that
+// check and the enqueue, which queues it again. With the version in the
+// queue, the mirror that claims it checks again, after the claim, and
+// settles it without a fetch when the store holds it at that version; a
+// record listed again at a newer version is still fetched.
+//
+// Without it the mirror queues ids with EnqueueMirror and fetches every
+// record it claims: two mirrors on one store may then fetch a record twice
+// (stored twice at one version: idempotent, a request wasted). Both stores
+// of callvault have it.
+type MirrorListingStore interface {
+	MirrorStore
+	// EnqueueMirrorListed queues listed records as EnqueueMirror queues
+	// ids, with the version and time each listing names. An item already
+	// queued keeps the later listing (by version, then time); an id queued
+	// without one (EnqueueMirror) must be fetched whatever the listings
+	// say, and stays so until it is settled done.
+	//
+	// The stores of this capability also keep, for SettleMirror, whether an
+	// item was queued again (by either method) while claimed: settled Done,
+	// such an item is not removed but due again at that enqueue's due, so
+	// that the claim that follows decides again with the latest listing
+	// (the fetch in hand may have read the record before the change its new
+	// listing or notification is about).
+	EnqueueMirrorListed(ctx context.Context, tenant, source string, listed []MirrorListing, due time.Time) error
 }
 
 // MirrorNotifyStateName names the MirrorState of a mirror's subscription on

@@ -26,6 +26,7 @@ import "context"
 //	ReplicaReporter     Replicas                PostgreSQL (serve --db-read)
 //	BucketStore         TakeBuckets             PostgreSQL
 //	MirrorStore         EnqueueMirror, …        SQLite, PostgreSQL
+//	MirrorListingStore  EnqueueMirrorListed     SQLite, PostgreSQL
 //	QualityStore        FillQuality, …          SQLite, PostgreSQL
 //	QualityAggregator   AggregateQuality        SQLite, PostgreSQL
 //	SubscriptionStore   CreateSubscription, …   SQLite, PostgreSQL

@@ -21,25 +21,27 @@ var (
 	_ callvault.MigrationReporter  = (*sqlite.DB)(nil)
 	_ callvault.Pinger             = (*sqlite.DB)(nil)
 	_ callvault.MirrorStore        = (*sqlite.DB)(nil)
+	_ callvault.MirrorListingStore = (*sqlite.DB)(nil)
 	_ callvault.QualityStore       = (*sqlite.DB)(nil)
 	_ callvault.QualityAggregator  = (*sqlite.DB)(nil)
 	_ callvault.SubscriptionStore  = (*sqlite.DB)(nil)
 	_ callvault.Outbox             = (*sqlite.DB)(nil)
 	_ callvault.DriftStore         = (*sqlite.DB)(nil)
 
-	_ callvault.BatchStore        = (*postgres.DB)(nil)
-	_ callvault.ScriptCompiler    = (*postgres.DB)(nil)
-	_ callvault.SecretStore       = (*postgres.DB)(nil)
-	_ callvault.Pinger            = (*postgres.DB)(nil)
-	_ callvault.ReplicaReporter   = (*postgres.DB)(nil)
-	_ callvault.BucketStore       = (*postgres.DB)(nil)
-	_ callvault.MirrorStore       = (*postgres.DB)(nil)
-	_ callvault.QualityStore      = (*postgres.DB)(nil)
-	_ callvault.QualityAggregator = (*postgres.DB)(nil)
-	_ callvault.SubscriptionStore = (*postgres.DB)(nil)
-	_ callvault.Outbox            = (*postgres.DB)(nil)
-	_ callvault.DriftStore        = (*postgres.DB)(nil)
-	_ callvault.SecretUpdater     = (*postgres.DB)(nil)
+	_ callvault.BatchStore         = (*postgres.DB)(nil)
+	_ callvault.ScriptCompiler     = (*postgres.DB)(nil)
+	_ callvault.SecretStore        = (*postgres.DB)(nil)
+	_ callvault.Pinger             = (*postgres.DB)(nil)
+	_ callvault.ReplicaReporter    = (*postgres.DB)(nil)
+	_ callvault.BucketStore        = (*postgres.DB)(nil)
+	_ callvault.MirrorStore        = (*postgres.DB)(nil)
+	_ callvault.MirrorListingStore = (*postgres.DB)(nil)
+	_ callvault.QualityStore       = (*postgres.DB)(nil)
+	_ callvault.QualityAggregator  = (*postgres.DB)(nil)
+	_ callvault.SubscriptionStore  = (*postgres.DB)(nil)
+	_ callvault.Outbox             = (*postgres.DB)(nil)
+	_ callvault.DriftStore         = (*postgres.DB)(nil)
+	_ callvault.SecretUpdater      = (*postgres.DB)(nil)
 )
 
 // wrapped embeds a Store, as a test's wrapper does.
@@ -52,7 +54,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer db.Close()
 	want := []string{"BatchStore", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
-		"MirrorStore", "QualityStore", "QualityAggregator", "SubscriptionStore", "Outbox", "DriftStore"}
+		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "SubscriptionStore", "Outbox", "DriftStore"}
 	if got := storetest.Capabilities(db); !slices.Equal(got, want) {
 		t.Errorf("the SQLite store has %q, want %q", got, want)
 	}

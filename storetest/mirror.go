@@ -18,6 +18,8 @@ func RunMirror(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("queued ids are claimed once, settled, retried and parked", s.testQueue)
 	t.Run("concurrent claimers never get the same id", s.testConcurrent)
 	t.Run("named state is kept per tenant and source", s.testState)
+	t.Run("listed versions are kept with the ids, the later listing wins", s.testListed)
+	t.Run("an id queued again while claimed is due again when settled done", s.testRelisted)
 }
 
 type mirrorSuite struct {
@@ -177,6 +179,133 @@ func (s *mirrorSuite) testConcurrent(t *testing.T) {
 	}
 	if q, p, _ := st.MirrorBacklog(ctx, a, src); q != 0 || p != 0 {
 		t.Errorf("backlog after all were done: %d, %d", q, p)
+	}
+}
+
+// listingStore is the store of a subtest of MirrorListingStore, skipping
+// it for a store without that capability.
+func (s *mirrorSuite) listingStore(t *testing.T) callvault.MirrorListingStore {
+	t.Helper()
+	st := s.store(t)
+	ls, ok := st.(callvault.MirrorListingStore)
+	if !ok {
+		t.Skip("the store keeps no listed versions in its mirror queue")
+	}
+	return ls
+}
+
+// listing is what a claimed item says of its listing.
+type listing struct {
+	listed   bool
+	version  int64
+	modified time.Time
+}
+
+func listingsOf(items []callvault.MirrorItem) map[string]listing {
+	out := map[string]listing{}
+	for _, it := range items {
+		out[it.RecordID] = listing{it.Listed, it.Version, it.LastModified}
+	}
+	return out
+}
+
+func (s *mirrorSuite) testListed(t *testing.T) {
+	st := s.listingStore(t)
+	ctx := context.Background()
+	a, src := tenant(t, "a"), "https://graph.example/beta"
+	now := time.Now()
+	t1 := time.Date(2026, 11, 2, 10, 0, 0, 582757000, time.UTC)
+	t2 := t1.Add(time.Minute)
+	enqueue := func(due time.Time, ls ...callvault.MirrorListing) {
+		t.Helper()
+		if err := st.EnqueueMirrorListed(ctx, a, src, ls, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue(now,
+		callvault.MirrorListing{RecordID: "r1", Version: 1, LastModified: t1},
+		callvault.MirrorListing{RecordID: "r2", Version: 2, LastModified: t1},
+		callvault.MirrorListing{RecordID: "r3", Version: 1, LastModified: t1},
+		callvault.MirrorListing{RecordID: "r4", Version: 1, LastModified: t1},
+		callvault.MirrorListing{RecordID: "r5", Version: 1}, // no time listed
+	)
+	enqueue(now.Add(time.Hour),
+		callvault.MirrorListing{RecordID: "r1", Version: 2, LastModified: t1}, // a newer version
+		callvault.MirrorListing{RecordID: "r2", Version: 1, LastModified: t2}, // an older one
+		callvault.MirrorListing{RecordID: "r3", Version: 1, LastModified: t2}, // the same, modified later
+	)
+	if err := st.EnqueueMirror(ctx, a, src, []string{"r4", "r6"}, now); err != nil { // by id alone: fetched whatever
+		t.Fatal(err)
+	}
+	enqueue(now, callvault.MirrorListing{RecordID: "r4", Version: 3, LastModified: t2}) // still fetched whatever
+	got, err := st.ClaimMirror(ctx, a, src, "me", now, time.Minute, 10)
+	if err != nil || len(got) != 6 {
+		t.Fatalf("claimed %v, %v; want 6 (every enqueue kept the earlier due)", ids(got), err)
+	}
+	want := map[string]listing{
+		"r1": {true, 2, t1}, "r2": {true, 2, t1}, "r3": {true, 1, t2},
+		"r4": {}, "r5": {true, 1, time.Time{}}, "r6": {},
+	}
+	for id, l := range listingsOf(got) {
+		if w := want[id]; l.listed != w.listed || l.version != w.version || !l.modified.Equal(w.modified) {
+			t.Errorf("%s: listed %+v, want %+v", id, l, w)
+		}
+	}
+}
+
+func (s *mirrorSuite) testRelisted(t *testing.T) {
+	st := s.listingStore(t)
+	ctx := context.Background()
+	a, src := tenant(t, "a"), "https://graph.example/beta"
+	now := time.Now()
+	t1 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	if err := st.EnqueueMirrorListed(ctx, a, src, []callvault.MirrorListing{
+		{RecordID: "r1", Version: 1, LastModified: t1}, {RecordID: "r2", Version: 1, LastModified: t1},
+		{RecordID: "r3", Version: 1, LastModified: t1}, {RecordID: "r4", Version: 1, LastModified: t1},
+	}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.ClaimMirror(ctx, a, src, "me", now, time.Minute, 10); err != nil || len(got) != 4 {
+		t.Fatalf("claimed %v, %v", ids(got), err)
+	}
+	// Listed again while claimed (r1 at a newer version, r2 at the same),
+	// queued by id (r3): the leases hold.
+	if err := st.EnqueueMirrorListed(ctx, a, src, []callvault.MirrorListing{
+		{RecordID: "r1", Version: 2, LastModified: t1}, {RecordID: "r2", Version: 1, LastModified: t1},
+	}, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnqueueMirror(ctx, a, src, []string{"r3"}, now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := st.ClaimMirror(ctx, a, src, "other", now.Add(3*time.Second), time.Minute, 10); len(again) != 0 {
+		t.Errorf("an enqueue broke a lease: %v", ids(again))
+	}
+	var done []callvault.MirrorSettlement
+	for _, id := range []string{"r1", "r2", "r3", "r4"} {
+		done = append(done, callvault.MirrorSettlement{RecordID: id, Done: true})
+	}
+	if err := st.SettleMirror(ctx, a, src, "me", done); err != nil {
+		t.Fatal(err)
+	}
+	// r4 is gone; the others are due again, at their enqueue's due, with
+	// the latest listing, no attempt counted.
+	if got, _ := st.ClaimMirror(ctx, a, src, "other", now.Add(time.Second), time.Minute, 10); len(got) != 2 {
+		t.Errorf("due a second on: %v, want r1 and r2", ids(got))
+	}
+	got, err := st.ClaimMirror(ctx, a, src, "other", now.Add(2*time.Second), time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].RecordID != "r3" || got[0].Listed || got[0].Attempts != 0 {
+		t.Errorf("due two seconds on: %+v, %v; want r3, to fetch whatever the store holds", got, err)
+	}
+	if q, _, _ := st.MirrorBacklog(ctx, a, src); q != 3 {
+		t.Errorf("backlog %d, want 3", q)
+	}
+	// Settled done again, with no enqueue since the claim: gone.
+	if err := st.SettleMirror(ctx, a, src, "other", []callvault.MirrorSettlement{{RecordID: "r3", Done: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if q, _, _ := st.MirrorBacklog(ctx, a, src); q != 2 {
+		t.Errorf("backlog %d, want 2", q)
 	}
 }
 
