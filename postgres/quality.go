@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -79,19 +78,11 @@ func queueQuality(b *pgx.Batch, r *callvault.Record, replaced bool) {
 }
 
 func queueStreams(b *pgx.Batch, tenant, id string, version int64, q *callvault.RecordQuality) {
-	var days []int64
 	for i := range q.Streams {
 		b.Queue(sqlInsertQualityStream, append([]any{tenant}, q.Streams[i].Values()...)...)
-		var start int64
-		if !q.Streams[i].Start.IsZero() {
-			start = q.Streams[i].Start.UnixNano()
-		}
-		if d := qualitysql.DayOfNanos(start); !slices.Contains(days, d) {
-			days = append(days, d)
-		}
 	}
 	// The days are dirty in the rollup (migrations/0008_quality_rollup.sql).
-	for _, d := range days {
+	for _, d := range qualitysql.Days(q) {
 		b.Queue(sqlMarkDirty, tenant, d)
 	}
 	b.Queue(sqlInsertQualityRecord, tenant, id, version)
@@ -110,17 +101,13 @@ func (db *DB) VisitQualityStreams(ctx context.Context, tenant string, start call
 		return err
 	}
 	defer rows.Close()
+	return eachStream(rows, fn)
+}
+
+// eachStream calls fn with each stream of rows of sqlSelectQualityStreams.
+func eachStream(rows qualitysql.Rows, fn func(*callvault.QualityStream) error) error {
 	var scan callvault.QualityScan
-	targets := scan.Targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			return err
-		}
-		if err := fn(scan.Stream()); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return qualitysql.Each(rows, scan.Targets(), func() error { return fn(scan.Stream()) })
 }
 
 // A chunk of FillQuality is at most this many records, one transaction.
@@ -132,30 +119,24 @@ const qualityChunkRecords = 64
 func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progress func(callvault.QualityStats)) (stats callvault.QualityStats, err error) {
 	defer wrap(&err, "postgres: fill quality")
 	var afterTenant, afterID string
-	for {
-		if err := ctx.Err(); err != nil {
-			return stats, err
-		}
+	return qualitysql.Fill(ctx, func() (records, streams int64, err error) {
 		var chunk []*callvault.Record
-		var streams int64
-		err := db.inTx(ctx, func(tx pgx.Tx) error {
+		err = db.inTx(ctx, func(tx pgx.Tx) error {
 			chunk, streams = nil, 0
 			rows, err := tx.Query(ctx, sqlUnclassified, afterTenant, afterID, qualityChunkRecords)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				r := &callvault.Record{}
-				var start int64
-				if err := rows.Scan(&r.Tenant, &r.ID, &r.Version, &start, &r.Body); err != nil {
-					rows.Close()
-					return err
-				}
-				r.StartDateTime = callvault.KeyTime(start)
-				chunk = append(chunk, r)
-			}
+			var r callvault.Record
+			var start int64
+			err = qualitysql.Each(rows, []any{&r.Tenant, &r.ID, &r.Version, &start, &r.Body}, func() error {
+				c := r
+				c.StartDateTime = callvault.KeyTime(start)
+				chunk = append(chunk, &c)
+				return nil
+			})
 			rows.Close()
-			if err := rows.Err(); err != nil {
+			if err != nil {
 				return err
 			}
 			b := &pgx.Batch{}
@@ -163,10 +144,7 @@ func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progres
 				if err := loadBodies(ctx, tx, r); err != nil {
 					return err
 				}
-				q := fn(r)
-				if q == nil {
-					q = &callvault.RecordQuality{}
-				}
+				q := qualitysql.Classify(fn, r)
 				streams += int64(len(q.Streams))
 				queueStreams(b, r.Tenant, r.ID, r.Version, q)
 			}
@@ -175,20 +153,13 @@ func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progres
 			}
 			return tx.SendBatch(ctx, b).Close()
 		})
-		if err != nil {
-			return stats, err
+		if err != nil || len(chunk) == 0 {
+			return 0, 0, err
 		}
-		if len(chunk) == 0 {
-			return stats, nil
-		}
-		stats.Records += int64(len(chunk))
-		stats.Streams += streams
 		last := chunk[len(chunk)-1]
 		afterTenant, afterID = last.Tenant, last.ID
-		if progress != nil {
-			progress(stats)
-		}
-	}
+		return int64(len(chunk)), streams, nil
+	}, progress)
 }
 
 // loadBodies reads the session and segment bodies of r into it.
@@ -197,17 +168,9 @@ func loadBodies(ctx context.Context, tx pgx.Tx, r *callvault.Record) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var seq int64
-		var s callvault.Session
-		if err := rows.Scan(&seq, &s.Body); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Sessions = append(r.Sessions, s)
-	}
+	err = qualitysql.AddSessions(rows, r)
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	rows, err = tx.Query(ctx, sqlSegmentBodies, r.Tenant, r.ID)
@@ -215,18 +178,7 @@ func loadBodies(ctx context.Context, tx pgx.Tx, r *callvault.Record) error {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var g callvault.Segment
-		if err := rows.Scan(&seq, &g.Body); err != nil {
-			return err
-		}
-		if seq >= 1 && int(seq) <= len(r.Sessions) {
-			s := &r.Sessions[seq-1]
-			s.Segments = append(s.Segments, g)
-		}
-	}
-	return rows.Err()
+	return qualitysql.AddSegments(rows, r)
 }
 
 // PutTenantFile makes body the tenant's active file of a kind.
@@ -261,78 +213,24 @@ var postgresDialect = qualitysql.Dialect{
 
 // AggregateQuality counts a tenant's streams by columns, in SQL.
 func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.QualityAggregate) (_ []callvault.QualityGroup, err error) {
-	if tenant == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	}
 	defer wrap(&err, "postgres: aggregate quality")
-	if from, to, dim, ok := qualitysql.Rollable(q); ok {
-		if err := db.refreshRollup(ctx, tenant, from, to); err != nil {
-			return nil, err
-		}
-		var gen int64
-		err := db.pool.QueryRow(ctx, sqlRollupGeneration, tenant).Scan(&gen)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, err
-		}
-		key := rollupCacheKey{db: db, tenant: tenant, gen: gen, q: qualitysql.Key(q)}
-		if groups, ok := rollupCache.Get(key); ok {
-			return groups, nil
-		}
-		query := sqlSelectRollup
-		if !qualitysql.ByDay(q) {
-			query = sqlSelectRollupPeriod
-		}
-		rows, err := db.pool.Query(ctx, query, tenant, dim, from, to)
-		if err != nil {
-			return nil, err
-		}
-		var list []qualitysql.RollupRow
-		for rows.Next() {
-			x := qualitysql.RollupRow{Dim: dim}
-			if err := rows.Scan(x.Targets()...); err != nil {
-				rows.Close()
-				return nil, err
+	return qualitysql.Aggregate(ctx, db.aggregateSource(), db, rollupCache, tenant, q)
+}
+
+// aggregateSource is PostgreSQL's side of qualitysql.Aggregate.
+func (db *DB) aggregateSource() *qualitysql.Source {
+	return &qualitysql.Source{
+		Dialect:   postgresDialect,
+		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
+		Query: func(ctx context.Context, query string, args ...any) (qualitysql.Rows, func(), error) {
+			rows, err := db.pool.Query(ctx, query, args...)
+			if err != nil {
+				return nil, nil, err
 			}
-			list = append(list, x)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		groups := qualitysql.FromRollup(q, list)
-		rollupCache.Put(key, groups)
-		return groups, nil
+			return rows, rows.Close, nil
+		},
+		RefreshDay: db.refreshDay,
 	}
-	streams, legs, args, err := qualitysql.Build(postgresDialect, tenant, q)
-	if err != nil {
-		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
-	}
-	g := qualitysql.NewGroups(len(q.By))
-	for _, part := range []struct {
-		sql     string
-		targets func() ([]any, func())
-	}{{streams, g.StreamTargets}, {legs, g.LegTargets}} {
-		if part.sql == "" {
-			continue
-		}
-		rows, err := db.pool.Query(ctx, part.sql, args...)
-		if err != nil {
-			return nil, err
-		}
-		t, add := part.targets()
-		for rows.Next() {
-			if err := rows.Scan(t...); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			add()
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return g.Result(), nil
 }
 
 // RefreshQualityRollup computes again the rollup of every dirty day of
@@ -340,44 +238,7 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 // computed (see sqlite.DB.RefreshQualityRollup).
 func (db *DB) RefreshQualityRollup(ctx context.Context) (days int, err error) {
 	defer wrap(&err, "postgres: refresh the quality rollup")
-	rows, err := db.pool.Query(ctx, `SELECT tenant, day FROM quality_dirty ORDER BY tenant, day`)
-	if err != nil {
-		return 0, err
-	}
-	type dirty struct {
-		Tenant string
-		Day    int64
-	}
-	todo, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dirty])
-	if err != nil {
-		return 0, err
-	}
-	for _, d := range todo {
-		if err := db.refreshDay(ctx, d.Tenant, d.Day); err != nil {
-			return days, err
-		}
-		days++
-	}
-	return days, nil
-}
-
-// refreshRollup computes again the rollup of the tenant's dirty days in
-// [from, to), a transaction a day.
-func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {
-	rows, err := db.pool.Query(ctx, sqlDirtyDays, tenant, from, to)
-	if err != nil {
-		return err
-	}
-	days, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return err
-	}
-	for _, d := range days {
-		if err := db.refreshDay(ctx, tenant, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.aggregateSource().RefreshAll(ctx)
 }
 
 // refreshDay deletes the day's mark first, which waits for an import of
@@ -393,23 +254,15 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	if err != nil || tag.RowsAffected() == 0 {
 		return err // done by another reader meanwhile
 	}
-	const dayNanos = int64(24 * time.Hour)
-	rows, err := tx.Query(ctx, sqlSelectQualityStreams, tenant, day*dayNanos, day*dayNanos+dayNanos-1)
+	from, to := qualitysql.DayBounds(day)
+	rows, err := tx.Query(ctx, sqlSelectQualityStreams, tenant, from, to)
 	if err != nil {
 		return err
 	}
 	r := qualitysql.NewDayRollup(day)
-	var scan callvault.QualityScan
-	targets := scan.Targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Add(scan.Stream())
-	}
+	err = eachStream(rows, func(st *callvault.QualityStream) error { r.Add(st); return nil })
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, sqlDeleteRollup, tenant, day); err != nil {
@@ -430,13 +283,5 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	return tx.Commit(ctx)
 }
 
-// rollupCacheKey keys an answer from the rollup, as in package sqlite.
-type rollupCacheKey struct {
-	db     *DB
-	tenant string
-	gen    int64
-	q      string
-}
-
-// rollupCache keeps the latest answers from the rollup.
-var rollupCache = qualitysql.NewCache[rollupCacheKey](32)
+// rollupCache keeps the latest answers from the rollup (qualitysql.Aggregate).
+var rollupCache = qualitysql.NewCache[qualitysql.CacheKey](32)

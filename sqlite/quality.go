@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -111,19 +110,8 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 			}
 		}
 	}
-	// The days the streams start on are dirty in the rollup: a row or two
-	// for a record, as a call's streams start within a day or two.
-	days := make([]int64, 0, 2)
-	for i := range q.Streams {
-		var start int64
-		if !q.Streams[i].Start.IsZero() {
-			start = q.Streams[i].Start.UnixNano()
-		}
-		if d := qualitysql.DayOfNanos(start); !slices.Contains(days, d) {
-			days = append(days, d)
-		}
-	}
-	for _, d := range days {
+	// The days the streams start on are dirty in the rollup.
+	for _, d := range qualitysql.Days(q) {
 		if _, err := tx.ExecContext(ctx, sqlMarkDirty, tenant, d); err != nil {
 			return err
 		}
@@ -186,21 +174,20 @@ func (db *DB) visitStreams(ctx context.Context, fn func(*callvault.QualityStream
 		return err
 	}
 	defer rows.Close()
+	return eachStream(rows, fn)
+}
+
+// eachStream calls fn with each stream of rows of sqlSelectQualityStreams'
+// columns.
+func eachStream(rows qualitysql.Rows, fn func(*callvault.QualityStream) error) error {
 	var scan narrowScan
-	targets := scan.targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			return err
-		}
+	return qualitysql.Each(rows, scan.targets(), func() error {
 		st, err := scan.stream()
 		if err != nil {
 			return err
 		}
-		if err := fn(st); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+		return fn(st)
+	})
 }
 
 // sqlStreamsByCall reads the streams of a period call by call, the latest
@@ -294,25 +281,14 @@ const qualityChunkRecords = 64
 func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progress func(callvault.QualityStats)) (stats callvault.QualityStats, err error) {
 	defer wrap(&err, "sqlite: fill quality")
 	var after int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return stats, err
-		}
-		n, last, err := db.fillQualityChunk(ctx, fn, after, &stats)
-		if err != nil {
-			return stats, err
-		}
-		if n == 0 {
-			return stats, nil
-		}
-		after = last
-		if progress != nil {
-			progress(stats)
-		}
-	}
+	return qualitysql.Fill(ctx, func() (records, streams int64, err error) {
+		return db.fillQualityChunk(ctx, fn, &after)
+	}, progress)
 }
 
-func (db *DB) fillQualityChunk(ctx context.Context, fn callvault.QualityFunc, after int64, stats *callvault.QualityStats) (n int, last int64, err error) {
+// fillQualityChunk classifies the records after the rk *after, in one
+// write transaction, and moves *after to the last of them.
+func (db *DB) fillQualityChunk(ctx context.Context, fn callvault.QualityFunc, after *int64) (records, streams int64, err error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, 0, err
@@ -323,7 +299,7 @@ func (db *DB) fillQualityChunk(ctx context.Context, fn callvault.QualityFunc, af
 		r  *callvault.Record
 	}
 	var todo []pending
-	rows, err := tx.QueryContext(ctx, sqlUnclassified, after, qualityChunkRecords)
+	rows, err := tx.QueryContext(ctx, sqlUnclassified, *after, qualityChunkRecords)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -345,21 +321,19 @@ func (db *DB) fillQualityChunk(ctx context.Context, fn callvault.QualityFunc, af
 		if err := loadBodies(ctx, tx, p.rk, p.r); err != nil {
 			return 0, 0, err
 		}
-		q := fn(p.r)
-		if q == nil {
-			q = &callvault.RecordQuality{}
-		}
+		q := qualitysql.Classify(fn, p.r)
 		if err := insertQuality(ctx, tx, &db.stmts, p.r.Tenant, p.r.Version, p.rk, q); err != nil {
 			return 0, 0, err
 		}
-		stats.Records++
-		stats.Streams += int64(len(q.Streams))
-		last = p.rk
+		streams += int64(len(q.Streams))
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, 0, err
 	}
-	return len(todo), last, nil
+	if len(todo) > 0 {
+		*after = todo[len(todo)-1].rk
+	}
+	return int64(len(todo)), streams, nil
 }
 
 // loadBodies reads the session and segment bodies of the record rk into r.
@@ -368,16 +342,11 @@ func loadBodies(ctx context.Context, tx *sql.Tx, rk int64, r *callvault.Record) 
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var seq int64
-		var s callvault.Session
-		if err := rows.Scan(&seq, &s.Body); err != nil {
-			rows.Close()
-			return err
-		}
-		r.Sessions = append(r.Sessions, s)
+	err = qualitysql.AddSessions(rows, r)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
 	}
-	if err := rows.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	rows, err = tx.QueryContext(ctx, sqlSegmentBodies, rk)
@@ -385,18 +354,7 @@ func loadBodies(ctx context.Context, tx *sql.Tx, rk int64, r *callvault.Record) 
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var g callvault.Segment
-		if err := rows.Scan(&seq, &g.Body); err != nil {
-			return err
-		}
-		if seq >= 1 && int(seq) <= len(r.Sessions) {
-			s := &r.Sessions[seq-1]
-			s.Segments = append(s.Segments, g)
-		}
-	}
-	return rows.Err()
+	return qualitysql.AddSegments(rows, r)
 }
 
 // PutTenantFile makes body the tenant's active file of a kind.
@@ -429,63 +387,24 @@ var sqliteDialect = qualitysql.Dialect{
 
 // AggregateQuality counts a tenant's streams by columns, in SQL.
 func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.QualityAggregate) (_ []callvault.QualityGroup, err error) {
-	if tenant == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
-	}
 	defer wrap(&err, "sqlite: aggregate quality")
-	if from, to, dim, ok := qualitysql.Rollable(q); ok {
-		if err := db.refreshRollup(ctx, tenant, from, to); err != nil {
-			return nil, err
-		}
-		var gen int64
-		err := db.read.QueryRowContext(ctx, sqlRollupGeneration, tenant).Scan(&gen)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-		key := rollupCacheKey{db: db, tenant: tenant, gen: gen, q: qualitysql.Key(q)}
-		if groups, ok := rollupCache.Get(key); ok {
-			return groups, nil
-		}
-		rows, err := db.rollupRows(ctx, tenant, dim, from, to, qualitysql.ByDay(q))
-		if err != nil {
-			return nil, err
-		}
-		groups := qualitysql.FromRollup(q, rows)
-		rollupCache.Put(key, groups)
-		return groups, nil
-	}
-	streams, legs, args, err := qualitysql.Build(sqliteDialect, tenant, q)
-	if err != nil {
-		return nil, callvault.Errorf(callvault.EINVALID, "%v", err)
-	}
-	g := qualitysql.NewGroups(len(q.By))
-	for _, part := range []struct {
-		sql     string
-		targets func() ([]any, func())
-	}{{streams, g.StreamTargets}, {legs, g.LegTargets}} {
-		if part.sql == "" {
-			continue
-		}
-		rows, err := db.read.QueryContext(ctx, part.sql, args...)
-		if err != nil {
-			return nil, err
-		}
-		t, add := part.targets()
-		for rows.Next() {
-			if err := rows.Scan(t...); err != nil {
-				rows.Close()
-				return nil, err
+	return qualitysql.Aggregate(ctx, db.aggregateSource(), db, rollupCache, tenant, q)
+}
+
+// aggregateSource is SQLite's side of qualitysql.Aggregate.
+func (db *DB) aggregateSource() *qualitysql.Source {
+	return &qualitysql.Source{
+		Dialect:   sqliteDialect,
+		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
+		Query: func(ctx context.Context, query string, args ...any) (qualitysql.Rows, func(), error) {
+			rows, err := db.read.QueryContext(ctx, query, args...)
+			if err != nil {
+				return nil, nil, err
 			}
-			add()
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+			return rows, func() { rows.Close() }, nil
+		},
+		RefreshDay: db.refreshDay,
 	}
-	return g.Result(), nil
 }
 
 // RefreshQualityRollup computes again the rollup of every dirty day of
@@ -494,62 +413,11 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 // classifies, so that the first page after an import does not.
 func (db *DB) RefreshQualityRollup(ctx context.Context) (days int, err error) {
 	defer wrap(&err, "sqlite: refresh the quality rollup")
-	rows, err := db.read.QueryContext(ctx, `SELECT tenant, day FROM quality_dirty ORDER BY tenant, day`)
-	if err != nil {
-		return 0, err
-	}
-	type dirty struct {
-		tenant string
-		day    int64
-	}
-	var todo []dirty
-	for rows.Next() {
-		var d dirty
-		if err := rows.Scan(&d.tenant, &d.day); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		todo = append(todo, d)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	for _, d := range todo {
-		if err := db.refreshDay(ctx, d.tenant, d.day); err != nil {
-			return days, err
-		}
-		days++
-	}
-	return days, nil
+	return db.aggregateSource().RefreshAll(ctx)
 }
 
-// refreshRollup computes again the rollup of the tenant's dirty days in
-// [from, to), a write transaction a day.
-func (db *DB) refreshRollup(ctx context.Context, tenant string, from, to int64) error {
-	rows, err := db.read.QueryContext(ctx, sqlDirtyDays, tenant, from, to)
-	if err != nil {
-		return err
-	}
-	var days []int64
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return err
-		}
-		days = append(days, d)
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for _, d := range days {
-		if err := db.refreshDay(ctx, tenant, d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
+// refreshDay computes again the rollup of a tenant's day, in a write
+// transaction, unless another reader has done it meanwhile.
 func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -561,27 +429,17 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	if err := tx.QueryRowContext(ctx, sqlIsDirty, tenant, day).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	const dayNanos = int64(24 * time.Hour)
-	rows, err := tx.QueryContext(ctx, sqlSelectQualityStreams, tenant, day*dayNanos, day*dayNanos+dayNanos-1)
+	from, to := qualitysql.DayBounds(day)
+	rows, err := tx.QueryContext(ctx, sqlSelectQualityStreams, tenant, from, to)
 	if err != nil {
 		return err
 	}
 	r := qualitysql.NewDayRollup(day)
-	var scan narrowScan
-	targets := scan.targets()
-	for rows.Next() {
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return err
-		}
-		st, err := scan.stream()
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		r.Add(st)
+	err = eachStream(rows, func(st *callvault.QualityStream) error { r.Add(st); return nil })
+	if cerr := rows.Close(); err == nil {
+		err = cerr
 	}
-	if err := rows.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	for _, q := range []string{sqlDeleteRollup, sqlCleanDay} {
@@ -605,39 +463,5 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	return tx.Commit()
 }
 
-// rollupRows reads the rollup of one dimension over [from, to).
-func (db *DB) rollupRows(ctx context.Context, tenant, dim string, from, to int64, byDay bool) ([]qualitysql.RollupRow, error) {
-	query := sqlSelectRollup
-	if !byDay {
-		query = sqlSelectRollupPeriod
-	}
-	rows, err := db.read.QueryContext(ctx, query, tenant, dim, from, to)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []qualitysql.RollupRow
-	for rows.Next() {
-		x := qualitysql.RollupRow{Dim: dim}
-		if err := rows.Scan(x.Targets()...); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
-}
-
-// rollupCacheKey keys an answer from the rollup: the same query of a
-// tenant, at the same rollup generation, has the same answer when none of
-// its days is dirty (AggregateQuality has just computed those again).
-type rollupCacheKey struct {
-	db     *DB
-	tenant string
-	gen    int64
-	q      string
-}
-
-// rollupCache keeps the latest answers from the rollup: a page read again
-// (the overview's worst subnets and users add up tens of thousands of
-// values over its days) costs a lookup.
-var rollupCache = qualitysql.NewCache[rollupCacheKey](32)
+// rollupCache keeps the latest answers from the rollup (qualitysql.Aggregate).
+var rollupCache = qualitysql.NewCache[qualitysql.CacheKey](32)
