@@ -131,3 +131,56 @@ func (q *RecordQuery) PageStart(k RecordKeys) (start int64, afterID string, err 
 	}
 	return k.Lo, "", nil
 }
+
+// ListArgs validates q and returns the arguments of a store's statement
+// that reads a page of its records, in this order: the tenant, the
+// participant's id when q names one, the keyset position the page starts
+// after (PageStart), the range's last start key, the retention's end key
+// (RecordKeys), and how many rows to read: the page size and one more, to
+// learn whether more follow (RecordPage.Cut). none is true when no stored
+// time matches: the page is empty.
+func (q *RecordQuery) ListArgs() (args []any, none bool, err error) {
+	if err := q.Validate(); err != nil {
+		return nil, false, err
+	}
+	k := q.Keys()
+	afterStart, afterID, err := q.PageStart(k)
+	if err != nil || k.Empty {
+		return nil, k.Empty, err
+	}
+	fetch := int64(q.Limit)
+	if fetch < math.MaxInt64 {
+		fetch++
+	}
+	return q.args(afterStart, afterID, k.Hi, k.NotBefore, fetch), false, nil
+}
+
+// CountArgs is ListArgs for a statement that counts q's records: the
+// tenant, the participant's id when q names one, and the range's first
+// and last start keys and the retention's end key.
+func (q *RecordQuery) CountArgs() (args []any, none bool, err error) {
+	if err := q.ValidateCount(); err != nil {
+		return nil, false, err
+	}
+	k := q.Keys()
+	if k.Empty {
+		return nil, true, nil
+	}
+	return q.args(k.Lo, k.Hi, k.NotBefore), false, nil
+}
+
+// args is the tenant, the participant when q names one, then rest.
+func (q *RecordQuery) args(rest ...any) []any {
+	if q.ParticipantID == "" {
+		return append([]any{q.Tenant}, rest...)
+	}
+	return append([]any{q.Tenant, q.ParticipantID}, rest...)
+}
+
+// Cut keeps the first limit records of a page read with one row more
+// (ListArgs), and says whether more follow.
+func (p *RecordPage) Cut(limit int) {
+	if len(p.Records) > limit {
+		p.Records, p.More = p.Records[:limit], true
+	}
+}

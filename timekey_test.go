@@ -1,6 +1,7 @@
 package callvault
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -66,5 +67,32 @@ func TestTimeKey(t *testing.T) {
 		if err == nil && !KeyTime(got).Equal(tt.t) {
 			t.Errorf("KeyTime(TimeKey(%v)) = %v", tt.t, KeyTime(got))
 		}
+	}
+}
+
+func TestRecordQueryArgs(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	q := RecordQuery{Tenant: "t", ParticipantID: "p", Limit: 2,
+		Start: TimeRange{From: t0, FromInclusive: true, To: t0.Add(time.Hour)}}
+	args, none, err := q.ListArgs()
+	lo, hi, _ := q.Start.Keys()
+	if want := fmt.Sprint([]any{"t", "p", lo, "", hi, ZeroKey, int64(3)}); err != nil || none || fmt.Sprint(args) != want {
+		t.Errorf("ListArgs: %v %v %v, want %s", args, none, err, want)
+	}
+	q.ParticipantID = ""
+	args, none, err = q.CountArgs()
+	if want := fmt.Sprint([]any{"t", lo, hi, ZeroKey}); err != nil || none || fmt.Sprint(args) != want {
+		t.Errorf("CountArgs: %v %v %v, want %s", args, none, err, want)
+	}
+	q.Start.To = t0
+	if _, none, err := q.ListArgs(); !none || err != nil {
+		t.Errorf("an empty range: none %v, %v", none, err)
+	}
+	if _, _, err := (&RecordQuery{Tenant: "t"}).ListArgs(); ErrorCode(err) != EINVALID {
+		t.Errorf("no page size: %v", err)
+	}
+	p := RecordPage{Records: make([]RecordHeader, 3)}
+	if p.Cut(2); len(p.Records) != 2 || !p.More {
+		t.Errorf("Cut: %d records, more %v", len(p.Records), p.More)
 	}
 }

@@ -215,30 +215,22 @@ func scanParticipants(rows pgx.Rows, participants *[]callvault.ParticipantRow) (
 
 // ListRecords returns one page of a tenant's records in list order.
 func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *callvault.RecordPage, err error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	r := q.Keys()
-	afterStart, afterID, err := q.PageStart(r)
+	args, none, err := q.ListArgs()
 	if err != nil {
 		return nil, err
-	}
-	if r.Empty || !storable(q.Tenant) || !storable(q.ParticipantID) {
+	} else if none || !storable(q.Tenant) || !storable(q.ParticipantID) {
 		return &callvault.RecordPage{}, nil
 	}
 	defer wrap(&err, "postgres: list records")
 
-	fetch := addCapped(int64(q.Limit), 1)
-	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
+	query := db.sql().selectRecords
+	if q.ParticipantID != "" {
+		query = db.sql().selectParticipantRecords
+	}
+	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(q.Limit, 255)+1)}
 	err = db.read(ctx, q.Tenant, func(rd reader) error {
 		page.Records = page.Records[:0]
-		var rows pgx.Rows
-		var err error
-		if q.ParticipantID == "" {
-			rows, err = rd.Query(ctx, db.sql().selectRecords, q.Tenant, afterStart, afterID, r.Hi, r.NotBefore, fetch)
-		} else {
-			rows, err = rd.Query(ctx, db.sql().selectParticipantRecords, q.Tenant, q.ParticipantID, afterStart, afterID, r.Hi, r.NotBefore, fetch)
-		}
+		rows, err := rd.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -257,30 +249,25 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	if err != nil {
 		return nil, err
 	}
-	if len(page.Records) > q.Limit {
-		page.Records, page.More = page.Records[:q.Limit], true
-	}
+	page.Cut(q.Limit)
 	return page, nil
 }
 
 // CountRecords returns how many records the query matches, whatever its
 // cursor and page size.
-func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int64, err error) {
-	if err := q.ValidateCount(); err != nil {
+func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (n int64, err error) {
+	args, none, err := q.CountArgs()
+	if err != nil || none || !storable(q.Tenant) || !storable(q.ParticipantID) {
 		return 0, err
-	}
-	r := q.Keys()
-	if r.Empty || !storable(q.Tenant) || !storable(q.ParticipantID) {
-		return 0, nil
 	}
 	defer wrap(&err, "postgres: count records")
 
-	var n int64
+	query := db.sql().countRecords
+	if q.ParticipantID != "" {
+		query = db.sql().countParticipantRecords
+	}
 	err = db.read(ctx, q.Tenant, func(rd reader) error {
-		if q.ParticipantID == "" {
-			return rd.QueryRow(ctx, db.sql().countRecords, q.Tenant, r.Lo, r.Hi, r.NotBefore).Scan(&n)
-		}
-		return rd.QueryRow(ctx, db.sql().countParticipantRecords, q.Tenant, q.ParticipantID, r.Lo, r.Hi, r.NotBefore).Scan(&n)
+		return rd.QueryRow(ctx, query, args...).Scan(&n)
 	})
 	return n, err
 }

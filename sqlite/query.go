@@ -92,15 +92,10 @@ func (s *queryStatements) close() error { return closeAll(s.specs()) }
 
 // ListRecords returns one page of a tenant's records in list order.
 func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *callvault.RecordPage, err error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	r := q.Keys()
-	afterStart, afterID, err := q.PageStart(r)
+	args, none, err := q.ListArgs()
 	if err != nil {
 		return nil, err
-	}
-	if r.Empty {
+	} else if none {
 		return &callvault.RecordPage{}, nil
 	}
 	defer wrap(&err, "sqlite: list records")
@@ -111,21 +106,17 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	}
 	defer tx.Rollback()
 
-	fetch := pageFetch(q.Limit)
-	var rows *sql.Rows
-	if q.ParticipantID == "" {
-		rows, err = tx.StmtContext(ctx, db.queries.selectRecords).QueryContext(ctx,
-			q.Tenant, afterStart, afterID, r.Hi, r.NotBefore, fetch)
-	} else {
-		rows, err = tx.StmtContext(ctx, db.queries.selectParticipantRecords).QueryContext(ctx,
-			q.Tenant, q.ParticipantID, afterStart, afterID, r.Hi, r.NotBefore, fetch)
+	stmt := db.queries.selectRecords
+	if q.ParticipantID != "" {
+		stmt = db.queries.selectParticipantRecords
 	}
+	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 
-	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(fetch, 256))}
+	page := &callvault.RecordPage{Records: make([]callvault.RecordHeader, 0, min(q.Limit, 255)+1)}
 	var body, organizer sql.RawBytes // of the whole loop, as they escape (see keep)
 	for rows.Next() {
 		var h callvault.RecordHeader
@@ -140,21 +131,16 @@ func (db *DB) ListRecords(ctx context.Context, q callvault.RecordQuery) (_ *call
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(page.Records) > q.Limit {
-		page.Records, page.More = page.Records[:q.Limit], true
-	}
+	page.Cut(q.Limit)
 	return page, nil
 }
 
 // CountRecords returns how many records the query matches, whatever its
 // cursor and page size.
-func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int64, err error) {
-	if err := q.ValidateCount(); err != nil {
+func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (n int64, err error) {
+	args, none, err := q.CountArgs()
+	if err != nil || none {
 		return 0, err
-	}
-	r := q.Keys()
-	if r.Empty {
-		return 0, nil
 	}
 	defer wrap(&err, "sqlite: count records")
 
@@ -164,14 +150,11 @@ func (db *DB) CountRecords(ctx context.Context, q callvault.RecordQuery) (_ int6
 	}
 	defer tx.Rollback()
 
-	var n int64
-	if q.ParticipantID == "" {
-		err = tx.StmtContext(ctx, db.queries.countRecords).QueryRowContext(ctx,
-			q.Tenant, r.Lo, r.Hi, r.NotBefore).Scan(&n)
-	} else {
-		err = tx.StmtContext(ctx, db.queries.countParticipantRecords).QueryRowContext(ctx,
-			q.Tenant, q.ParticipantID, r.Lo, r.Hi, r.NotBefore).Scan(&n)
+	stmt := db.queries.countRecords
+	if q.ParticipantID != "" {
+		stmt = db.queries.countParticipantRecords
 	}
+	err = tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...).Scan(&n)
 	return n, err
 }
 
