@@ -40,8 +40,11 @@ type Store interface {
 
 // Stats count what a mirror did since it started.
 type Stats struct {
-	Listed   atomic.Int64 // records seen in list pages
-	Queued   atomic.Int64 // of those, new or changed ones queued
+	Listed atomic.Int64 // records seen in list pages
+	Queued atomic.Int64 // of those, new or changed ones queued
+	// Skipped counts claimed records the store held at their listed
+	// version by then (another mirror stored them): settled unfetched.
+	Skipped  atomic.Int64
 	Fetched  atomic.Int64 // records fetched whole
 	Inserted atomic.Int64
 	Replaced atomic.Int64
@@ -68,7 +71,7 @@ func (s *Stats) Lag(now time.Time) time.Duration {
 // Done counts the queued records that are dealt with: stored, stale, gone
 // or parked.
 func (s *Stats) Done() int64 {
-	return s.Inserted.Load() + s.Replaced.Load() + s.Stale.Load() + s.NotFound.Load() + s.Parked.Load()
+	return s.Inserted.Load() + s.Replaced.Load() + s.Stale.Load() + s.NotFound.Load() + s.Parked.Load() + s.Skipped.Load()
 }
 
 // Mirror copies one tenant from one source.
@@ -204,11 +207,11 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 			if !changed {
 				continue
 			}
-			// Queued at once, not with the page: another mirror that stores
-			// and settles the record between this check and the enqueue
-			// would have it fetched again, and the narrower that window
-			// the rarer that is (docs/mirror.md, Resumable, and shared).
-			if err := m.Store.EnqueueMirror(ctx, m.Tenant, m.source(), []string{r.ID}, m.now()); err != nil {
+			// Queued at once, not with the page, with the listed version:
+			// another mirror may store and settle the record between this
+			// check and the enqueue, and the claim checks again
+			// (docs/mirror.md, Resumable, and shared).
+			if err := m.enqueue(ctx, r); err != nil {
 				return err
 			}
 			m.Stats.Queued.Add(1)
@@ -216,6 +219,47 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 		next = page.NextLink
 	}
 	return nil
+}
+
+// enqueue queues a listed record, with its version when the store keeps
+// versions in its queue.
+func (m *Mirror) enqueue(ctx context.Context, r listed) error {
+	if ls, ok := m.Store.(callvault.MirrorListingStore); ok {
+		return ls.EnqueueMirrorListed(ctx, m.Tenant, m.source(),
+			[]callvault.MirrorListing{{RecordID: r.ID, Version: r.Version, LastModified: r.LastModifiedDateTime}}, m.now())
+	}
+	return m.Store.EnqueueMirror(ctx, m.Tenant, m.source(), []string{r.ID}, m.now())
+}
+
+// unchanged settles, as done without a fetch, the claimed items that were
+// listed at a version the store now holds, and returns the others. A
+// mirror checks its store before it queues a listed record, but another
+// mirror on the store may have stored and settled it between that check
+// and the enqueue: this check, made while the item is leased, is the one
+// that holds.
+func (m *Mirror) unchanged(ctx context.Context, items []callvault.MirrorItem) ([]callvault.MirrorItem, error) {
+	var skipped []callvault.MirrorSettlement
+	keep := items[:0:0]
+	for _, it := range items {
+		if it.Listed {
+			changed, err := m.changed(ctx, listed{ID: it.RecordID, Version: it.Version, LastModifiedDateTime: it.LastModified})
+			if err != nil {
+				return nil, err
+			}
+			if !changed {
+				skipped = append(skipped, callvault.MirrorSettlement{RecordID: it.RecordID, Done: true})
+				continue
+			}
+		}
+		keep = append(keep, it)
+	}
+	if len(skipped) > 0 {
+		if err := m.Store.SettleMirror(ctx, m.Tenant, m.source(), m.Owner, skipped); err != nil {
+			return nil, err
+		}
+		m.Stats.Skipped.Add(int64(len(skipped)))
+	}
+	return keep, nil
 }
 
 // changed reports whether the store lacks the listed version of a record.
@@ -344,6 +388,14 @@ func (m *Mirror) claim(ctx context.Context, follow bool, claimed chan<- callvaul
 				return nil
 			}
 			return err
+		}
+		if len(items) > 0 {
+			if items, err = m.unchanged(context.WithoutCancel(ctx), items); err != nil {
+				return err
+			}
+			if len(items) == 0 {
+				continue // all stored already: claim more
+			}
 		}
 		if len(items) == 0 {
 			if !follow {

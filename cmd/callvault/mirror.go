@@ -193,8 +193,8 @@ func (c *mirrorConfig) run(ctx context.Context, args []string, std stdio) error 
 	stopProgress()
 	s := &m.Stats
 	queued, parked, _ := ms.MirrorBacklog(context.WithoutCancel(ctx), c.tenant, c.source)
-	fmt.Fprintf(std.err, "mirrored %d records (%d new, %d updated, %d unchanged), %d sessions, %d report rows from %s in %s; %d listed, %d requests, %d 429s, %s waited for limits (all workers), %d failed, %d queued, %d parked, %d with schema drift\n",
-		s.Inserted.Load()+s.Replaced.Load(), s.Inserted.Load(), s.Replaced.Load(), s.Stale.Load(), s.Sessions.Load(), s.Rows.Load(),
+	fmt.Fprintf(std.err, "mirrored %d records (%d new, %d updated, %d unchanged, %d stored by another mirror), %d sessions, %d report rows from %s in %s; %d listed, %d requests, %d 429s, %s waited for limits (all workers), %d failed, %d queued, %d parked, %d with schema drift\n",
+		s.Inserted.Load()+s.Replaced.Load(), s.Inserted.Load(), s.Replaced.Load(), s.Stale.Load(), s.Skipped.Load(), s.Sessions.Load(), s.Rows.Load(),
 		c.source, time.Since(start).Round(time.Millisecond), s.Listed.Load(), client.Requests.Load(), client.Throttled.Load(),
 		time.Duration(client.Waited.Load()).Round(time.Second), s.Failed.Load(), queued, parked, s.Drifted.Load())
 	if err != nil {
@@ -354,8 +354,8 @@ func mirrorMetrics(m *mirror.Mirror, store mirror.Store) *metrics.Registry {
 	for _, o := range []struct {
 		outcome string
 		n       func() int64
-	}{{"inserted", s.Inserted.Load}, {"replaced", s.Replaced.Load}, {"stale", s.Stale.Load}, {"not_found", s.NotFound.Load}, {"parked", s.Parked.Load}} {
-		reg.Counter("mirror_records_total", "Queued records dealt with, by outcome: inserted, replaced (a higher version), stale (the store had it), not_found (gone from the source), parked (given up on).",
+	}{{"inserted", s.Inserted.Load}, {"replaced", s.Replaced.Load}, {"stale", s.Stale.Load}, {"not_found", s.NotFound.Load}, {"parked", s.Parked.Load}, {"skipped", s.Skipped.Load}} {
+		reg.Counter("mirror_records_total", "Queued records dealt with, by outcome: inserted, replaced (a higher version), stale (the store had it), not_found (gone from the source), parked (given up on), skipped (stored at the listed version by another mirror by the time it was claimed: not fetched).",
 			prometheus.Labels{"outcome": o.outcome}, o.n)
 	}
 	registerCounters(reg, "mirror_", []counter{
