@@ -1,6 +1,7 @@
 // Package export writes a tenant's call records for the tools people
-// already use: the classified streams as flat CSV (CQD-like column names),
-// and the lossless archive of the records in Graph's wire shape (JSON
+// already use: the classified streams, the calls and the PSTN rows as flat
+// CSV or Parquet (CQD-like column names for the streams, Graph's for the
+// others), and the lossless archive of the records in Graph's wire shape (JSON
 // Lines, gzip, one file per day of startDateTime), which callvault import
 // and the ingest API read back, incremental by lastModifiedDateTime.
 package export
@@ -22,6 +23,7 @@ import (
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/analytics"
+	"github.com/callvault/callvault/schema"
 )
 
 // StreamColumns are the columns of Streams' CSV: CQD's names where CQD has
@@ -304,11 +306,23 @@ func writeWithArray(b *bytes.Buffer, body []byte, name string, items func(*bytes
 	b.WriteString("]}")
 }
 
-// CallColumns are the columns of Calls' CSV: one row per call record,
-// under Graph's property names.
-var CallColumns = []string{
-	"id", "version", "type", "modalities", "startDateTime", "endDateTime", "lastModifiedDateTime", "joinWebUrl",
-	"organizerId", "organizerDisplayName", "sessionCount", "participantCount",
+// callColumns are the columns of Calls: one row per call record, under
+// Graph's property names.
+var callColumns = []column{
+	{"id", text}, {"version", integer}, {"type", text}, {"modalities", text},
+	{"startDateTime", instant}, {"endDateTime", instant}, {"lastModifiedDateTime", instant}, {"joinWebUrl", text},
+	{"organizerId", text}, {"organizerDisplayName", text}, {"sessionCount", integer}, {"participantCount", integer},
+}
+
+// CallColumns are the names of Calls' columns, in order.
+var CallColumns = names(callColumns)
+
+func names(cols []column) []string {
+	n := make([]string, len(cols))
+	for i, c := range cols {
+		n[i] = c.name
+	}
+	return n
 }
 
 // CallStats counts what Calls or PSTN wrote.
@@ -317,14 +331,17 @@ type CallStats struct {
 	Latest time.Time // the highest lastModifiedDateTime (PSTN: startDateTime) written; the next run's since
 }
 
-// Calls writes, as CSV, a row for each of the tenant's call records whose
-// lastModifiedDateTime is after since (zero: all), in the order of their
-// start: a daily job exports what changed since its last run, and a record
-// updated by late data comes again with its new version.
-func Calls(ctx context.Context, store callvault.Store, tenant string, since time.Time, w io.Writer) (CallStats, error) {
+// Calls writes, as CSV or Parquet, a row for each of the tenant's call
+// records whose lastModifiedDateTime is after since (zero: all), in the
+// order of their start: a daily job exports what changed since its last
+// run, and a record updated by late data comes again with its new version.
+func Calls(ctx context.Context, store callvault.Store, tenant string, since time.Time, f Format, w io.Writer) (CallStats, error) {
 	var stats CallStats
-	cw := csv.NewWriter(w)
-	cw.Write(CallColumns)
+	t, err := newTable(f, "callRecord", callColumns, w)
+	if err != nil {
+		return stats, err
+	}
+	cells := make([]cell, len(callColumns))
 	var after *callvault.RecordKey
 	for {
 		page, err := store.ListRecords(ctx, callvault.RecordQuery{Tenant: tenant, After: after, Limit: 200})
@@ -355,9 +372,10 @@ func Calls(ctx context.Context, store callvault.Store, tenant string, since time
 			if h.Organizer != nil {
 				_ = json.Unmarshal(h.Organizer, &org)
 			}
-			if err := cw.Write([]string{h.ID, strconv.FormatInt(h.Version, 10), rec.Type, strings.Join(rec.Modalities, ";"),
-				timeText(h.StartDateTime), timeText(h.EndDateTime), timeText(rec.LastModified), rec.JoinWebURL,
-				org.ID, org.Identity.User.DisplayName, strconv.Itoa(h.Sessions), strconv.Itoa(h.Participants)}); err != nil {
+			cells = append(cells[:0], h.ID, h.Version, rec.Type, joinList(rec.Modalities),
+				h.StartDateTime, h.EndDateTime, rec.LastModified, rec.JoinWebURL,
+				org.ID, org.Identity.User.DisplayName, int64(h.Sessions), int64(h.Participants))
+			if err := t.row(cells); err != nil {
 				return stats, err
 			}
 			stats.Rows++
@@ -369,8 +387,7 @@ func Calls(ctx context.Context, store callvault.Store, tenant string, since time
 			break
 		}
 	}
-	cw.Flush()
-	return stats, cw.Error()
+	return stats, t.close()
 }
 
 func timeText(t time.Time) string {
@@ -380,26 +397,47 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// PSTNColumns are the columns of PSTN's CSV: the properties of Graph's
-// pstnCallLogRow, as getPstnCalls returns them.
-var PSTNColumns = []string{
-	"id", "callId", "userId", "userPrincipalName", "userDisplayName", "startDateTime", "endDateTime", "duration",
-	"charge", "callType", "currency", "calleeNumber", "usageCountryCode", "tenantCountryCode", "connectionCharge",
-	"callerNumber", "destinationContext", "destinationName", "conferenceId", "licenseCapability", "inventoryType",
-	"operator", "callDurationSource",
-}
+// pstnColumns are the columns of PSTN: the properties of Graph's
+// pstnCallLogRow, as getPstnCalls returns them, in the v1.0 schema's order
+// and with its types.
+var pstnColumns = func() []column {
+	t := schema.MustLoad(schema.V1).Type(pstnType)
+	cols := make([]column, 0, len(t.Properties))
+	for _, p := range t.Properties {
+		k := text
+		switch p.Type.Name {
+		case schema.EdmInt32, schema.EdmInt64:
+			k = integer
+		case schema.EdmDecimal, schema.EdmDouble, schema.EdmSingle:
+			k = decimal
+		case schema.EdmDateTimeOffset:
+			k = instant
+		}
+		cols = append(cols, column{p.Name, k})
+	}
+	return cols
+}()
+
+// pstnType is the complex type of a getPstnCalls row.
+const pstnType = "microsoft.graph.callRecords.pstnCallLogRow"
+
+// PSTNColumns are the names of PSTN's columns, in order.
+var PSTNColumns = names(pstnColumns)
 
 // PSTNKind is the report row kind PSTN exports.
 const PSTNKind = "pstnCallLogRow"
 
-// PSTN writes, as CSV, the tenant's PSTN call rows (getPstnCalls) whose
-// startDateTime is after since (zero: all), in time order. A row of
-// getPstnCalls does not change once Graph reports it, so a daily job
-// exports the rows of calls that started since its last run.
-func PSTN(ctx context.Context, store callvault.Store, tenant string, since time.Time, w io.Writer) (CallStats, error) {
+// PSTN writes, as CSV or Parquet, the tenant's PSTN call rows
+// (getPstnCalls) whose startDateTime is after since (zero: all), in time
+// order. A row of getPstnCalls does not change once Graph reports it, so a
+// daily job exports the rows of calls that started since its last run.
+func PSTN(ctx context.Context, store callvault.Store, tenant string, since time.Time, f Format, w io.Writer) (CallStats, error) {
 	var stats CallStats
-	cw := csv.NewWriter(w)
-	cw.Write(PSTNColumns)
+	t, err := newTable(f, PSTNKind, pstnColumns, w)
+	if err != nil {
+		return stats, err
+	}
+	cells := make([]cell, len(pstnColumns))
 	q := callvault.ReportQuery{Tenant: tenant, Kind: PSTNKind, Range: callvault.TimeRange{From: since}, Limit: 500}
 	for {
 		page, err := store.ListReportRows(ctx, q)
@@ -411,11 +449,10 @@ func PSTN(ctx context.Context, store callvault.Store, tenant string, since time.
 			if err := json.Unmarshal(body, &row); err != nil {
 				return stats, fmt.Errorf("a stored %s is not an object: %w", PSTNKind, err)
 			}
-			rec := make([]string, len(PSTNColumns))
-			for i, c := range PSTNColumns {
-				rec[i] = scalarText(row[c])
+			for i, c := range pstnColumns {
+				cells[i] = row[c.name]
 			}
-			if err := cw.Write(rec); err != nil {
+			if err := t.row(cells); err != nil {
 				return stats, err
 			}
 			stats.Rows++
@@ -430,8 +467,7 @@ func PSTN(ctx context.Context, store callvault.Store, tenant string, since time.
 		}
 		q.Offset += len(page.Rows)
 	}
-	cw.Flush()
-	return stats, cw.Error()
+	return stats, t.close()
 }
 
 // scalarText is a JSON scalar as CSV text: a string unquoted, a number or

@@ -3,6 +3,7 @@ package export_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -159,7 +160,7 @@ func TestCallsCSVIsIncremental(t *testing.T) {
 	st := open(t)
 	stats := load(t, st, bytes.NewReader(generated(t)))
 	var buf bytes.Buffer
-	all, err := export.Calls(t.Context(), st, tenant, time.Time{}, &buf)
+	all, err := export.Calls(t.Context(), st, tenant, time.Time{}, export.CSV, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,11 +198,11 @@ func TestCallsCSVIsIncremental(t *testing.T) {
 			want++
 		}
 	}
-	later, err := export.Calls(t.Context(), st, tenant, mid, io.Discard)
+	later, err := export.Calls(t.Context(), st, tenant, mid, export.CSV, io.Discard)
 	if err != nil || later.Rows != want || !later.Latest.Equal(all.Latest) {
 		t.Fatalf("since %s: %+v, %v; want %d rows up to %s", mid, later, err, want, all.Latest)
 	}
-	none, err := export.Calls(t.Context(), st, tenant, all.Latest, io.Discard)
+	none, err := export.Calls(t.Context(), st, tenant, all.Latest, export.CSV, io.Discard)
 	if err != nil || none.Rows != 0 {
 		t.Fatalf("since the latest: %+v, %v", none, err)
 	}
@@ -233,7 +234,7 @@ func TestPSTNCSVIsIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	all, err := export.PSTN(t.Context(), st, tenant, time.Time{}, &buf)
+	all, err := export.PSTN(t.Context(), st, tenant, time.Time{}, export.CSV, &buf)
 	if err != nil || all.Rows != len(rows) {
 		t.Fatalf("%+v, %v; want %d rows", all, err, len(rows))
 	}
@@ -250,7 +251,7 @@ func TestPSTNCSVIsIncremental(t *testing.T) {
 			}
 		}
 	}
-	none, err := export.PSTN(t.Context(), st, tenant, all.Latest, io.Discard)
+	none, err := export.PSTN(t.Context(), st, tenant, all.Latest, export.CSV, io.Discard)
 	if err != nil || none.Rows != 0 {
 		t.Fatalf("since the latest: %+v, %v", none, err)
 	}
@@ -387,5 +388,131 @@ func TestStreamsParquetReadsBackInAnotherReader(t *testing.T) {
 				t.Fatalf("row %d, %s: %q read by the second reader, %q in the CSV", i, name, text, want[i+1][j])
 			}
 		}
+	}
+}
+
+// Calls and PSTN in Parquet hold what their CSV holds, read back by both
+// Parquet readers: the columns in the CSV's order and names, times as
+// timestamps, counts as integers, charges as doubles, the empty as nulls.
+func TestCallsAndPSTNParquetReadBackAsTheCSV(t *testing.T) {
+	st := open(t)
+	load(t, st, bytes.NewReader(generated(t)))
+	var pstn bytes.Buffer
+	if _, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 3, Records: 300, From: from, To: from.AddDate(0, 0, 7), PSTN: &pstn}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []callvault.ReportRow
+	for line := range bytes.Lines(pstn.Bytes()) {
+		var r struct {
+			ID    string    `json:"id"`
+			Start time.Time `json:"startDateTime"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, callvault.ReportRow{Key: r.ID, Time: r.Start, Body: bytes.TrimSpace(line)})
+	}
+	if _, err := st.PutReportRows(t.Context(), tenant, export.PSTNKind, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		cols  []string
+		write func(context.Context, callvault.Store, string, time.Time, export.Format, io.Writer) (export.CallStats, error)
+	}{{"calls", export.CallColumns, export.Calls}, {"pstn", export.PSTNColumns, export.PSTN}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pq, cv bytes.Buffer
+			sp, err := tc.write(t.Context(), st, tenant, time.Time{}, export.Parquet, &pq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := tc.write(t.Context(), st, tenant, time.Time{}, export.CSV, &cv)
+			if err != nil || sc != sp || sp.Rows == 0 {
+				t.Fatalf("CSV %+v, Parquet %+v, %v", sc, sp, err)
+			}
+			want, err := csv.NewReader(&cv).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := sp.Rows
+			b := pq.Bytes()
+			f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields := f.Schema().Fields()
+			if f.NumRows() != int64(n) || len(fields) != len(tc.cols) {
+				t.Fatalf("%d rows of %d columns, want %d of %d", f.NumRows(), len(fields), n, len(tc.cols))
+			}
+			for j, field := range fields {
+				if field.Name() != tc.cols[j] || !field.Optional() {
+					t.Fatalf("column %d is %s (optional %v), the CSV's %s", j, field.Name(), field.Optional(), tc.cols[j])
+				}
+				lt := field.Type().LogicalType()
+				if isTime := strings.HasSuffix(field.Name(), "DateTime"); isTime != (lt != nil && strings.HasPrefix(strings.ToUpper(lt.String()), "TIMESTAMP")) {
+					t.Errorf("column %s: logical type %v", field.Name(), lt)
+				}
+			}
+			got := make([]parquet.Row, n)
+			if m, err := parquet.NewReader(bytes.NewReader(b)).ReadRows(got); err != nil && !errors.Is(err, io.EOF) || m != n {
+				t.Fatalf("read %d rows: %v", m, err)
+			}
+			for i, row := range got {
+				for j, v := range row {
+					var x any
+					switch {
+					case v.IsNull():
+					case v.Kind() == parquet.Int64:
+						x = v.Int64()
+					case v.Kind() == parquet.Double:
+						x = v.Double()
+					default:
+						x = string(v.ByteArray())
+					}
+					sameCell(t, "parquet-go", tc.cols[j], i, x, want[i+1][j])
+				}
+			}
+			pr, err := xreader.NewParquetColumnReader(memFile{bytes.NewReader(b)}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.ReadStop()
+			for j, name := range tc.cols {
+				values, _, _, err := pr.ReadColumnByIndex(int64(j), int64(n))
+				if err != nil || len(values) != n {
+					t.Fatalf("column %s: %d values, %v", name, len(values), err)
+				}
+				for i, v := range values {
+					sameCell(t, "the second reader", name, i, v, want[i+1][j])
+				}
+			}
+		})
+	}
+}
+
+// sameCell fails unless a Parquet value (nil, a string, an int64, which a
+// column named …DateTime holds as nanoseconds, or a float64) says what the
+// CSV's text says.
+func sameCell(t *testing.T, reader, col string, row int, v any, text string) {
+	t.Helper()
+	ok := false
+	switch x := v.(type) {
+	case nil:
+		ok = text == ""
+	case string:
+		ok = x == text
+	case int64:
+		if strings.HasSuffix(col, "DateTime") {
+			want, err := time.Parse(time.RFC3339Nano, text)
+			ok = err == nil && want.Equal(time.Unix(0, x))
+		} else {
+			ok = strconv.FormatInt(x, 10) == text
+		}
+	case float64:
+		want, err := strconv.ParseFloat(text, 64)
+		ok = err == nil && want == x
+	}
+	if !ok {
+		t.Fatalf("row %d, %s: %v (%T) read by %s, %q in the CSV", row, col, v, v, reader, text)
 	}
 }

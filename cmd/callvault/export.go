@@ -20,7 +20,7 @@ import (
 
 var exportCommand = command{
 	name:    "export",
-	summary: "write classified streams, calls or PSTN rows as CSV, or the records as a re-importable archive",
+	summary: "write classified streams, calls or PSTN rows as CSV or Parquet, or the records as a re-importable archive",
 	flags: func(fs *flag.FlagSet) func(context.Context, []string, stdio) error {
 		c := &exportConfig{fs: fs}
 		fs.StringVar(&c.data, "data", defaultDataDir, "the data directory whose database to export")
@@ -29,7 +29,7 @@ var exportCommand = command{
 		fs.StringVar(&c.from, "from", "", "streams: the first `day` (or RFC 3339 time); default 28 days before --to")
 		fs.StringVar(&c.to, "to", "", "streams: the `day` after the last (or an RFC 3339 time); default tomorrow")
 		fs.StringVar(&c.out, "out", "-", "streams: the CSV `file` (- for standard output); calls, pstn, archive: the directory")
-		fs.StringVar(&c.format, "format", "csv", "streams: `csv` or parquet")
+		fs.StringVar(&c.format, "format", "csv", "streams, calls, pstn: `csv` or parquet")
 		fs.BoolVar(&c.full, "full", false, "calls, pstn, archive: export everything, not only what changed since the directory's last run")
 		describe(fs, "callvault export streams|calls|pstn|archive --tenant TENANT_ID [flags]", `
   callvault export streams --tenant T [--from DAY] [--to DAY] [--out FILE] [--format parquet]
@@ -39,15 +39,18 @@ var exportCommand = command{
       tenant's building file), under CQD-like column names; with --format
       parquet the same columns as a Parquet file (metrics nullable doubles,
       StartTime a timestamp), for DuckDB, pandas or Spark.
-  callvault export calls --tenant T --out DIR [--full]
+  callvault export calls --tenant T --out DIR [--full] [--format parquet]
       writes a CSV row for each call record (id, version, type, modalities,
       times, organizer, session and participant counts) to DIR/calls-RUN.csv:
       the first run every record, each later run the records whose
       lastModifiedDateTime passed the last run's (DIR/.callvault-export-calls).
-  callvault export pstn --tenant T --out DIR [--full]
+      With --format parquet, DIR/calls-RUN.parquet: the same columns, typed
+      (times as timestamps, counts and version as integers).
+  callvault export pstn --tenant T --out DIR [--full] [--format parquet]
       the same for the PSTN call rows of getPstnCalls (pstnCallLogRow's
-      columns), to DIR/pstn-RUN.csv, incremental by startDateTime
-      (DIR/.callvault-export-pstn).
+      properties, with their schema types in Parquet: charges as doubles,
+      duration an integer, times timestamps), to DIR/pstn-RUN.csv or
+      .parquet, incremental by startDateTime (DIR/.callvault-export-pstn).
   callvault export archive --tenant T --out DIR [--full]
       writes the tenant's call records in Graph's wire shape (as GET
       /beta/communications/callRecords/{id}?$expand=sessions($expand=segments)
@@ -86,6 +89,10 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 	if c.tenant == "" {
 		return fmt.Errorf("%w: --tenant is required", errUsage)
 	}
+	format, err := export.ParseFormat(c.format)
+	if err != nil {
+		return fmt.Errorf("%w: --format: %v", errUsage, err)
+	}
 	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err
@@ -95,9 +102,9 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 	case "archive":
 		return c.archive(ctx, store, std)
 	case "calls":
-		return c.rows(ctx, store, std, "calls", export.Calls)
+		return c.rows(ctx, store, std, "calls", format, export.Calls)
 	case "pstn":
-		return c.rows(ctx, store, std, "pstn", export.PSTN)
+		return c.rows(ctx, store, std, "pstn", format, export.PSTN)
 	}
 	qs, ok := store.(callvault.QualityStore)
 	if !ok {
@@ -121,12 +128,8 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 		w = f
 	}
 	write := export.Streams
-	switch c.format {
-	case "csv":
-	case "parquet":
+	if format == export.Parquet {
 		write = export.StreamsParquet
-	default:
-		return fmt.Errorf("%w: --format is csv or parquet, not %q", errUsage, c.format)
 	}
 	n, err := write(ctx, qs, c.tenant, q.From, q.To, files, w)
 	if err != nil {
@@ -165,21 +168,21 @@ func saveState(statePath string, state exportState, latest time.Time) error {
 	return os.WriteFile(statePath, b, 0o644)
 }
 
-// rows runs an incremental CSV export (calls, pstn) into a new file of the
-// directory.
-func (c *exportConfig) rows(ctx context.Context, store callvault.Store, std stdio, what string,
-	write func(context.Context, callvault.Store, string, time.Time, io.Writer) (export.CallStats, error)) error {
+// rows runs an incremental export of rows (calls, pstn) into a new file of
+// the directory.
+func (c *exportConfig) rows(ctx context.Context, store callvault.Store, std stdio, what string, format export.Format,
+	write func(context.Context, callvault.Store, string, time.Time, export.Format, io.Writer) (export.CallStats, error)) error {
 	statePath := filepath.Join(c.out, ".callvault-export-"+what)
 	state, err := c.readState(what, statePath)
 	if err != nil {
 		return err
 	}
-	name := filepath.Join(c.out, what+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".csv")
+	name := filepath.Join(c.out, what+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+format.Ext())
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	stats, err := write(ctx, store, c.tenant, state.Latest, f)
+	stats, err := write(ctx, store, c.tenant, state.Latest, format, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

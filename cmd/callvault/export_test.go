@@ -61,4 +61,17 @@ func TestExportArchiveReimportsAndStreamsCSV(t *testing.T) {
 	if stdout, stderr, status := runCLI(t, "", "export", "pstn", "--data", data, "--tenant", genTenant, "--out", calls); status != 0 || !strings.Contains(stdout, "pstn rows") {
 		t.Fatalf("pstn: %d %q %q", status, stdout, stderr)
 	}
+	pqCalls := filepath.Join(dir, "calls-parquet")
+	stdout, stderr, status := runCLI(t, "", "export", "calls", "--format", "parquet", "--data", data, "--tenant", genTenant, "--out", pqCalls)
+	if status != 0 || !strings.Contains(stdout, "exported 40 calls rows") || !strings.Contains(stdout, ".parquet") {
+		t.Fatalf("calls --format parquet: %d %q %q", status, stdout, stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(pqCalls, "calls-*.parquet")); len(files) != 1 {
+		t.Errorf("calls --format parquet wrote %v", files)
+	} else if b, _ := os.ReadFile(files[0]); len(b) < 8 || string(b[:4]) != "PAR1" {
+		t.Errorf("%s: %.20q", files[0], b)
+	}
+	if _, stderr, status := runCLI(t, "", "export", "pstn", "--format", "xml", "--data", data, "--tenant", genTenant, "--out", pqCalls); status != 2 || !strings.Contains(stderr, "csv or parquet") {
+		t.Errorf("--format xml: %d %q", status, stderr)
+	}
 }

@@ -1,0 +1,230 @@
+package export
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Format is how Calls and PSTN write their rows.
+type Format int
+
+const (
+	CSV     Format = iota // a header row, then one line a row
+	Parquet               // one file, Snappy-compressed, typed columns, every column nullable
+)
+
+// ParseFormat reads --format: "csv" or "parquet".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "csv":
+		return CSV, nil
+	case "parquet":
+		return Parquet, nil
+	}
+	return 0, fmt.Errorf("the format is csv or parquet, not %q", s)
+}
+
+// Ext is the file name extension of the format, with its dot.
+func (f Format) Ext() string {
+	if f == Parquet {
+		return ".parquet"
+	}
+	return ".csv"
+}
+
+// kind is a column's type in Parquet; in CSV every column is text.
+type kind int
+
+const (
+	text    kind = iota
+	integer      // Parquet INT64
+	decimal      // Parquet DOUBLE: Graph's Edm.Decimal values (a charge) fit a double's 15 digits
+	instant      // Parquet TIMESTAMP(NANOS, UTC): Graph's times have seven decimals
+)
+
+type column struct {
+	name string
+	kind kind
+}
+
+// A cell is one value of a row: a string, an int64, a time.Time (zero:
+// empty), nil (empty), or a json.RawMessage holding a JSON scalar as Graph
+// sent it (CSV writes it as sent, Parquet converts it to its column's kind).
+type cell = any
+
+// table writes rows of the same columns as CSV or Parquet, so that both
+// formats come from one list of columns.
+type table interface {
+	row([]cell) error
+	close() error
+}
+
+func newTable(f Format, name string, cols []column, w io.Writer) (table, error) {
+	if f == Parquet {
+		return newParquetTable(name, cols, w), nil
+	}
+	cw := csv.NewWriter(w)
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = c.name
+	}
+	if err := cw.Write(header); err != nil {
+		return nil, err
+	}
+	return &csvTable{w: cw, rec: make([]string, len(cols))}, nil
+}
+
+type csvTable struct {
+	w   *csv.Writer
+	rec []string
+}
+
+func (t *csvTable) row(cells []cell) error {
+	for i, v := range cells {
+		t.rec[i] = cellText(v)
+	}
+	return t.w.Write(t.rec)
+}
+
+func (t *csvTable) close() error {
+	t.w.Flush()
+	return t.w.Error()
+}
+
+// cellText is a cell as CSV text: a JSON string unquoted, a JSON number or
+// boolean as written, null and absent empty.
+func cellText(v cell) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case time.Time:
+		return timeText(v)
+	case json.RawMessage:
+		return scalarText(v)
+	}
+	return ""
+}
+
+type parquetTable struct {
+	w     *parquet.Writer
+	cols  []column
+	index []int // each column's leaf index in the file's schema
+	rows  []parquet.Row
+}
+
+// parquetBatch is how many rows are handed to the writer at once.
+const parquetBatch = 1024
+
+// newParquetTable writes cols, in their order, every one optional. The
+// schema is made from a struct type built for it (reflect.StructOf):
+// parquet-go keeps a struct's field order, where a parquet.Group would sort
+// the columns by name.
+func newParquetTable(name string, cols []column, w io.Writer) *parquetTable {
+	fields := make([]reflect.StructField, len(cols))
+	for i, c := range cols {
+		var typ reflect.Type
+		tag := c.name + ",optional"
+		switch c.kind {
+		case integer:
+			typ = reflect.TypeFor[*int64]()
+		case decimal:
+			typ = reflect.TypeFor[*float64]()
+		case instant:
+			typ = reflect.TypeFor[*int64]()
+			tag += ",timestamp(nanosecond)"
+		default:
+			typ = reflect.TypeFor[*string]()
+		}
+		fields[i] = reflect.StructField{Name: fmt.Sprintf("C%d", i), Type: typ, Tag: reflect.StructTag(`parquet:"` + tag + `"`)}
+	}
+	schema := parquet.NewSchema(name, parquet.SchemaOf(reflect.New(reflect.StructOf(fields)).Elem().Interface()))
+	t := &parquetTable{w: parquet.NewWriter(w, schema, parquet.Compression(&parquet.Snappy)), cols: cols, index: make([]int, len(cols))}
+	for i, c := range cols {
+		leaf, _ := schema.Lookup(c.name)
+		t.index[i] = leaf.ColumnIndex
+	}
+	return t
+}
+
+func (t *parquetTable) row(cells []cell) error {
+	r := make(parquet.Row, len(t.cols))
+	for i, v := range cells {
+		col := t.index[i]
+		if pv, ok := parquetValue(t.cols[i].kind, v); ok {
+			r[col] = pv.Level(0, 1, col)
+		} else {
+			r[col] = parquet.NullValue().Level(0, 0, col)
+		}
+	}
+	t.rows = append(t.rows, r)
+	if len(t.rows) == parquetBatch {
+		return t.flush()
+	}
+	return nil
+}
+
+func (t *parquetTable) flush() error {
+	_, err := t.w.WriteRows(t.rows)
+	t.rows = t.rows[:0]
+	return err
+}
+
+func (t *parquetTable) close() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.w.Close()
+}
+
+// parquetValue converts a cell to its column's kind; ok is false for an
+// empty cell, and for a JSON value that is not of the column's kind (a
+// stored row is Graph's, and a null is truer than a guess).
+func parquetValue(k kind, v cell) (parquet.Value, bool) {
+	if raw, isRaw := v.(json.RawMessage); isRaw {
+		if len(raw) == 0 || string(raw) == "null" {
+			return parquet.Value{}, false
+		}
+		switch k {
+		case integer:
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			return parquet.Int64Value(n), err == nil
+		case decimal:
+			f, err := strconv.ParseFloat(string(raw), 64)
+			return parquet.DoubleValue(f), err == nil
+		case instant:
+			var t time.Time
+			if json.Unmarshal(raw, &t) != nil {
+				return parquet.Value{}, false
+			}
+			v = t
+		default:
+			v = scalarText(raw)
+		}
+	}
+	switch v := v.(type) {
+	case string:
+		return parquet.ByteArrayValue([]byte(v)), true
+	case int64:
+		return parquet.Int64Value(v), true
+	case time.Time:
+		if v.IsZero() {
+			return parquet.Value{}, false
+		}
+		return parquet.Int64Value(v.UnixNano()), true
+	}
+	return parquet.Value{}, false
+}
+
+// joinList is a list of strings as one cell: joined with ";", as the
+// streams' PoorDueTo is.
+func joinList(s []string) string { return strings.Join(s, ";") }
