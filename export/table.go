@@ -116,7 +116,7 @@ func cellText(v cell) string {
 }
 
 type parquetTable struct {
-	w     *parquet.Writer
+	w     *parquet.GenericWriter[any]
 	cols  []column
 	index []int // each column's leaf index in the file's schema
 	rows  []parquet.Row
@@ -148,7 +148,7 @@ func newParquetTable(name string, cols []column, w io.Writer) *parquetTable {
 		fields[i] = reflect.StructField{Name: fmt.Sprintf("C%d", i), Type: typ, Tag: reflect.StructTag(`parquet:"` + tag + `"`)}
 	}
 	schema := parquet.NewSchema(name, parquet.SchemaOf(reflect.New(reflect.StructOf(fields)).Elem().Interface()))
-	t := &parquetTable{w: parquet.NewWriter(w, schema, parquet.Compression(&parquet.Snappy)), cols: cols, index: make([]int, len(cols))}
+	t := &parquetTable{w: parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Snappy)), cols: cols, index: make([]int, len(cols))}
 	for i, c := range cols {
 		leaf, _ := schema.Lookup(c.name)
 		t.index[i] = leaf.ColumnIndex
