@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/internal/jsonrows"
+	"github.com/callvault/callvault/internal/outboxsql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -62,14 +62,11 @@ func queueNotifications(b *pgx.Batch, tenant, recordID string, change callvault.
 // The count and the insert are serialised per tenant by locking the
 // tenant's rows, so two servers cannot both create the hundred-and-first.
 func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription, quota int, now time.Time) (err error) {
-	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
-		return err
-	}
-	defer wrap(&err, "postgres: create subscription %s", s.ID)
-	body, err := json.Marshal(s)
+	body, err := outboxsql.Prepare(s)
 	if err != nil {
 		return err
 	}
+	defer wrap(&err, "postgres: create subscription %s", s.ID)
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT expires FROM subscriptions WHERE tenant = $1 FOR UPDATE`, s.Tenant)
 		if err != nil {
@@ -100,7 +97,7 @@ func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription,
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (tenant, id) DO UPDATE SET created = EXCLUDED.created, expires = EXCLUDED.expires,
 				changes = EXCLUDED.changes, next_lifecycle = EXCLUDED.next_lifecycle, body = EXCLUDED.body`,
-			s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body)
+			s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), outboxsql.Nanos(s.NextLifecycle), body)
 		return err
 	})
 }
@@ -111,14 +108,12 @@ func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.T
 		return nil, err
 	}
 	defer wrap(&err, "postgres: get subscription %s", id)
-	var body []byte
-	err = db.pool.QueryRow(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2 AND expires > $3`, tenant, id, now.UnixNano()).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, callvault.SubscriptionNotFound(id)
-	} else if err != nil {
+	rows, err := db.pool.Query(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2 AND expires > $3`, tenant, id, now.UnixNano())
+	if err != nil {
 		return nil, err
 	}
-	return callvault.DecodeSubscription(body)
+	defer rows.Close()
+	return outboxsql.One(rows, id)
 }
 
 // ListSubscriptions returns a tenant's unexpired subscriptions.
@@ -141,17 +136,14 @@ func scanSubscriptions(rows pgx.Rows) ([]*callvault.Subscription, error) {
 
 // UpdateSubscription replaces a stored, unexpired subscription.
 func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription, now time.Time) (err error) {
-	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
-		return err
-	}
-	defer wrap(&err, "postgres: update subscription %s", s.ID)
-	body, err := json.Marshal(s)
+	body, err := outboxsql.Prepare(s)
 	if err != nil {
 		return err
 	}
+	defer wrap(&err, "postgres: update subscription %s", s.ID)
 	tag, err := db.pool.Exec(ctx, `UPDATE subscriptions SET expires = $1, changes = $2, next_lifecycle = $3, body = $4
 		WHERE tenant = $5 AND id = $6 AND expires > $7`,
-		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
+		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), outboxsql.Nanos(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
 	if err != nil {
 		return err
 	} else if tag.RowsAffected() == 0 {
@@ -192,55 +184,22 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 		if err != nil {
 			return err
 		}
-		type claimed struct {
-			n           callvault.Notification
-			tenant, sub string
-			change      int64
-			created     int64
-			attempts    int64
-		}
-		var got []claimed
-		for rows.Next() {
-			var c claimed
-			if err := rows.Scan(&c.n.Seq, &c.tenant, &c.sub, &c.n.RecordID, &c.change, &c.created, &c.attempts, &c.n.Deferred); err != nil {
-				rows.Close()
-				return err
-			}
-			got = append(got, c)
-		}
+		claimed, err := outboxsql.ReadClaimed(rows)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return err
 		}
-		subs := map[[2]string]*callvault.Subscription{}
 		var orphans []int64
-		for _, c := range got {
-			key := [2]string{c.tenant, c.sub}
-			s, ok := subs[key]
-			if !ok {
-				var body []byte
-				err := tx.QueryRow(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2`, c.tenant, c.sub).Scan(&body)
-				switch {
-				case errors.Is(err, pgx.ErrNoRows):
-				case err != nil:
-					return err
-				default:
-					if s, err = callvault.DecodeSubscription(body); err != nil {
-						return err
-					}
-				}
-				subs[key] = s
+		out, orphans, err = outboxsql.Resolve(claimed, func(tenant, id string) ([]byte, error) {
+			rows, err := tx.Query(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2`, tenant, id)
+			if err != nil {
+				return nil, err
 			}
-			if s == nil { // deleted since: nobody to tell
-				orphans = append(orphans, c.n.Seq)
-				continue
-			}
-			n := c.n
-			n.Subscription = *s
-			n.Change = callvault.ChangeTypes(c.change)
-			n.Created = time.Unix(0, c.created).UTC()
-			n.Attempts = int(c.attempts)
-			out = append(out, &n)
+			defer rows.Close()
+			return outboxsql.Body(rows)
+		})
+		if err != nil {
+			return err
 		}
 		if len(orphans) > 0 {
 			_, err = tx.Exec(ctx, `DELETE FROM notification_outbox WHERE seq = ANY($1)`, orphans)
@@ -257,18 +216,10 @@ func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []c
 		return nil
 	}
 	defer wrap(&err, "postgres: settle %d notifications", len(settled))
-	var done, retry, due, attempted []int64
-	for _, s := range settled {
-		if s.Done {
-			done = append(done, s.Seq)
-			continue
-		}
-		retry, due = append(retry, s.Seq), append(due, s.RetryAt.UnixNano())
-		a := int64(0)
-		if s.Attempted {
-			a = 1
-		}
-		attempted = append(attempted, a)
+	done, rest := outboxsql.Part(settled)
+	var retry, due, attempted []int64
+	for _, s := range rest {
+		retry, due, attempted = append(retry, s.Seq), append(due, s.RetryAt.UnixNano()), append(attempted, outboxsql.Attempted(s))
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if len(done) > 0 {
@@ -302,7 +253,7 @@ func (db *DB) ClaimLifecycle(ctx context.Context, owner string, now time.Time, l
 // is due.
 func (db *DB) SetNextLifecycle(ctx context.Context, tenant, id string, next time.Time) (err error) {
 	defer wrap(&err, "postgres: schedule lifecycle of subscription %s", id)
-	_, err = db.pool.Exec(ctx, `UPDATE subscriptions SET next_lifecycle = $1 WHERE tenant = $2 AND id = $3`, lifecycleColumn(next), tenant, id)
+	_, err = db.pool.Exec(ctx, `UPDATE subscriptions SET next_lifecycle = $1 WHERE tenant = $2 AND id = $3`, outboxsql.Nanos(next), tenant, id)
 	return err
 }
 
@@ -327,14 +278,12 @@ func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.Deli
 
 // ListDeliveryAttempts returns a tenant's latest delivery attempts.
 func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []*callvault.DeliveryAttempt, err error) {
-	if tenant == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	q, args, err := outboxsql.AttemptsQuery(`SELECT body FROM delivery_attempts WHERE tenant = $1 ORDER BY time DESC, seq DESC LIMIT $2`,
+		`SELECT body FROM delivery_attempts WHERE tenant = $1 AND subscription_id = $2 ORDER BY time DESC, seq DESC LIMIT $3`, tenant, subscriptionID, limit)
+	if err != nil {
+		return nil, err
 	}
 	defer wrap(&err, "postgres: list delivery attempts")
-	q, args := `SELECT body FROM delivery_attempts WHERE tenant = $1 ORDER BY time DESC, seq DESC LIMIT $2`, []any{tenant, limit}
-	if subscriptionID != "" {
-		q, args = `SELECT body FROM delivery_attempts WHERE tenant = $1 AND subscription_id = $2 ORDER BY time DESC, seq DESC LIMIT $3`, []any{tenant, subscriptionID, limit}
-	}
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -358,11 +307,4 @@ func (db *DB) PruneOutbox(ctx context.Context, now, before time.Time) (err error
 		_, err := tx.Exec(ctx, `DELETE FROM delivery_attempts WHERE time < $1`, before.UnixNano())
 		return err
 	})
-}
-
-func lifecycleColumn(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }

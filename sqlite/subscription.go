@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/internal/jsonrows"
+	"github.com/callvault/callvault/internal/outboxsql"
 )
 
 var (
@@ -68,14 +68,11 @@ func recordChange(outcome callvault.PutOutcome, stored, version int64) callvault
 
 // CreateSubscription stores s unless the tenant has quota subscriptions.
 func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription, quota int, now time.Time) (err error) {
-	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
-		return err
-	}
-	defer wrap(&err, "sqlite: create subscription %s", s.ID)
-	body, err := json.Marshal(s)
+	body, err := outboxsql.Prepare(s)
 	if err != nil {
 		return err
 	}
+	defer wrap(&err, "sqlite: create subscription %s", s.ID)
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -93,7 +90,7 @@ func (db *DB) CreateSubscription(ctx context.Context, s *callvault.Subscription,
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (tenant, id, created, expires, changes, next_lifecycle, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body); err != nil {
+		s.Tenant, s.ID, now.UnixNano(), s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), outboxsql.Nanos(s.NextLifecycle), body); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -105,14 +102,12 @@ func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.T
 		return nil, err
 	}
 	defer wrap(&err, "sqlite: get subscription %s", id)
-	var body []byte
-	err = db.read.QueryRowContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ? AND expires > ?`, tenant, id, now.UnixNano()).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, callvault.SubscriptionNotFound(id)
-	} else if err != nil {
+	rows, err := db.read.QueryContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ? AND expires > ?`, tenant, id, now.UnixNano())
+	if err != nil {
 		return nil, err
 	}
-	return callvault.DecodeSubscription(body)
+	defer rows.Close()
+	return outboxsql.One(rows, id)
 }
 
 // ListSubscriptions returns a tenant's unexpired subscriptions.
@@ -130,17 +125,14 @@ func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Tim
 
 // UpdateSubscription replaces a stored, unexpired subscription.
 func (db *DB) UpdateSubscription(ctx context.Context, s *callvault.Subscription, now time.Time) (err error) {
-	if err := callvault.CheckSubscriptionKey(s.Tenant, s.ID); err != nil {
-		return err
-	}
-	defer wrap(&err, "sqlite: update subscription %s", s.ID)
-	body, err := json.Marshal(s)
+	body, err := outboxsql.Prepare(s)
 	if err != nil {
 		return err
 	}
+	defer wrap(&err, "sqlite: update subscription %s", s.ID)
 	res, err := db.write.ExecContext(ctx, `UPDATE subscriptions SET expires = ?, changes = ?, next_lifecycle = ?, body = ?
 		WHERE tenant = ? AND id = ? AND expires > ?`,
-		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), lifecycleColumn(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
+		s.ExpirationDateTime.UnixNano(), int64(s.ChangeTypes), outboxsql.Nanos(s.NextLifecycle), body, s.Tenant, s.ID, now.UnixNano())
 	if err != nil {
 		return err
 	}
@@ -202,58 +194,26 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	type claimed struct {
-		n                callvault.Notification
-		tenant, sub      string
-		created          int64
-		change, deferred int64
-		attempts         int
-	}
-	var got []claimed
-	for rows.Next() {
-		var c claimed
-		if err := rows.Scan(&c.n.Seq, &c.tenant, &c.sub, &c.n.RecordID, &c.change, &c.created, &c.attempts, &c.deferred); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		got = append(got, c)
-	}
+	claimed, err := outboxsql.ReadClaimed(rows)
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	subs := map[[2]string]*callvault.Subscription{}
-	var out []*callvault.Notification
-	for _, c := range got {
-		key := [2]string{c.tenant, c.sub}
-		s, ok := subs[key]
-		if !ok {
-			var body []byte
-			err := tx.QueryRowContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ?`, c.tenant, c.sub).Scan(&body)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return nil, err
-			default:
-				if s, err = callvault.DecodeSubscription(body); err != nil {
-					return nil, err
-				}
-			}
-			subs[key] = s
+	out, orphans, err := outboxsql.Resolve(claimed, func(tenant, id string) ([]byte, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ?`, tenant, id)
+		if err != nil {
+			return nil, err
 		}
-		if s == nil { // deleted since: nobody to tell
-			if _, err := tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE seq = ?`, c.n.Seq); err != nil {
-				return nil, err
-			}
-			continue
+		defer rows.Close()
+		return outboxsql.Body(rows)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, seq := range orphans {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notification_outbox WHERE seq = ?`, seq); err != nil {
+			return nil, err
 		}
-		n := c.n
-		n.Subscription = *s
-		n.Change = callvault.ChangeTypes(c.change)
-		n.Created = time.Unix(0, c.created).UTC()
-		n.Attempts = c.attempts
-		n.Deferred = c.deferred != 0
-		out = append(out, &n)
 	}
 	return out, tx.Commit()
 }
@@ -270,19 +230,10 @@ func (db *DB) SettleNotifications(ctx context.Context, owner string, settled []c
 		return err
 	}
 	defer tx.Rollback()
-	var done []int64
-	for _, s := range settled {
-		if s.Done {
-			done = append(done, s.Seq)
-		} else {
-			attempted := 0
-			if s.Attempted {
-				attempted = 1
-			}
-			_, err = tx.ExecContext(ctx, `UPDATE notification_outbox SET due = ?, owner = NULL, attempts = attempts + ?, deferred = 1
-				WHERE seq = ? AND owner = ?`, s.RetryAt.UnixNano(), attempted, s.Seq, owner)
-		}
-		if err != nil {
+	done, retry := outboxsql.Part(settled)
+	for _, s := range retry {
+		if _, err := tx.ExecContext(ctx, `UPDATE notification_outbox SET due = ?, owner = NULL, attempts = attempts + ?, deferred = 1
+			WHERE seq = ? AND owner = ?`, s.RetryAt.UnixNano(), outboxsql.Attempted(s), s.Seq, owner); err != nil {
 			return err
 		}
 	}
@@ -316,7 +267,7 @@ func (db *DB) ClaimLifecycle(ctx context.Context, owner string, now time.Time, l
 // is due.
 func (db *DB) SetNextLifecycle(ctx context.Context, tenant, id string, next time.Time) (err error) {
 	defer wrap(&err, "sqlite: schedule lifecycle of subscription %s", id)
-	_, err = db.write.ExecContext(ctx, `UPDATE subscriptions SET next_lifecycle = ? WHERE tenant = ? AND id = ?`, lifecycleColumn(next), tenant, id)
+	_, err = db.write.ExecContext(ctx, `UPDATE subscriptions SET next_lifecycle = ? WHERE tenant = ? AND id = ?`, outboxsql.Nanos(next), tenant, id)
 	return err
 }
 
@@ -347,14 +298,12 @@ func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.Deli
 
 // ListDeliveryAttempts returns a tenant's latest delivery attempts.
 func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []*callvault.DeliveryAttempt, err error) {
-	if tenant == "" {
-		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
+	q, args, err := outboxsql.AttemptsQuery(`SELECT body FROM delivery_attempts WHERE tenant = ? ORDER BY seq DESC LIMIT ?`,
+		`SELECT body FROM delivery_attempts WHERE tenant = ? AND subscription_id = ? ORDER BY seq DESC LIMIT ?`, tenant, subscriptionID, limit)
+	if err != nil {
+		return nil, err
 	}
 	defer wrap(&err, "sqlite: list delivery attempts")
-	q, args := `SELECT body FROM delivery_attempts WHERE tenant = ? ORDER BY seq DESC LIMIT ?`, []any{tenant, limit}
-	if subscriptionID != "" {
-		q, args = `SELECT body FROM delivery_attempts WHERE tenant = ? AND subscription_id = ? ORDER BY seq DESC LIMIT ?`, []any{tenant, subscriptionID, limit}
-	}
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -384,13 +333,6 @@ func (db *DB) PruneOutbox(ctx context.Context, now, before time.Time) (err error
 		return err
 	}
 	return tx.Commit()
-}
-
-func lifecycleColumn(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }
 
 // scanSubscriptions reads rows of subscription bodies and closes them.
