@@ -19,7 +19,6 @@ import "context"
 //	BatchStore          PutRecords              SQLite, PostgreSQL
 //	SessionPageVisitor  VisitSessions           SQLite
 //	ScriptCompiler      CompileScripts          SQLite, PostgreSQL
-//	SecretStore         LoadOrCreateSecret      PostgreSQL
 //	SecretUpdater       UpdateSecret, …         PostgreSQL
 //	MigrationReporter   Applied                 SQLite
 //	Pinger              Ping                    SQLite, PostgreSQL
@@ -77,17 +76,6 @@ type ScriptCompiler interface {
 	// transactions, reporting progress after each (progress may be nil).
 	// It can be run again after an interruption.
 	CompileScripts(ctx context.Context, fn ScriptFunc, progress func(ScriptStats)) (ScriptStats, error)
-}
-
-// SecretStore is a Store that keeps the server's secrets (the development
-// issuer's signing key, the cursor key), so that every server on it signs
-// tokens and seals cursors alike. Without it, each secret is a file in the
-// data directory, which one server owns.
-type SecretStore interface {
-	// LoadOrCreateSecret returns the secret called name, creating it with
-	// create when there is none; when several servers race to create it,
-	// all of them get the one that was stored first.
-	LoadOrCreateSecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error)
 }
 
 // MigrationReporter is a Store that migrates its schema when it is opened,

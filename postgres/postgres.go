@@ -332,33 +332,8 @@ const (
 	sqlInsertSecret = `INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
 )
 
-// LoadOrCreateSecret returns the secret called name, making it with create
-// and storing it first when the database has none. Servers racing to create
-// it all return the one that was stored first.
-func (db *DB) LoadOrCreateSecret(ctx context.Context, name string, create func() ([]byte, error)) (_ []byte, err error) {
-	defer wrap(&err, "postgres: secret %s", name)
-	var value []byte
-	err = db.pool.QueryRow(ctx, sqlSelectSecret, name).Scan(&value)
-	if err == nil {
-		return value, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, err
-	}
-	if value, err = create(); err != nil {
-		return nil, err
-	}
-	if _, err := db.pool.Exec(ctx, sqlInsertSecret, name, value, time.Now().UnixNano()); err != nil {
-		return nil, err
-	}
-	// Read back what is stored: another server may have won the race.
-	if err := db.pool.QueryRow(ctx, sqlSelectSecret, name).Scan(&value); err != nil {
-		return nil, err
-	}
-	return value, nil
-}
-
 // RandomKey returns n random bytes: a create function for
-// LoadOrCreateSecret.
+// callvault.LoadOrCreateSecret.
 func RandomKey(n int) func() ([]byte, error) {
 	return func() ([]byte, error) {
 		key := make([]byte, n)

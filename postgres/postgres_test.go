@@ -182,7 +182,7 @@ func TestSecrets(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, db := range dbs {
 			wg.Go(func() {
-				key, err := db.LoadOrCreateSecret(t.Context(), "test-key", postgres.RandomKey(32))
+				key, err := callvault.LoadOrCreateSecret(t.Context(), db, "test-key", postgres.RandomKey(32))
 				if err != nil {
 					t.Error(err)
 				}
@@ -196,7 +196,7 @@ func TestSecrets(t *testing.T) {
 			}
 		}
 		// Later, the stored secret is returned without making a new one.
-		again, err := dbs[0].LoadOrCreateSecret(t.Context(), "test-key", func() ([]byte, error) {
+		again, err := callvault.LoadOrCreateSecret(t.Context(), dbs[0], "test-key", func() ([]byte, error) {
 			t.Error("made a secret that exists")
 			return nil, nil
 		})
@@ -208,10 +208,10 @@ func TestSecrets(t *testing.T) {
 	t.Run("a failure to make a secret stores nothing", func(t *testing.T) {
 		db := openClosed(t, pgtest.DSN(t))
 		boom := errors.New("no entropy today")
-		if _, err := db.LoadOrCreateSecret(t.Context(), "k", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		if _, err := callvault.LoadOrCreateSecret(t.Context(), db, "k", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 			t.Errorf("got %v, want %v", err, boom)
 		}
-		if key, err := db.LoadOrCreateSecret(t.Context(), "k", postgres.RandomKey(16)); err != nil || len(key) != 16 {
+		if key, err := callvault.LoadOrCreateSecret(t.Context(), db, "k", postgres.RandomKey(16)); err != nil || len(key) != 16 {
 			t.Errorf("after the failure: %x, %v", key, err)
 		}
 	})

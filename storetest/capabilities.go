@@ -23,7 +23,6 @@ var capabilities = []struct {
 	{"BatchStore", has[callvault.BatchStore]},
 	{"SessionPageVisitor", has[callvault.SessionPageVisitor]},
 	{"ScriptCompiler", has[callvault.ScriptCompiler]},
-	{"SecretStore", has[callvault.SecretStore]},
 	{"SecretUpdater", has[callvault.SecretUpdater]}, // RunSecrets
 	{"MigrationReporter", has[callvault.MigrationReporter]},
 	{"Pinger", has[callvault.Pinger]},
@@ -73,7 +72,7 @@ func (s *suite) testCapabilities(t *testing.T) {
 	t.Run("BatchStore: a batch stores each record as PutRecord would, refusing only the bad ones", s.testBatch)
 	t.Run("SessionPageVisitor: a visit hands over the page ListSessions reads", s.testVisit)
 	t.Run("ScriptCompiler: compiled scripts are stored and served, and a second run changes nothing", s.testCompileScripts)
-	t.Run("SecretStore: a secret is created once and then loaded", s.testSecretStore)
+	t.Run("SecretUpdater: LoadOrCreateSecret creates a secret once and then loads it", s.testLoadOrCreateSecret)
 	t.Run("MigrationReporter: the migrations applied are named once each", s.testApplied)
 	t.Run("Pinger: an open store answers", s.testPing)
 	t.Run("ReplicaReporter: each replica is named, with a reason when out of rotation", s.testReplicas)
@@ -251,11 +250,11 @@ func (s *suite) testCompileScripts(t *testing.T) {
 	}
 }
 
-func (s *suite) testSecretStore(t *testing.T) {
-	_, ss := capable[callvault.SecretStore](s, t)
+func (s *suite) testLoadOrCreateSecret(t *testing.T) {
+	_, su := capable[callvault.SecretUpdater](s, t)
 	name := fmt.Sprintf("storetest-%s-%d", t.Name(), time.Now().UnixNano())
 	refused := errors.New("no secret today")
-	if _, err := ss.LoadOrCreateSecret(t.Context(), name, func() ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
+	if _, err := callvault.LoadOrCreateSecret(t.Context(), su, name, func() ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
 		t.Errorf("a create that fails: %v, want its error", err)
 	}
 	created := 0
@@ -263,11 +262,11 @@ func (s *suite) testSecretStore(t *testing.T) {
 		created++
 		return fmt.Appendf(nil, "secret %d \x00\xff", created), nil
 	}
-	first, err := ss.LoadOrCreateSecret(t.Context(), name, create)
+	first, err := callvault.LoadOrCreateSecret(t.Context(), su, name, create)
 	if err != nil || string(first) != "secret 1 \x00\xff" {
 		t.Fatalf("created %q, %v", first, err)
 	}
-	again, err := ss.LoadOrCreateSecret(t.Context(), name, create)
+	again, err := callvault.LoadOrCreateSecret(t.Context(), su, name, create)
 	if err != nil || !bytes.Equal(again, first) || created != 1 {
 		t.Errorf("loaded %q (%v) after creating %d times, want %q once", again, err, created, first)
 	}

@@ -30,7 +30,6 @@ var (
 
 	_ callvault.BatchStore         = (*postgres.DB)(nil)
 	_ callvault.ScriptCompiler     = (*postgres.DB)(nil)
-	_ callvault.SecretStore        = (*postgres.DB)(nil)
 	_ callvault.Pinger             = (*postgres.DB)(nil)
 	_ callvault.ReplicaReporter    = (*postgres.DB)(nil)
 	_ callvault.BucketStore        = (*postgres.DB)(nil)

@@ -21,7 +21,7 @@ import (
 // Run runs the conformance suite against the stores that open returns:
 // Store's methods, and those optional capabilities of callvault.Store that
 // have no Run function of their own (BatchStore, SessionPageVisitor,
-// ScriptCompiler, SecretStore, MigrationReporter, Pinger,
+// ScriptCompiler, SecretUpdater by LoadOrCreateSecret, MigrationReporter, Pinger,
 // ReplicaReporter), each skipped when the store lacks it. RunSubscriptions,
 // RunMirror, RunQuality, RunSecrets and RunBuckets run the others.
 //

@@ -101,11 +101,11 @@ func openSigner(ctx context.Context, dir, dsn string) (*auth.Signer, error) {
 // loadCursorKey returns the key that seals $skiptoken values: in the store
 // when the store keeps secrets, else in the data directory dir.
 func loadCursorKey(ctx context.Context, store callvault.Store, dir string) ([]byte, error) {
-	ss, ok := store.(callvault.SecretStore)
+	su, ok := store.(callvault.SecretUpdater)
 	if !ok {
 		return loadOrCreateCursorKey(dir)
 	}
-	key, err := ss.LoadOrCreateSecret(ctx, postgres.CursorKeySecret, postgres.RandomKey(32))
+	key, err := callvault.LoadOrCreateSecret(ctx, su, postgres.CursorKeySecret, postgres.RandomKey(32))
 	if err != nil {
 		return nil, err
 	}
