@@ -243,3 +243,15 @@ type QualityGroup struct {
 type QualityAggregator interface {
 	AggregateQuality(ctx context.Context, tenant string, q QualityAggregate) ([]QualityGroup, error)
 }
+
+// QualityRollupRefresher is a QualityAggregator that answers from a daily
+// rollup of the streams, whose days an import marks dirty, and can compute
+// the dirty days ahead of the queries that need them: serve does it every
+// minute in the background and migrate at its end, so that the first page
+// after an import does not. Without it nothing is computed ahead; the
+// store's queries do whatever they need. Both stores of callvault have it.
+type QualityRollupRefresher interface {
+	// RefreshQualityRollup computes again every dirty day of every tenant
+	// and returns how many days it computed.
+	RefreshQualityRollup(ctx context.Context) (days int, err error)
+}

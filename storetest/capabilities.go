@@ -27,14 +27,15 @@ var capabilities = []struct {
 	{"MigrationReporter", has[callvault.MigrationReporter]},
 	{"Pinger", has[callvault.Pinger]},
 	{"ReplicaReporter", has[callvault.ReplicaReporter]},
-	{"BucketStore", has[callvault.BucketStore]},               // RunBuckets
-	{"MirrorStore", has[callvault.MirrorStore]},               // RunMirror
-	{"MirrorListingStore", has[callvault.MirrorListingStore]}, // RunMirror
-	{"QualityStore", has[callvault.QualityStore]},             // RunQuality
-	{"QualityAggregator", has[callvault.QualityAggregator]},   // RunQuality
-	{"SubscriptionStore", has[callvault.SubscriptionStore]},   // RunSubscriptions
-	{"Outbox", has[callvault.Outbox]},                         // RunSubscriptions
-	{"DriftStore", has[callvault.DriftStore]},                 // RunDrift
+	{"BucketStore", has[callvault.BucketStore]},                       // RunBuckets
+	{"MirrorStore", has[callvault.MirrorStore]},                       // RunMirror
+	{"MirrorListingStore", has[callvault.MirrorListingStore]},         // RunMirror
+	{"QualityStore", has[callvault.QualityStore]},                     // RunQuality
+	{"QualityAggregator", has[callvault.QualityAggregator]},           // RunQuality
+	{"QualityRollupRefresher", has[callvault.QualityRollupRefresher]}, // RunQuality
+	{"SubscriptionStore", has[callvault.SubscriptionStore]},           // RunSubscriptions
+	{"Outbox", has[callvault.Outbox]},                                 // RunSubscriptions
+	{"DriftStore", has[callvault.DriftStore]},                         // RunDrift
 }
 
 func has[T any](st callvault.Store) bool {

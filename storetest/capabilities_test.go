@@ -15,32 +15,34 @@ import (
 // store.go lists them: a method whose signature drifts from its interface
 // fails the build here rather than silently losing the capability.
 var (
-	_ callvault.BatchStore         = (*sqlite.DB)(nil)
-	_ callvault.SessionPageVisitor = (*sqlite.DB)(nil)
-	_ callvault.ScriptCompiler     = (*sqlite.DB)(nil)
-	_ callvault.MigrationReporter  = (*sqlite.DB)(nil)
-	_ callvault.Pinger             = (*sqlite.DB)(nil)
-	_ callvault.MirrorStore        = (*sqlite.DB)(nil)
-	_ callvault.MirrorListingStore = (*sqlite.DB)(nil)
-	_ callvault.QualityStore       = (*sqlite.DB)(nil)
-	_ callvault.QualityAggregator  = (*sqlite.DB)(nil)
-	_ callvault.SubscriptionStore  = (*sqlite.DB)(nil)
-	_ callvault.Outbox             = (*sqlite.DB)(nil)
-	_ callvault.DriftStore         = (*sqlite.DB)(nil)
+	_ callvault.BatchStore             = (*sqlite.DB)(nil)
+	_ callvault.SessionPageVisitor     = (*sqlite.DB)(nil)
+	_ callvault.ScriptCompiler         = (*sqlite.DB)(nil)
+	_ callvault.MigrationReporter      = (*sqlite.DB)(nil)
+	_ callvault.Pinger                 = (*sqlite.DB)(nil)
+	_ callvault.MirrorStore            = (*sqlite.DB)(nil)
+	_ callvault.MirrorListingStore     = (*sqlite.DB)(nil)
+	_ callvault.QualityStore           = (*sqlite.DB)(nil)
+	_ callvault.QualityAggregator      = (*sqlite.DB)(nil)
+	_ callvault.QualityRollupRefresher = (*sqlite.DB)(nil)
+	_ callvault.SubscriptionStore      = (*sqlite.DB)(nil)
+	_ callvault.Outbox                 = (*sqlite.DB)(nil)
+	_ callvault.DriftStore             = (*sqlite.DB)(nil)
 
-	_ callvault.BatchStore         = (*postgres.DB)(nil)
-	_ callvault.ScriptCompiler     = (*postgres.DB)(nil)
-	_ callvault.Pinger             = (*postgres.DB)(nil)
-	_ callvault.ReplicaReporter    = (*postgres.DB)(nil)
-	_ callvault.BucketStore        = (*postgres.DB)(nil)
-	_ callvault.MirrorStore        = (*postgres.DB)(nil)
-	_ callvault.MirrorListingStore = (*postgres.DB)(nil)
-	_ callvault.QualityStore       = (*postgres.DB)(nil)
-	_ callvault.QualityAggregator  = (*postgres.DB)(nil)
-	_ callvault.SubscriptionStore  = (*postgres.DB)(nil)
-	_ callvault.Outbox             = (*postgres.DB)(nil)
-	_ callvault.DriftStore         = (*postgres.DB)(nil)
-	_ callvault.SecretUpdater      = (*postgres.DB)(nil)
+	_ callvault.BatchStore             = (*postgres.DB)(nil)
+	_ callvault.ScriptCompiler         = (*postgres.DB)(nil)
+	_ callvault.Pinger                 = (*postgres.DB)(nil)
+	_ callvault.ReplicaReporter        = (*postgres.DB)(nil)
+	_ callvault.BucketStore            = (*postgres.DB)(nil)
+	_ callvault.MirrorStore            = (*postgres.DB)(nil)
+	_ callvault.MirrorListingStore     = (*postgres.DB)(nil)
+	_ callvault.QualityStore           = (*postgres.DB)(nil)
+	_ callvault.QualityAggregator      = (*postgres.DB)(nil)
+	_ callvault.QualityRollupRefresher = (*postgres.DB)(nil)
+	_ callvault.SubscriptionStore      = (*postgres.DB)(nil)
+	_ callvault.Outbox                 = (*postgres.DB)(nil)
+	_ callvault.DriftStore             = (*postgres.DB)(nil)
+	_ callvault.SecretUpdater          = (*postgres.DB)(nil)
 )
 
 // wrapped embeds a Store, as a test's wrapper does.
@@ -53,7 +55,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer db.Close()
 	want := []string{"BatchStore", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
-		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "SubscriptionStore", "Outbox", "DriftStore"}
+		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "QualityRollupRefresher", "SubscriptionStore", "Outbox", "DriftStore"}
 	if got := storetest.Capabilities(db); !slices.Equal(got, want) {
 		t.Errorf("the SQLite store has %q, want %q", got, want)
 	}

@@ -21,6 +21,7 @@ func RunQuality(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("FillQuality classifies the records stored without quality, once", s.testFill)
 	t.Run("tenant files are kept per tenant and kind, the last one active", s.testFiles)
 	t.Run("AggregateQuality counts a tenant's streams and audio legs by columns", s.testAggregate)
+	t.Run("RefreshQualityRollup computes the dirty days, which the rollup then answers from", s.testRefreshRollup)
 }
 
 type qualitySuite struct {
@@ -275,6 +276,29 @@ func (s *qualitySuite) testFiles(t *testing.T) {
 	}
 	if got, _ := st.GetTenantFile(ctx, b, callvault.FileBuildings); got != nil {
 		t.Errorf("another tenant reads %q", got)
+	}
+}
+
+func (s *qualitySuite) testRefreshRollup(t *testing.T) {
+	st := s.store(t)
+	rr, ok := st.(callvault.QualityRollupRefresher)
+	agg, _ := st.(callvault.QualityAggregator)
+	if !ok || agg == nil {
+		t.Skip("the store keeps no rollup")
+	}
+	tenant := "quality-refresh"
+	r := qualityRecord(tenant, "r", 1, qualityT0, 3)
+	r.Quality = fakeQuality(r)
+	put(t, st, r)
+	days, err := rr.RefreshQualityRollup(t.Context())
+	if err != nil || days < 1 {
+		t.Fatalf("the refresh after a put computed %d days, %v; want 1 or more", days, err)
+	}
+	day := qualityT0.Truncate(24 * time.Hour)
+	groups, err := agg.AggregateQuality(t.Context(), tenant, callvault.QualityAggregate{
+		Start: callvault.TimeRange{From: day, FromInclusive: true, To: day.Add(24 * time.Hour)}, By: []string{callvault.BucketDay}})
+	if err != nil || len(groups) != 1 || groups[0].Streams != 3 || groups[0].Calls != 3 {
+		t.Errorf("the refreshed day: %+v, %v; want 3 streams in 3 legs", groups, err)
 	}
 }
 

@@ -39,15 +39,10 @@ func (c *migrateConfig) fillQuality(ctx context.Context, store callvault.Store, 
 	return refreshRollup(ctx, store, std)
 }
 
-// rollupRefresher is a store that keeps the daily rollup of call quality.
-type rollupRefresher interface {
-	RefreshQualityRollup(ctx context.Context) (int, error)
-}
-
 // refreshRollup computes the rollup's dirty days, so that the first page
 // after an import or a migration does not have to.
 func refreshRollup(ctx context.Context, store callvault.Store, std stdio) error {
-	r, ok := store.(rollupRefresher)
+	r, ok := store.(callvault.QualityRollupRefresher)
 	if !ok {
 		return nil
 	}

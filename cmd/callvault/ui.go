@@ -98,16 +98,16 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 	if srv.Extra == nil {
 		srv.Extra = http.NewServeMux()
 	}
-	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics")}).Mount(srv.Extra)
+	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics"), Retention: srv.Retention}).Mount(srv.Extra)
 	oidc, err := c.oidc(publicURL)
 	if err != nil {
 		return err
 	}
-	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc}
+	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc, Retention: srv.Retention}
 	if err := web.Mount(srv.Extra); err != nil {
 		return err
 	}
-	if r, ok := store.(rollupRefresher); ok {
+	if r, ok := store.(callvault.QualityRollupRefresher); ok {
 		go refreshRollupLoop(r, logger.With("component", "quality-rollup"))
 	}
 	if demoTenant != "" {
@@ -126,7 +126,7 @@ const rollupEvery = time.Minute
 
 // refreshRollupLoop computes the rollup's dirty days every rollupEvery,
 // until the store is closed.
-func refreshRollupLoop(r rollupRefresher, logger *slog.Logger) {
+func refreshRollupLoop(r callvault.QualityRollupRefresher, logger *slog.Logger) {
 	for range time.Tick(rollupEvery) {
 		start := time.Now()
 		days, err := r.RefreshQualityRollup(context.Background())
