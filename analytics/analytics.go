@@ -29,6 +29,27 @@ type Query struct {
 	Where      map[string]string // dimension name → value
 	Top        int               // when > 0: only the Top rows of highest poor %, worst first
 	MinStreams int64             // with Top: rows with fewer classified streams are left out
+	// NotBefore is the retention horizon (Horizon): streams that started
+	// before it are not counted, as Graph forgets their records. Zero
+	// counts everything.
+	NotBefore time.Time
+}
+
+// Horizon is where figures start under a retention (serve --retention):
+// the first UTC midnight at or after now - retention, so that whole days
+// still come from the daily rollup. Graph forgets a record when the
+// retention has passed since it ended; the figures forget its day up to a
+// day sooner. A retention of 0 keeps everything: the zero time.
+func Horizon(now time.Time, retention time.Duration) time.Time {
+	if retention <= 0 {
+		return time.Time{}
+	}
+	t := now.Add(-retention).UTC()
+	d := t.Truncate(24 * time.Hour)
+	if d.Before(t) {
+		d = d.Add(24 * time.Hour)
+	}
+	return d
 }
 
 // Row is the figures of one group of streams. Percentages are nil where
@@ -240,6 +261,49 @@ func Run(ctx context.Context, store callvault.QualityStore, tenant string, files
 	return res[0], nil
 }
 
+// withinHorizon answers qs when one of them starts before its NotBefore:
+// it moves their starts to it, answers those with nothing left with no
+// streams, and runs the others. ok is false when no query needed it.
+func withinHorizon(ctx context.Context, store callvault.QualityStore, tenant string, files *Files, qs []Query) (res []*Result, ok bool, err error) {
+	var kept []Query
+	for _, q := range qs {
+		if q.From.Before(q.NotBefore) {
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	empty := make([]bool, len(qs))
+	for i, q := range qs {
+		q.From = maxTime(q.From, q.NotBefore)
+		q.NotBefore = time.Time{}
+		if empty[i] = !q.From.Before(q.To); !empty[i] {
+			kept = append(kept, q)
+		}
+	}
+	got, err := RunAll(ctx, store, tenant, files, kept)
+	if err != nil {
+		return nil, true, err
+	}
+	for i, q := range qs {
+		if empty[i] {
+			q.From = q.To // nothing of the period is kept
+			res = append(res, (&run{q: q, groups: map[string]*acc{}}).result())
+		} else {
+			res, got = append(res, got[0]), got[1:]
+		}
+	}
+	return res, true, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
 // maxInStore is the most queries RunAll has the store count.
 const maxInStore = 2
 
@@ -275,6 +339,9 @@ func RunAll(ctx context.Context, store callvault.QualityStore, tenant string, fi
 		if err := q.Check(); err != nil {
 			return nil, err
 		}
+	}
+	if res, ok, err := withinHorizon(ctx, store, tenant, files, qs); ok {
+		return res, err
 	}
 	// The store counts a query or two faster than one pass over the rows;
 	// a page of several queries is cheaper in one pass (the overview's

@@ -42,6 +42,9 @@ type Handler struct {
 	Auth   Verifier
 	Logger *slog.Logger
 	Now    func() time.Time // time.Now when nil
+	// Retention is serve's --retention: the figures leave out the streams of
+	// the days the Graph API has forgotten (Horizon). 0 keeps everything.
+	Retention time.Duration
 }
 
 // Mount registers the API's routes on mux.
@@ -194,6 +197,7 @@ func (h *Handler) streams(w http.ResponseWriter, r *http.Request, tenant string)
 	if err != nil {
 		return err
 	}
+	q.NotBefore = Horizon(h.now(), h.Retention)
 	files, err := LoadFiles(r.Context(), h.Store, tenant)
 	if err != nil {
 		return err

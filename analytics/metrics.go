@@ -43,7 +43,7 @@ func (h *Handler) metrics(w http.ResponseWriter, r *http.Request, tenant string)
 	}
 	var qs []Query
 	for _, d := range metricDims {
-		q := Query{From: from, To: to}
+		q := Query{From: from, To: to, NotBefore: Horizon(to, h.Retention)}
 		if d.dim != "" {
 			q.By = []string{d.dim}
 		}

@@ -34,6 +34,19 @@ func (s *Server) period(r *http.Request) (from, to time.Time, err error) {
 	return q.From, q.To, err
 }
 
+// horizon is where the figures and lists start under the retention
+// (analytics.Horizon); the zero time without one.
+func (s *Server) horizon() time.Time { return analytics.Horizon(s.now(), s.Retention) }
+
+// kept gives qs the retention's horizon, so that what the Graph API has
+// forgotten is not counted.
+func (s *Server) kept(qs ...analytics.Query) []analytics.Query {
+	for i := range qs {
+		qs[i].NotBefore = s.horizon()
+	}
+	return qs
+}
+
 // base is what every page's layout reads.
 type base struct {
 	Title, Page, Tenant string
@@ -79,7 +92,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 	if err != nil {
 		return err
 	}
-	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, OverviewQueries(from, to))
+	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, s.kept(OverviewQueries(from, to)...))
 	if err != nil {
 		return err
 	}
@@ -158,7 +171,7 @@ func (s *Server) breakdown(w http.ResponseWriter, r *http.Request, ses *session)
 	if err != nil {
 		return err
 	}
-	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, analytics.Query{From: from, To: to, Media: media, By: []string{dim}})
+	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(analytics.Query{From: from, To: to, Media: media, By: []string{dim}})[0])
 	if err != nil {
 		return err
 	}
@@ -241,6 +254,12 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, ses *session) err
 	}
 	var last *callRow
 	matching := 0
+	if h := s.horizon(); from.Before(h) { // past the retention, no call is listed
+		from = h
+	}
+	if !from.Before(to) {
+		from = to
+	}
 	err = visit(r.Context(), ses.tenant, callvault.TimeRange{From: from, FromInclusive: true, To: to}, func(q *callvault.QualityStream) error {
 		c := byID[q.RecordID]
 		if c == nil && byCall && last != nil {
@@ -397,6 +416,11 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, ses *session) erro
 	h, err := s.Store.GetRecord(r.Context(), ses.tenant, id)
 	if err != nil {
 		return err
+	}
+	if s.Retention > 0 && h.EndDateTime.Before(s.now().Add(-s.Retention)) {
+		// Past the retention the Graph API answers 404 for it, and so does
+		// its page.
+		return callvault.Errorf(callvault.ENOTFOUND, "Call record %q was not found.", id)
 	}
 	var rec struct {
 		Type string `json:"type"`
@@ -581,7 +605,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ses *session) er
 	if err != nil {
 		return err
 	}
-	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, q)
+	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(q)[0])
 	if err != nil {
 		return err
 	}

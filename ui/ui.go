@@ -55,6 +55,9 @@ type Server struct {
 	Logger  *slog.Logger
 	Now     func() time.Time // the default period ends on its day; time.Now when nil
 	OIDC    *OIDC            // the OpenID Connect sign-in, beside the one-time links; none when nil
+	// Retention is serve's --retention: the pages count and list no call
+	// the Graph API has forgotten. 0 keeps everything.
+	Retention time.Duration
 
 	verifier *auth.Verifier
 	pages    map[string]*template.Template

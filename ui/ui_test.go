@@ -43,7 +43,10 @@ type site struct {
 
 var now = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteKeeping(t, 0) }
+
+// newSiteKeeping is newSite with serve's --retention.
+func newSiteKeeping(t *testing.T, retention time.Duration) *site {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
 	if err != nil {
@@ -63,9 +66,10 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &graph.Server{Store: st, Auth: signer.Verifier(auth.VerifierOptions{}), Cursors: odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")}, Extra: http.NewServeMux()}
-	(&analytics.Handler{Store: st, Auth: srv.Auth, Now: func() time.Time { return now }}).Mount(srv.Extra)
-	web := &ui.Server{Store: st, Quality: st, Signer: signer, API: srv.Handler(), Now: func() time.Time { return now }}
+	srv := &graph.Server{Store: st, Auth: signer.Verifier(auth.VerifierOptions{}), Cursors: odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")}, Extra: http.NewServeMux(),
+		Retention: retention, Now: func() time.Time { return now }}
+	(&analytics.Handler{Store: st, Auth: srv.Auth, Now: func() time.Time { return now }, Retention: retention}).Mount(srv.Extra)
+	web := &ui.Server{Store: st, Quality: st, Signer: signer, API: srv.Handler(), Now: func() time.Time { return now }, Retention: retention}
 	if err := web.Mount(srv.Extra); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +150,45 @@ func TestSignInOnceThenEveryPage(t *testing.T) {
 	res.Body.Close()
 	if loc := res.Header.Get("Location"); loc != "/ui/" {
 		t.Errorf("next=//evil.example redirected to %q", loc)
+	}
+}
+
+// Under serve's --retention the pages count and list nothing the Graph
+// API has forgotten: with an hour's, the demo's calls (all of the days
+// before now) are gone from every page, as from the API.
+func TestPagesForgetWhatTheRetentionForgets(t *testing.T) {
+	s := newSiteKeeping(t, time.Hour)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 2 * time.Minute}
+	if status, _ := get(t, c, s.link(t, "")); status != 200 {
+		t.Fatalf("sign-in: %d", status)
+	}
+	q := "?from=" + s.from + "&to=" + s.to
+	if status, body := get(t, c, s.url+"/ui/export"+q+"&by=day&media=audio"); status != 200 || strings.Count(strings.TrimSpace(body), "\n") != 0 {
+		t.Errorf("export: %d, %q", status, body)
+	}
+	if status, body := get(t, c, s.url+"/ui/"+q); status != 200 || !strings.Contains(body, "No audio streams in this period.") {
+		t.Errorf("overview: %d %.300s", status, body)
+	}
+	if status, body := get(t, c, s.url+"/ui/calls"+q); status != 200 || strings.Contains(body, synth.DemoMeetingID) {
+		t.Errorf("calls: %d, lists the demo meeting", status)
+	}
+	if status, _ := get(t, c, s.url+"/ui/calls/"+synth.DemoMeetingID); status != 404 {
+		t.Errorf("the demo meeting's page: %d, want 404 as the API answers", status)
+	}
+	if status, _ := get(t, c, s.url+"/ui/graph/communications/callRecords/"+synth.DemoMeetingID); status != 404 {
+		t.Errorf("the demo meeting's JSON: %d", status)
+	}
+	// Without the retention, the same pages have it all.
+	all := newSite(t)
+	jar2, _ := cookiejar.New(nil)
+	c2 := &http.Client{Jar: jar2, Timeout: 2 * time.Minute}
+	get(t, c2, all.link(t, ""))
+	if status, body := get(t, c2, all.url+"/ui/export"+q+"&by=day&media=audio"); status != 200 || strings.Count(body, "\n") < 10 {
+		t.Errorf("export without retention: %d, %q", status, body)
+	}
+	if status, _ := get(t, c2, all.url+"/ui/calls/"+synth.DemoMeetingID); status != 200 {
+		t.Errorf("the demo meeting's page without retention: %d", status)
 	}
 }
 
