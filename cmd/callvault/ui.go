@@ -98,12 +98,12 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 	if srv.Extra == nil {
 		srv.Extra = http.NewServeMux()
 	}
-	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics"), Retention: srv.Retention}).Mount(srv.Extra)
+	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics")}).Mount(srv.Extra)
 	oidc, err := c.oidc(publicURL)
 	if err != nil {
 		return err
 	}
-	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc, Retention: srv.Retention}
+	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc}
 	if err := web.Mount(srv.Extra); err != nil {
 		return err
 	}
