@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"image"
 	"image/draw"
 	"image/png"
@@ -17,11 +18,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
@@ -384,3 +388,86 @@ const readmeShotHeight = 720
 
 // maxScreenshot is the most a committed screenshot may weigh.
 const maxScreenshot = 200 << 10
+
+// recordingStore notes the aggregations the analytics ask the store for.
+type recordingStore struct {
+	*sqlite.DB
+	mu  sync.Mutex
+	got []string
+}
+
+func (s *recordingStore) AggregateQuality(ctx context.Context, tenant string, q callvault.QualityAggregate) ([]callvault.QualityGroup, error) {
+	s.mu.Lock()
+	s.got = append(s.got, fmt.Sprintf("%s %+v", tenant, q))
+	s.mu.Unlock()
+	return s.DB.AggregateQuality(ctx, tenant, q)
+}
+
+func (s *recordingStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got := s.got
+	s.got = nil
+	return got
+}
+
+// Warm asks the store what the overview will ask (so that the store's kept
+// answers are ready for it), for the tenants whose people opened a page and
+// for those it is given, and for no other.
+func TestWarmAsksWhatTheOverviewWillAsk(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var buf bytes.Buffer
+	if _, err := synth.WriteDemo(&buf, synth.DemoConfig{Now: now.Truncate(24 * time.Hour), Seed: 1, Records: 30}); err != nil {
+		t.Fatal(err)
+	}
+	var stats ingest.Stats
+	if err := (&ingest.Importer{Store: st, Tenant: synth.DemoTenant}).Import(t.Context(), "demo", &buf, &stats); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingStore{DB: st}
+	signer, err := auth.LoadOrCreateSigner(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	web := &ui.Server{Store: st, Quality: rec, Signer: signer, Now: func() time.Time { return now }, Retention: 240 * time.Hour}
+	if err := web.Mount(mux); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	if n, err := web.Warm(t.Context()); err != nil || n != 0 || len(rec.take()) != 0 {
+		t.Fatalf("with nobody looking: %d tenants warmed, %v", n, err)
+	}
+	if n, err := web.Warm(t.Context(), "someone-else"); err != nil || n != 1 {
+		t.Fatalf("an extra tenant: %d tenants warmed, %v", n, err)
+	}
+	for _, q := range rec.take() {
+		if !strings.HasPrefix(q, "someone-else ") {
+			t.Errorf("warming someone-else asked %s", q)
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	link, err := ui.Link(signer, hs.URL, synth.DemoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := get(t, c, link); status != 200 { // the overview
+		t.Fatalf("sign-in: %d", status)
+	}
+	page := rec.take()
+	if len(page) == 0 {
+		t.Fatal("the overview asked the store nothing")
+	}
+	if n, err := web.Warm(t.Context()); err != nil || n != 1 {
+		t.Fatalf("after a page view: %d tenants warmed, %v", n, err)
+	}
+	if warmed := rec.take(); !slices.Equal(warmed, page) {
+		t.Errorf("Warm asked\n%s\nthe overview asked\n%s", strings.Join(warmed, "\n"), strings.Join(page, "\n"))
+	}
+}

@@ -98,17 +98,21 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 	if srv.Extra == nil {
 		srv.Extra = http.NewServeMux()
 	}
-	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics")}).Mount(srv.Extra)
+	(&analytics.Handler{Store: qs, Auth: srv.Auth, Logger: logger.With("component", "analytics"), Retention: srv.Retention}).Mount(srv.Extra)
 	oidc, err := c.oidc(publicURL)
 	if err != nil {
 		return err
 	}
-	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc}
+	web := &ui.Server{Store: store, Quality: qs, Signer: signer, API: srv.Handler(), Logger: logger.With("component", "ui"), OIDC: oidc, Retention: srv.Retention}
 	if err := web.Mount(srv.Extra); err != nil {
 		return err
 	}
 	if r, ok := store.(callvault.QualityRollupRefresher); ok {
-		go refreshRollupLoop(r, logger.With("component", "quality-rollup"))
+		var extra []string
+		if demoTenant != "" {
+			extra = []string{demoTenant}
+		}
+		go refreshRollupLoop(r, web, extra, logger.With("component", "quality-rollup"))
 	}
 	if demoTenant != "" {
 		link, err := ui.Link(signer, publicURL, demoTenant)
@@ -124,10 +128,18 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 // rollup in the background, so that pages seldom have to.
 const rollupEvery = time.Minute
 
-// refreshRollupLoop computes the rollup's dirty days every rollupEvery,
-// until the store is closed.
-func refreshRollupLoop(r callvault.QualityRollupRefresher, logger *slog.Logger) {
-	for range time.Tick(rollupEvery) {
+// refreshRollupLoop computes the rollup's dirty days at once and then
+// every rollupEvery, until the store is closed; when days were computed
+// (which makes the store's kept answers stale), it warms the overview of
+// the tenants people are looking at, and of extra (the demo's) the first
+// time.
+func refreshRollupLoop(r callvault.QualityRollupRefresher, web *ui.Server, extra []string, logger *slog.Logger) {
+	tick := time.NewTicker(rollupEvery)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			<-tick.C
+		}
 		start := time.Now()
 		days, err := r.RefreshQualityRollup(context.Background())
 		switch {
@@ -135,8 +147,26 @@ func refreshRollupLoop(r callvault.QualityRollupRefresher, logger *slog.Logger) 
 			return
 		case err != nil:
 			logger.Warn("the daily rollup of call quality could not be computed", "days", days, "err", err)
+			continue
 		case days > 0:
 			logger.Info("the daily rollup of call quality computed", "days", days, "duration", time.Since(start).Round(time.Millisecond))
+		}
+		if days == 0 && !first {
+			continue
+		}
+		start = time.Now()
+		var warm []string
+		if first {
+			warm = extra
+		}
+		n, err := web.Warm(context.Background(), warm...)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "closed"):
+			return
+		case err != nil:
+			logger.Warn("the overview could not be warmed", "tenants", n, "err", err)
+		case n > 0:
+			logger.Info("the overview warmed", "tenants", n, "duration", time.Since(start).Round(time.Millisecond))
 		}
 	}
 }
