@@ -99,6 +99,7 @@ func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		// pgx's message quotes the string, password and all.
 		return nil, errors.New("the connection string is not valid: use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]")
 	}
+	bufferReads(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

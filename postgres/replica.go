@@ -105,6 +105,7 @@ func (db *DB) AddReplicas(ctx context.Context, dsns []string, opts ReplicaOption
 			set.close()
 			return fmt.Errorf("postgres: replica %s: the connection string is not valid: use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]", Redact(dsn))
 		}
+		bufferReads(cfg)
 		// A replica that does not answer now may later: it starts out of
 		// rotation, and the first check says why.
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
