@@ -208,10 +208,9 @@ func TestCallsCSVIsIncremental(t *testing.T) {
 	}
 }
 
-// PSTN flattens the stored getPstnCalls rows into pstnCallLogRow's columns,
-// incremental by startDateTime.
-func TestPSTNCSVIsIncremental(t *testing.T) {
-	st := open(t)
+// putPSTN stores the getPstnCalls rows of a week of generated calls.
+func putPSTN(t *testing.T, st *sqlite.DB) []callvault.ReportRow {
+	t.Helper()
 	var pstn bytes.Buffer
 	if _, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 3, Records: 300, From: from, To: from.AddDate(0, 0, 7), PSTN: &pstn}); err != nil {
 		t.Fatal(err)
@@ -233,6 +232,14 @@ func TestPSTNCSVIsIncremental(t *testing.T) {
 	if _, err := st.PutReportRows(t.Context(), tenant, export.PSTNKind, rows); err != nil {
 		t.Fatal(err)
 	}
+	return rows
+}
+
+// PSTN flattens the stored getPstnCalls rows into pstnCallLogRow's columns,
+// incremental by startDateTime.
+func TestPSTNCSVIsIncremental(t *testing.T) {
+	st := open(t)
+	rows := putPSTN(t, st)
 	var buf bytes.Buffer
 	all, err := export.PSTN(t.Context(), st, tenant, time.Time{}, export.CSV, &buf)
 	if err != nil || all.Rows != len(rows) {
@@ -397,24 +404,7 @@ func TestStreamsParquetReadsBackInAnotherReader(t *testing.T) {
 func TestCallsAndPSTNParquetReadBackAsTheCSV(t *testing.T) {
 	st := open(t)
 	load(t, st, bytes.NewReader(generated(t)))
-	var pstn bytes.Buffer
-	if _, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 3, Records: 300, From: from, To: from.AddDate(0, 0, 7), PSTN: &pstn}); err != nil {
-		t.Fatal(err)
-	}
-	var rows []callvault.ReportRow
-	for line := range bytes.Lines(pstn.Bytes()) {
-		var r struct {
-			ID    string    `json:"id"`
-			Start time.Time `json:"startDateTime"`
-		}
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, callvault.ReportRow{Key: r.ID, Time: r.Start, Body: bytes.TrimSpace(line)})
-	}
-	if _, err := st.PutReportRows(t.Context(), tenant, export.PSTNKind, rows); err != nil {
-		t.Fatal(err)
-	}
+	putPSTN(t, st)
 	for _, tc := range []struct {
 		name  string
 		cols  []string
