@@ -152,7 +152,7 @@ func (q *RecordQuery) ListArgs() (args []any, none bool, err error) {
 	if fetch < math.MaxInt64 {
 		fetch++
 	}
-	return q.args(afterStart, afterID, k.Hi, k.NotBefore, fetch), false, nil
+	return append(q.args(5), afterStart, afterID, k.Hi, k.NotBefore, fetch), false, nil
 }
 
 // CountArgs is ListArgs for a statement that counts q's records: the
@@ -166,15 +166,18 @@ func (q *RecordQuery) CountArgs() (args []any, none bool, err error) {
 	if k.Empty {
 		return nil, true, nil
 	}
-	return q.args(k.Lo, k.Hi, k.NotBefore), false, nil
+	return append(q.args(3), k.Lo, k.Hi, k.NotBefore), false, nil
 }
 
-// args is the tenant, the participant when q names one, then rest.
-func (q *RecordQuery) args(rest ...any) []any {
-	if q.ParticipantID == "" {
-		return append([]any{q.Tenant}, rest...)
+// args is the tenant and the participant when q names one, with room for
+// n arguments more: one allocation, as a variadic call's would be.
+func (q *RecordQuery) args(n int) []any {
+	args := make([]any, 1, 2+n)
+	args[0] = q.Tenant
+	if q.ParticipantID != "" {
+		args = append(args, q.ParticipantID)
 	}
-	return append([]any{q.Tenant, q.ParticipantID}, rest...)
+	return args
 }
 
 // Cut keeps the first limit records of a page read with one row more
