@@ -187,3 +187,11 @@ func (p *RecordPage) Cut(limit int) {
 		p.Records, p.More = p.Records[:limit], true
 	}
 }
+
+// Cut keeps the first limit participants of a page read with one row
+// more, and says whether more follow.
+func (p *ParticipantPage) Cut(limit int) {
+	if len(p.Participants) > limit {
+		p.Participants, p.More = p.Participants[:limit], true
+	}
+}

@@ -95,4 +95,8 @@ func TestRecordQueryArgs(t *testing.T) {
 	if p.Cut(2); len(p.Records) != 2 || !p.More {
 		t.Errorf("Cut: %d records, more %v", len(p.Records), p.More)
 	}
+	pp := ParticipantPage{Participants: make([]ParticipantRow, 2)}
+	if pp.Cut(2); len(pp.Participants) != 2 || pp.More {
+		t.Errorf("Cut of a last page: %d participants, more %v", len(pp.Participants), pp.More)
+	}
 }

@@ -156,9 +156,7 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 	} else if !found {
 		return nil, notFound(q.RecordID)
 	}
-	if len(page.Participants) > q.Limit {
-		page.Participants, page.More = page.Participants[:q.Limit], true
-	}
+	page.Cut(q.Limit)
 	return page, nil
 }
 

@@ -245,9 +245,7 @@ func (db *DB) ListParticipants(ctx context.Context, q callvault.ParticipantQuery
 			return nil, err
 		}
 	}
-	if len(page.Participants) > q.Limit {
-		page.Participants, page.More = page.Participants[:q.Limit], true
-	}
+	page.Cut(q.Limit)
 	return page, nil
 }
 
