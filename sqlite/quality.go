@@ -110,13 +110,14 @@ func insertQuality(ctx context.Context, tx *sql.Tx, st *statements, tenant strin
 			}
 		}
 	}
-	// The days the streams start on are dirty in the rollup.
+	// The days the streams start on are dirty in the rollup. Both
+	// statements are prepared once too: each record runs them.
 	for _, d := range qualitysql.Days(q) {
-		if _, err := tx.ExecContext(ctx, sqlMarkDirty, tenant, d); err != nil {
+		if _, err := tx.StmtContext(ctx, st.markDirty).ExecContext(ctx, tenant, d); err != nil {
 			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, sqlInsertQualityRecord, rk, version)
+	_, err := tx.StmtContext(ctx, st.insertQualityRecord).ExecContext(ctx, rk, version)
 	return err
 }
 

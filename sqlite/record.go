@@ -62,6 +62,7 @@ type statements struct {
 	insertSession, insertSegment, insertParticipant    *sql.Stmt
 	selectHeader, recordExists                         *sql.Stmt
 	insertNotifications, insertQualityStream           *sql.Stmt
+	markDirty, insertQualityRecord                     *sql.Stmt
 }
 
 // specs lists the statements once, for prepare and close alike.
@@ -80,6 +81,8 @@ func (s *statements) specs() []stmtSpec {
 		{&s.recordExists, false, sqlRecordExists},
 		{&s.insertNotifications, true, sqlInsertChange},
 		{&s.insertQualityStream, true, sqlInsertQualityStream},
+		{&s.markDirty, true, sqlMarkDirty},
+		{&s.insertQualityRecord, true, sqlInsertQualityRecord},
 	}
 }
 
