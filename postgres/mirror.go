@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/mirrorsql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,7 +27,7 @@ func (db *DB) EnqueueMirrorListed(ctx context.Context, tenant, source string, li
 	ids := make([]string, len(listed))
 	versions, modified := make([]*int64, len(listed)), make([]*int64, len(listed))
 	for i, l := range listed {
-		v, m := l.Version, listedNanos(l.LastModified)
+		v, m := l.Version, mirrorsql.Nanos(l.LastModified)
 		ids[i], versions[i], modified[i] = l.RecordID, &v, &m
 	}
 	return db.enqueueMirror(ctx, tenant, source, ids, versions, modified, due)
@@ -85,7 +86,7 @@ func (db *DB) ClaimMirror(ctx context.Context, tenant, source, owner string, now
 		if version != nil {
 			it.Listed, it.Version = true, *version
 			if modified != nil {
-				it.LastModified = listedTime(*modified)
+				it.LastModified = mirrorsql.Time(*modified)
 			}
 		}
 		items = append(items, it)
@@ -153,21 +154,4 @@ func (db *DB) SetMirrorState(ctx context.Context, tenant, source, name string, v
 	_, err = db.pool.Exec(ctx, `INSERT INTO mirror_state (tenant, source, name, value) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, source, name) DO UPDATE SET value = EXCLUDED.value`, tenant, source, name, value)
 	return err
-}
-
-// listedNanos is a listing's lastModifiedDateTime as the queue keeps it:
-// unix nanoseconds, 0 for none.
-func listedNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// listedTime reads what listedNanos wrote.
-func listedTime(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }

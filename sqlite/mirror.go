@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/mirrorsql"
 )
 
 var _ callvault.MirrorStore = (*DB)(nil)
@@ -64,7 +65,7 @@ func (db *DB) enqueueMirror(ctx context.Context, tenant, source string, listed [
 	for _, l := range listed {
 		var version, modified any // NULL: not listed
 		if versioned {
-			version, modified = l.Version, listedNanos(l.LastModified)
+			version, modified = l.Version, mirrorsql.Nanos(l.LastModified)
 		}
 		if _, err := stmt.ExecContext(ctx, tenant, source, l.RecordID, due.UnixNano(), version, modified); err != nil {
 			return err
@@ -92,7 +93,7 @@ func (db *DB) ClaimMirror(ctx context.Context, tenant, source, owner string, now
 			return nil, err
 		}
 		if version.Valid {
-			it.Listed, it.Version, it.LastModified = true, version.Int64, listedTime(modified.Int64)
+			it.Listed, it.Version, it.LastModified = true, version.Int64, mirrorsql.Time(modified.Int64)
 		}
 		items = append(items, it)
 	}
@@ -173,21 +174,4 @@ func (db *DB) SetMirrorState(ctx context.Context, tenant, source, name string, v
 	_, err = db.write.ExecContext(ctx, `INSERT INTO mirror_state (tenant, source, name, value) VALUES (?, ?, ?, ?)
 		ON CONFLICT (tenant, source, name) DO UPDATE SET value = excluded.value`, tenant, source, name, value)
 	return err
-}
-
-// listedNanos is a listing's lastModifiedDateTime as the queue keeps it:
-// unix nanoseconds, 0 for none.
-func listedNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// listedTime reads what listedNanos wrote.
-func listedTime(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }

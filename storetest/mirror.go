@@ -201,14 +201,6 @@ type listing struct {
 	modified time.Time
 }
 
-func listingsOf(items []callvault.MirrorItem) map[string]listing {
-	out := map[string]listing{}
-	for _, it := range items {
-		out[it.RecordID] = listing{it.Listed, it.Version, it.LastModified}
-	}
-	return out
-}
-
 func (s *mirrorSuite) testListed(t *testing.T) {
 	st := s.listingStore(t)
 	ctx := context.Background()
@@ -246,9 +238,9 @@ func (s *mirrorSuite) testListed(t *testing.T) {
 		"r1": {true, 2, t1}, "r2": {true, 2, t1}, "r3": {true, 1, t2},
 		"r4": {}, "r5": {true, 1, time.Time{}}, "r6": {},
 	}
-	for id, l := range listingsOf(got) {
-		if w := want[id]; l.listed != w.listed || l.version != w.version || !l.modified.Equal(w.modified) {
-			t.Errorf("%s: listed %+v, want %+v", id, l, w)
+	for _, it := range got {
+		if w := want[it.RecordID]; it.Listed != w.listed || it.Version != w.version || !it.LastModified.Equal(w.modified) {
+			t.Errorf("%s: listed %v at %d, %v; want %+v", it.RecordID, it.Listed, it.Version, it.LastModified, w)
 		}
 	}
 }
