@@ -198,6 +198,8 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 		if err := json.Unmarshal(body, &page); err != nil {
 			return fmt.Errorf("list call records: the page is not Graph's JSON: %w", err)
 		}
+		ls, versioned := m.Store.(callvault.MirrorListingStore)
+		var queue []callvault.MirrorListing
 		for _, r := range page.Value {
 			m.Stats.Listed.Add(1)
 			changed, err := m.changed(ctx, r)
@@ -207,28 +209,30 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 			if !changed {
 				continue
 			}
-			// Queued at once, not with the page, with the listed version:
-			// another mirror may store and settle the record between this
-			// check and the enqueue, and the claim checks again
-			// (docs/mirror.md, Resumable, and shared).
-			if err := m.enqueue(ctx, r); err != nil {
+			if versioned {
+				queue = append(queue, callvault.MirrorListing{RecordID: r.ID, Version: r.Version, LastModified: r.LastModifiedDateTime})
+				continue
+			}
+			// Without versions in the queue, queued at once, not with the
+			// page: another mirror that stores and settles the record
+			// between this check and the enqueue has it fetched again, and
+			// the narrower that window the rarer that is.
+			if err := m.Store.EnqueueMirror(ctx, m.Tenant, m.source(), []string{r.ID}, m.now()); err != nil {
 				return err
 			}
 			m.Stats.Queued.Add(1)
 		}
+		// With them, queued with the page, in one transaction: the claim
+		// checks the store again (docs/mirror.md, Resumable, and shared).
+		if len(queue) > 0 {
+			if err := ls.EnqueueMirrorListed(ctx, m.Tenant, m.source(), queue, m.now()); err != nil {
+				return err
+			}
+			m.Stats.Queued.Add(int64(len(queue)))
+		}
 		next = page.NextLink
 	}
 	return nil
-}
-
-// enqueue queues a listed record, with its version when the store keeps
-// versions in its queue.
-func (m *Mirror) enqueue(ctx context.Context, r listed) error {
-	if ls, ok := m.Store.(callvault.MirrorListingStore); ok {
-		return ls.EnqueueMirrorListed(ctx, m.Tenant, m.source(),
-			[]callvault.MirrorListing{{RecordID: r.ID, Version: r.Version, LastModified: r.LastModifiedDateTime}}, m.now())
-	}
-	return m.Store.EnqueueMirror(ctx, m.Tenant, m.source(), []string{r.ID}, m.now())
 }
 
 // unchanged settles, as done without a fetch, the claimed items that were
@@ -288,10 +292,30 @@ func (m *Mirror) changed(ctx context.Context, r listed) (bool, error) {
 // and records waiting for a retry are waited for) or ctx is done (follow:
 // it then waits for more).
 func (m *Mirror) Drain(ctx context.Context, follow bool) error {
+	if follow {
+		return m.DrainUntil(ctx, nil)
+	}
+	return m.DrainUntil(ctx, closed)
+}
+
+// closed is a channel that is closed.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// DrainUntil fetches the queued records, waiting for more, until swept is
+// closed; it then goes on until the queue is empty, as Drain(ctx, false)
+// does, and returns. It stops early when ctx is done. A backfill runs it
+// while its sweep queues records and closes swept when the sweep is done:
+// the workers never stop between the two, which they did while a record of
+// many pages, held back by its own bucket, was still being fetched
+// (docs/mirror.md, Performance). A nil swept is never closed (follow).
+func (m *Mirror) DrainUntil(ctx context.Context, swept <-chan struct{}) error {
 	m.init()
 	for {
-		if err := m.drain(ctx, follow); err != nil || follow {
+		if err := m.drain(ctx, swept); err != nil || swept == nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		queued, _, err := m.Store.MirrorBacklog(ctx, m.Tenant, m.source())
 		if err != nil || queued == 0 {
@@ -311,14 +335,14 @@ func (m *Mirror) Drain(ctx context.Context, follow bool) error {
 // A record so costs the store two transactions per batch rather than three
 // of its own, which is what bounded a mirror sharing a machine with its
 // source (docs/mirror.md, Performance).
-func (m *Mirror) drain(ctx context.Context, follow bool) error {
+func (m *Mirror) drain(ctx context.Context, swept <-chan struct{}) error {
 	claimed := make(chan callvault.MirrorItem)
 	fetched := make(chan fetchResult, m.Workers)
 	errc := make(chan error, 2)
 
 	go func() {
 		defer close(claimed)
-		if err := m.claim(ctx, follow, claimed); err != nil {
+		if err := m.claim(ctx, swept, claimed); err != nil {
 			errc <- err
 		}
 	}()
@@ -377,10 +401,11 @@ func (m *Mirror) drain(ctx context.Context, follow bool) error {
 }
 
 // claim leases due items and hands them to the fetchers, until the queue
-// is empty (once) or ctx is done (follow: it waits for more). Items leased
+// is empty once swept is closed, or ctx is done (it waits for more until
+// then; a nil swept is never closed). Items leased
 // but not handed out when ctx ends are released at once, without counting
 // an attempt, so that a restarted mirror need not wait out the lease.
-func (m *Mirror) claim(ctx context.Context, follow bool, claimed chan<- callvault.MirrorItem) error {
+func (m *Mirror) claim(ctx context.Context, swept <-chan struct{}, claimed chan<- callvault.MirrorItem) error {
 	for ctx.Err() == nil {
 		items, err := m.Store.ClaimMirror(ctx, m.Tenant, m.source(), m.Owner, m.now(), m.Lease, m.Batch)
 		if err != nil {
@@ -398,11 +423,14 @@ func (m *Mirror) claim(ctx context.Context, follow bool, claimed chan<- callvaul
 			}
 		}
 		if len(items) == 0 {
-			if !follow {
+			select {
+			case <-swept:
 				return nil
+			default:
 			}
 			select {
 			case <-ctx.Done():
+			case <-swept:
 			case <-time.After(time.Second):
 			}
 			continue

@@ -223,23 +223,20 @@ func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.
 	}
 	if c.once {
 		// Fetch while the sweep lists: a record is stored minutes, not a
-		// whole backfill, after it is found.
+		// whole backfill, after it is found; then what is still queued,
+		// by the same workers.
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var wg sync.WaitGroup
-		var drainErr error
-		wg.Add(1)
-		go func() { defer wg.Done(); drainErr = m.Drain(ctx, true) }()
-		err := backfill(ctx)
-		cancel()
-		wg.Wait()
-		if err != nil {
+		swept := make(chan struct{})
+		drained := make(chan error, 1)
+		go func() { drained <- m.DrainUntil(ctx, swept) }()
+		if err := backfill(ctx); err != nil {
+			cancel()
+			<-drained
 			return err
 		}
-		if drainErr != nil && !errors.Is(drainErr, context.Canceled) {
-			return drainErr
-		}
-		return m.Drain(context.WithoutCancel(ctx), false) // what is still queued
+		close(swept)
+		return <-drained
 	}
 
 	errc := make(chan error, 2)
