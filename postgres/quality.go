@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonrows"
 	"github.com/callvault/callvault/internal/qualitysql"
 	"github.com/jackc/pgx/v5"
 )
@@ -222,15 +223,19 @@ func (db *DB) aggregateSource() *qualitysql.Source {
 	return &qualitysql.Source{
 		Dialect:   postgresDialect,
 		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
-		Query: func(ctx context.Context, query string, args ...any) (qualitysql.Rows, func(), error) {
-			rows, err := db.pool.Query(ctx, query, args...)
-			if err != nil {
-				return nil, nil, err
-			}
-			return rows, rows.Close, nil
-		},
+		Query:      db.query,
 		RefreshDay: db.refreshDay,
 	}
+}
+
+// query is a read on the primary, for the code both stores share
+// (jsonrows.Query).
+func (db *DB) query(ctx context.Context, query string, args ...any) (jsonrows.Rows, func(), error) {
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, rows.Close, nil
 }
 
 // RefreshQualityRollup computes again the rollup of every dirty day of

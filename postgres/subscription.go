@@ -108,12 +108,7 @@ func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.T
 		return nil, err
 	}
 	defer wrap(&err, "postgres: get subscription %s", id)
-	rows, err := db.pool.Query(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2 AND expires > $3`, tenant, id, now.UnixNano())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return outboxsql.One(rows, id)
+	return outboxsql.Get(ctx, db.query, id, `SELECT body FROM subscriptions WHERE tenant = $1 AND id = $2 AND expires > $3`, tenant, id, now.UnixNano())
 }
 
 // ListSubscriptions returns a tenant's unexpired subscriptions.
@@ -122,11 +117,7 @@ func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Tim
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "postgres: list subscriptions")
-	rows, err := db.pool.Query(ctx, `SELECT body FROM subscriptions WHERE tenant = $1 AND expires > $2 ORDER BY created, id`, tenant, now.UnixNano())
-	if err != nil {
-		return nil, err
-	}
-	return scanSubscriptions(rows)
+	return jsonrows.Bodies[callvault.Subscription](ctx, db.query, `SELECT body FROM subscriptions WHERE tenant = $1 AND expires > $2 ORDER BY created, id`, tenant, now.UnixNano())
 }
 
 func scanSubscriptions(rows pgx.Rows) ([]*callvault.Subscription, error) {
@@ -278,18 +269,9 @@ func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.Deli
 
 // ListDeliveryAttempts returns a tenant's latest delivery attempts.
 func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []*callvault.DeliveryAttempt, err error) {
-	q, args, err := outboxsql.AttemptsQuery(`SELECT body FROM delivery_attempts WHERE tenant = $1 ORDER BY time DESC, seq DESC LIMIT $2`,
-		`SELECT body FROM delivery_attempts WHERE tenant = $1 AND subscription_id = $2 ORDER BY time DESC, seq DESC LIMIT $3`, tenant, subscriptionID, limit)
-	if err != nil {
-		return nil, err
-	}
 	defer wrap(&err, "postgres: list delivery attempts")
-	rows, err := db.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return jsonrows.Decode[callvault.DeliveryAttempt](rows)
+	return outboxsql.Attempts(ctx, db.query, `SELECT body FROM delivery_attempts WHERE tenant = $1 ORDER BY time DESC, seq DESC LIMIT $2`,
+		`SELECT body FROM delivery_attempts WHERE tenant = $1 AND subscription_id = $2 ORDER BY time DESC, seq DESC LIMIT $3`, tenant, subscriptionID, limit)
 }
 
 // PruneOutbox deletes expired subscriptions, their notifications, and old

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonrows"
 	"github.com/callvault/callvault/internal/jsonx"
 	"github.com/callvault/callvault/internal/qualitysql"
 	"github.com/callvault/callvault/odata"
@@ -397,15 +398,19 @@ func (db *DB) aggregateSource() *qualitysql.Source {
 	return &qualitysql.Source{
 		Dialect:   sqliteDialect,
 		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
-		Query: func(ctx context.Context, query string, args ...any) (qualitysql.Rows, func(), error) {
-			rows, err := db.read.QueryContext(ctx, query, args...)
-			if err != nil {
-				return nil, nil, err
-			}
-			return rows, func() { rows.Close() }, nil
-		},
+		Query:      db.query,
 		RefreshDay: db.refreshDay,
 	}
+}
+
+// query is a read on the read pool, for the code both stores share
+// (jsonrows.Query).
+func (db *DB) query(ctx context.Context, query string, args ...any) (jsonrows.Rows, func(), error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, func() { rows.Close() }, nil
 }
 
 // RefreshQualityRollup computes again the rollup of every dirty day of

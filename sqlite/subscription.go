@@ -102,12 +102,7 @@ func (db *DB) GetSubscription(ctx context.Context, tenant, id string, now time.T
 		return nil, err
 	}
 	defer wrap(&err, "sqlite: get subscription %s", id)
-	rows, err := db.read.QueryContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ? AND expires > ?`, tenant, id, now.UnixNano())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return outboxsql.One(rows, id)
+	return outboxsql.Get(ctx, db.query, id, `SELECT body FROM subscriptions WHERE tenant = ? AND id = ? AND expires > ?`, tenant, id, now.UnixNano())
 }
 
 // ListSubscriptions returns a tenant's unexpired subscriptions.
@@ -116,11 +111,7 @@ func (db *DB) ListSubscriptions(ctx context.Context, tenant string, now time.Tim
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: list subscriptions")
-	rows, err := db.read.QueryContext(ctx, `SELECT body FROM subscriptions WHERE tenant = ? AND expires > ? ORDER BY created, id`, tenant, now.UnixNano())
-	if err != nil {
-		return nil, err
-	}
-	return scanSubscriptions(rows)
+	return jsonrows.Bodies[callvault.Subscription](ctx, db.query, `SELECT body FROM subscriptions WHERE tenant = ? AND expires > ? ORDER BY created, id`, tenant, now.UnixNano())
 }
 
 // UpdateSubscription replaces a stored, unexpired subscription.
@@ -298,18 +289,9 @@ func (db *DB) AddDeliveryAttempts(ctx context.Context, attempts []callvault.Deli
 
 // ListDeliveryAttempts returns a tenant's latest delivery attempts.
 func (db *DB) ListDeliveryAttempts(ctx context.Context, tenant, subscriptionID string, limit int) (_ []*callvault.DeliveryAttempt, err error) {
-	q, args, err := outboxsql.AttemptsQuery(`SELECT body FROM delivery_attempts WHERE tenant = ? ORDER BY seq DESC LIMIT ?`,
-		`SELECT body FROM delivery_attempts WHERE tenant = ? AND subscription_id = ? ORDER BY seq DESC LIMIT ?`, tenant, subscriptionID, limit)
-	if err != nil {
-		return nil, err
-	}
 	defer wrap(&err, "sqlite: list delivery attempts")
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return jsonrows.Decode[callvault.DeliveryAttempt](rows)
+	return outboxsql.Attempts(ctx, db.query, `SELECT body FROM delivery_attempts WHERE tenant = ? ORDER BY seq DESC LIMIT ?`,
+		`SELECT body FROM delivery_attempts WHERE tenant = ? AND subscription_id = ? ORDER BY seq DESC LIMIT ?`, tenant, subscriptionID, limit)
 }
 
 // PruneOutbox deletes expired subscriptions, their notifications, and old

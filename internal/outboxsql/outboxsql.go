@@ -6,17 +6,36 @@
 package outboxsql
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonrows"
 )
 
 // Rows is what *sql.Rows and pgx.Rows have in common.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
+type Rows = jsonrows.Rows
+
+// Get returns the subscription id that query reads with q (its one column
+// the body), or callvault.SubscriptionNotFound when it reads none.
+func Get(ctx context.Context, q jsonrows.Query, id, query string, args ...any) (*callvault.Subscription, error) {
+	rows, closeRows, err := q(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer closeRows()
+	return One(rows, id)
+}
+
+// Attempts lists a tenant's delivery attempts with q: by the statement
+// all, or by one when subscriptionID names a subscription (AttemptsQuery).
+func Attempts(ctx context.Context, q jsonrows.Query, all, one, tenant, subscriptionID string, limit int) ([]*callvault.DeliveryAttempt, error) {
+	query, args, err := AttemptsQuery(all, one, tenant, subscriptionID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return jsonrows.Bodies[callvault.DeliveryAttempt](ctx, q, query, args...)
 }
 
 // Prepare checks the key of a subscription about to be stored and returns

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/jsonrows"
 )
 
 // What follows is the logic of callvault.QualityStore and
@@ -13,11 +14,7 @@ import (
 // Source it gives these.
 
 // Rows is what *sql.Rows and pgx.Rows have in common.
-type Rows interface {
-	Next() bool
-	Scan(dest ...any) error
-	Err() error
-}
+type Rows = jsonrows.Rows
 
 // Each scans every row of rows into dest and calls fn after each. The
 // caller closes rows (both drivers close them when Next returns false).
@@ -130,8 +127,8 @@ type Source struct {
 	// them (RollupPeriod), in the columns of RollupRow.Targets (parameters:
 	// tenant, dim, from, to).
 	Generation, Rollup, RollupPeriod string
-	// Query runs a read; close closes the rows it returns.
-	Query func(ctx context.Context, query string, args ...any) (rows Rows, close func(), err error)
+	// Query runs a read.
+	Query jsonrows.Query
 	// RefreshDay computes again the rollup of a tenant's day, in a
 	// transaction, when the day is still dirty.
 	RefreshDay func(ctx context.Context, tenant string, day int64) error
