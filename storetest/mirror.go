@@ -183,15 +183,15 @@ func (s *mirrorSuite) testConcurrent(t *testing.T) {
 }
 
 // listingStore is the store of a subtest of MirrorListingStore, skipping
-// it for a store without that capability.
-func (s *mirrorSuite) listingStore(t *testing.T) callvault.MirrorListingStore {
+// it for a store without that capability, with the subtest's tenant and
+// source.
+func (s *mirrorSuite) listingStore(t *testing.T) (_ callvault.MirrorListingStore, tenantA, source string) {
 	t.Helper()
-	st := s.store(t)
-	ls, ok := st.(callvault.MirrorListingStore)
+	ls, ok := s.store(t).(callvault.MirrorListingStore)
 	if !ok {
 		t.Skip("the store keeps no listed versions in its mirror queue")
 	}
-	return ls
+	return ls, tenant(t, "a"), "https://graph.example/beta"
 }
 
 // listing is what a claimed item says of its listing.
@@ -202,10 +202,8 @@ type listing struct {
 }
 
 func (s *mirrorSuite) testListed(t *testing.T) {
-	st := s.listingStore(t)
-	ctx := context.Background()
-	a, src := tenant(t, "a"), "https://graph.example/beta"
-	now := time.Now()
+	st, a, src := s.listingStore(t)
+	ctx, now := context.Background(), time.Now()
 	t1 := time.Date(2026, 11, 2, 10, 0, 0, 582757000, time.UTC)
 	t2 := t1.Add(time.Minute)
 	enqueue := func(due time.Time, ls ...callvault.MirrorListing) {
@@ -246,10 +244,8 @@ func (s *mirrorSuite) testListed(t *testing.T) {
 }
 
 func (s *mirrorSuite) testRelisted(t *testing.T) {
-	st := s.listingStore(t)
-	ctx := context.Background()
-	a, src := tenant(t, "a"), "https://graph.example/beta"
-	now := time.Now()
+	st, a, src := s.listingStore(t)
+	ctx, now := context.Background(), time.Now()
 	t1 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	if err := st.EnqueueMirrorListed(ctx, a, src, []callvault.MirrorListing{
 		{RecordID: "r1", Version: 1, LastModified: t1}, {RecordID: "r2", Version: 1, LastModified: t1},
