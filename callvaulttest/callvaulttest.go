@@ -11,7 +11,9 @@
 // Client sends a token of the server's tenant with every request; Token
 // mints others (other tenants, other roles), and the development issuer's
 // token endpoint (POST /{tenant}/oauth2/v2.0/token) answers the apps that
-// RegisterApp registers, for clients that get their own tokens.
+// RegisterApp registers, for clients that get their own tokens. The
+// analytics API (/analytics/v1/) and the web view (/ui/, SignInLink) are
+// served too.
 package callvaulttest
 
 import (
@@ -23,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,6 +33,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/ingest"
@@ -37,6 +41,7 @@ import (
 	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
+	"github.com/callvault/callvault/ui"
 )
 
 // DefaultTenant is the tenant of Options.Records when Options.Tenant is "":
@@ -71,6 +76,14 @@ type Options struct {
 	Dir string
 	// Logger receives the server's logs; none when nil.
 	Logger *slog.Logger
+	// Now is the server's clock: the Demo's days end on its day, and the
+	// retention and the web view's default period count from it. time.Now
+	// when nil.
+	Now func() time.Time
+	// Retention is serve's --retention: records that ended longer ago are
+	// gone from the Graph API, the analytics and the web view. 0 keeps
+	// everything.
+	Retention time.Duration
 }
 
 // Server is a callvault server running in this process.
@@ -165,9 +178,17 @@ func NewServer(opts Options) (_ *Server, err error) {
 		Cursors:   odata.Cursors{Key: key},
 		PublicURL: public,
 		Logger:    logger,
+		Now:       opts.Now,
+		Retention: opts.Retention,
 	}
 	if opts.Ingest {
 		srv.Extra.Handle(graph.IngestPath, srv.IngestHandler(graph.DefaultIngestLimit))
+	}
+	// The analytics API and the web view, as serve mounts them.
+	(&analytics.Handler{Store: db, Auth: srv.Auth, Logger: logger, Now: opts.Now, Retention: opts.Retention}).Mount(srv.Extra)
+	web := &ui.Server{Store: db, Quality: db, Signer: s.signer, API: srv.Handler(), Logger: logger, Now: opts.Now, Retention: opts.Retention}
+	if err := web.Mount(srv.Extra); err != nil {
+		return nil, err
 	}
 	s.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
@@ -192,7 +213,11 @@ func (s *Server) seed(ctx context.Context, opts Options) error {
 	}
 	if opts.Demo {
 		// The data set of a test is small: written whole, then imported.
-		cfg := synth.DemoConfig{Now: time.Now().UTC().Truncate(24 * time.Hour), Seed: 1, Records: opts.DemoRecords}
+		now := time.Now()
+		if opts.Now != nil {
+			now = opts.Now()
+		}
+		cfg := synth.DemoConfig{Now: now.UTC().Truncate(24 * time.Hour), Seed: 1, Records: opts.DemoRecords}
 		var rows, records bytes.Buffer
 		if _, err := synth.WriteDemoRows(&rows, cfg); err != nil {
 			return err
@@ -229,6 +254,17 @@ func (s *Server) Token(tenant string, roles ...string) (string, error) {
 // expired one, another audience), signed by the server's key.
 func (s *Server) Mint(opts auth.TokenOptions) (string, error) {
 	return s.signer.Mint(opts)
+}
+
+// SignInLink returns a one-time link that signs a browser in to the web
+// view at /ui/ for the server's tenant, as callvault ui prints, then takes
+// it to next (a path of /ui/; the overview when "").
+func (s *Server) SignInLink(next string) (string, error) {
+	link, err := ui.Link(s.signer, s.URL, s.Tenant)
+	if err != nil || next == "" {
+		return link, err
+	}
+	return link + "&next=" + url.QueryEscape(next), nil
 }
 
 // RegisterApp registers an app of the server's tenant with the development

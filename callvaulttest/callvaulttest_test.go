@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callvault/callvault/callvaulttest"
 	"github.com/callvault/callvault/synth"
@@ -135,5 +137,32 @@ func TestCloseRemovesTheTemporaryDirectory(t *testing.T) {
 	}
 	if _, err := http.Get(srv.URL + "/healthz"); err == nil {
 		t.Error("the server still answers after Close")
+	}
+}
+
+// The server's clock and retention hold on every surface, and the web
+// view and the analytics API are served, as by serve.
+func TestClockRetentionAndTheWebView(t *testing.T) {
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	meeting := "/v1.0/communications/callRecords/" + synth.DemoMeetingID
+	srv := callvaulttest.Start(t, callvaulttest.Options{Demo: true, Now: clock})
+	if status, body := get(t, srv.Client(), srv.URL+meeting+"?$select=startDateTime"); status != 200 || !strings.Contains(string(body), `"startDateTime":"2026-08-`) {
+		t.Errorf("the demo meeting, seeded on the clock's day: %d %s", status, body)
+	}
+	if status, body := get(t, srv.Client(), srv.URL+"/analytics/v1/streams?media=audio"); status != 200 || !strings.Contains(string(body), `"streams":`) {
+		t.Errorf("the analytics API: %d %.200s", status, body)
+	}
+	link, err := srv.SignInLink("/ui/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	if status, body := get(t, &http.Client{Jar: jar}, link); status != 200 || !strings.Contains(string(body), synth.DemoMeetingID) {
+		t.Errorf("signed in to the list of calls: %d", status)
+	}
+	gone := callvaulttest.Start(t, callvaulttest.Options{Demo: true, Now: clock, Retention: time.Hour})
+	if status, _ := get(t, gone.Client(), gone.URL+meeting); status != 404 {
+		t.Errorf("under an hour's retention the meeting of days ago: %d, want 404", status)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,21 +27,20 @@ import (
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
-	"github.com/callvault/callvault/graph"
+	"github.com/callvault/callvault/callvaulttest"
 	"github.com/callvault/callvault/ingest"
-	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
 	"github.com/callvault/callvault/ui"
 )
 
 // site is a server with the Graph API, the analytics API and the web view
-// over the demo data, on 127.0.0.1.
+// over the demo data, on 127.0.0.1: callvaulttest's, as users' tests get it.
 type site struct {
-	url    string
-	signer *auth.Signer
-	from   string // the demo's first day
-	to     string // the day after its last
+	*callvaulttest.Server
+	url  string
+	from string // the demo's first day
+	to   string // the day after its last
 }
 
 var now = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
@@ -52,45 +50,16 @@ func newSite(t *testing.T) *site { return newSiteKeeping(t, 0) }
 // newSiteKeeping is newSite with serve's --retention.
 func newSiteKeeping(t *testing.T, retention time.Duration) *site {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := synth.DemoConfig{Now: now.Truncate(24 * time.Hour), Seed: 1, Records: 60}
-	var buf bytes.Buffer
-	if _, err := synth.WriteDemo(&buf, cfg); err != nil {
-		t.Fatal(err)
-	}
-	var stats ingest.Stats
-	if err := (&ingest.Importer{Store: st, Tenant: synth.DemoTenant}).Import(t.Context(), "demo", &buf, &stats); err != nil || stats.Rejected > 0 {
-		t.Fatalf("import: %v, %d rejected", err, stats.Rejected)
-	}
-	signer, err := auth.LoadOrCreateSigner(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &graph.Server{Store: st, Auth: signer.Verifier(auth.VerifierOptions{}), Cursors: odata.Cursors{Key: []byte("0123456789abcdef0123456789abcdef")}, Extra: http.NewServeMux(),
-		Retention: retention, Now: func() time.Time { return now }}
-	(&analytics.Handler{Store: st, Auth: srv.Auth, Now: func() time.Time { return now }, Retention: retention}).Mount(srv.Extra)
-	web := &ui.Server{Store: st, Quality: st, Signer: signer, API: srv.Handler(), Now: func() time.Time { return now }, Retention: retention}
-	if err := web.Mount(srv.Extra); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler()) // 127.0.0.1
-	t.Cleanup(hs.Close)
-	from, to := synth.DemoWindow(cfg.Now)
-	return &site{url: hs.URL, signer: signer, from: from.Format(time.DateOnly), to: to.AddDate(0, 0, 1).Format(time.DateOnly)}
+	srv := callvaulttest.Start(t, callvaulttest.Options{Demo: true, DemoRecords: 60, Now: func() time.Time { return now }, Retention: retention})
+	from, to := synth.DemoWindow(now)
+	return &site{Server: srv, url: srv.URL, from: from.Format(time.DateOnly), to: to.AddDate(0, 0, 1).Format(time.DateOnly)}
 }
 
 func (s *site) link(t *testing.T, next string) string {
 	t.Helper()
-	l, err := ui.Link(s.signer, s.url, synth.DemoTenant)
+	l, err := s.SignInLink(next)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if next != "" {
-		l += "&next=" + url.QueryEscape(next)
 	}
 	return l
 }
@@ -274,7 +243,7 @@ func TestPagesInARealBrowser(t *testing.T) {
 	if console != "" {
 		t.Errorf("the overview logged to the console:\n%s", console)
 	}
-	tok, _ := s.signer.Mint(auth.TokenOptions{Tenant: synth.DemoTenant})
+	tok, _ := s.Token("")
 	req, _ := http.NewRequest("GET", s.url+"/analytics/v1/streams"+q+"&media=audio", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	res, err := http.DefaultClient.Do(req)
