@@ -85,14 +85,24 @@ func (db *DB) putBatch(ctx context.Context, records []*callvault.Record, savepoi
 		return nil, nil, false, err
 	}
 
+	// The records' statements run under ctx without its cancellation: the
+	// driver watches a cancellable context with a goroutine a statement
+	// (interruptOnDone), which cost an import about 6 % of its CPU at some
+	// 25 statements a record. A cancelled ctx still ends the batch: it is
+	// checked before each record, and database/sql rolls the transaction
+	// back when it is done, after which every statement fails.
+	wctx := context.WithoutCancel(ctx)
 	outcomes = make([]callvault.PutOutcome, len(records))
 	errs = make([]error, len(records))
 	for i, r := range records {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, false, err
+		}
 		var o callvault.PutOutcome
 		if savepoints {
-			o, err = db.putInTx(ctx, tx, r)
+			o, err = db.putInTx(wctx, tx, r)
 		} else if err = precheckRecord(r); err == nil {
-			if o, err = db.writeRecord(ctx, tx, r); err != nil && recordError(err) {
+			if o, err = db.writeRecord(wctx, tx, r); err != nil && recordError(err) {
 				return nil, nil, true, nil // rolled back
 			}
 		}
