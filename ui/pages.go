@@ -41,8 +41,9 @@ func (s *Server) horizon() time.Time { return analytics.Horizon(s.now(), s.Reten
 // kept gives qs the retention's horizon, so that what the Graph API has
 // forgotten is not counted.
 func (s *Server) kept(qs ...analytics.Query) []analytics.Query {
+	h := s.horizon()
 	for i := range qs {
-		qs[i].NotBefore = s.horizon()
+		qs[i].NotBefore = h
 	}
 	return qs
 }

@@ -225,7 +225,7 @@ func (s *Server) Warm(ctx context.Context, extra ...string) (int, error) {
 	}
 	s.mu.Unlock()
 	slices.Sort(tenants)
-	from, to, err := s.period(&http.Request{URL: &url.URL{}})
+	period, err := analytics.ParseQuery(nil, s.now()) // the default period, as a page without from and to
 	if err != nil {
 		return 0, err
 	}
@@ -234,7 +234,7 @@ func (s *Server) Warm(ctx context.Context, extra ...string) (int, error) {
 		if err != nil {
 			return i, err
 		}
-		if _, err := analytics.RunAll(ctx, s.Quality, t, files, s.kept(OverviewQueries(from, to)...)); err != nil {
+		if _, err := analytics.RunAll(ctx, s.Quality, t, files, s.kept(OverviewQueries(period.From, period.To)...)); err != nil {
 			return i, err
 		}
 	}
