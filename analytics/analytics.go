@@ -265,15 +265,10 @@ func Run(ctx context.Context, store callvault.QualityStore, tenant string, files
 // it moves their starts to it, answers those with nothing left with no
 // streams, and runs the others. ok is false when no query needed it.
 func withinHorizon(ctx context.Context, store callvault.QualityStore, tenant string, files *Files, qs []Query) (res []*Result, ok bool, err error) {
-	var kept []Query
-	for _, q := range qs {
-		if q.From.Before(q.NotBefore) {
-			ok = true
-		}
-	}
-	if !ok {
+	if !slices.ContainsFunc(qs, func(q Query) bool { return q.From.Before(q.NotBefore) }) {
 		return nil, false, nil
 	}
+	var kept []Query
 	empty := make([]bool, len(qs))
 	for i, q := range qs {
 		q.From = maxTime(q.From, q.NotBefore)
