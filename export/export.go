@@ -10,14 +10,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,57 +24,68 @@ import (
 	"github.com/callvault/callvault/schema"
 )
 
-// StreamColumns are the columns of Streams' CSV: CQD's names where CQD has
-// the measure or dimension, callrecord-insights' for the keys.
-var StreamColumns = []string{
-	"CallId", "SessionSeq", "SegmentSeq", "StreamSeq", "StartTime", "MediaType", "MediaLabel", "StreamDirection", "FirstIsCaller",
-	"Classification", "PoorDueTo",
-	"JitterMs", "RoundTripMs", "PacketLossRate", "AudioDegradationAvg", "RatioConcealedSamplesAvg",
-	"VideoLocalFrameLossPercentageAvg", "VideoFrameRateAvg", "VideoPostFecplr",
-	"CallType", "IsPstn", "IsConference",
-	"FirstEndpointKind", "FirstEndpointName", "FirstServerRole", "FirstPlatform", "FirstProductFamily", "FirstUserAgent", "FirstClientVersion",
-	"FirstUserId", "FirstUserName", "FirstNetworkConnectionDetail", "FirstWifiBand", "FirstTransport", "FirstSubnet", "FirstIpAddress", "FirstBuildingName",
-	"SecondEndpointKind", "SecondEndpointName", "SecondServerRole", "SecondPlatform", "SecondProductFamily", "SecondUserAgent", "SecondClientVersion",
-	"SecondUserId", "SecondUserName", "SecondNetworkConnectionDetail", "SecondWifiBand", "SecondTransport", "SecondSubnet", "SecondIpAddress", "SecondBuildingName",
+// streamColumns are the columns of Streams: CQD's names where CQD has the
+// measure or dimension, callrecord-insights' for the keys. Only the
+// metrics are nullable: a stream that does not report one has none.
+var streamColumns = func() []column {
+	cols := []column{
+		{"CallId", text, notNull}, {"SessionSeq", integer32, notNull}, {"SegmentSeq", integer32, notNull}, {"StreamSeq", integer32, notNull},
+		{"StartTime", instant, notNull}, {"MediaType", text, notNull}, {"MediaLabel", text, notNull}, {"StreamDirection", text, notNull},
+		{"FirstIsCaller", boolean, notNull}, {"Classification", text, notNull}, {"PoorDueTo", text, notNull},
+		{"JitterMs", decimal, nullable}, {"RoundTripMs", decimal, nullable}, {"PacketLossRate", decimal, nullable},
+		{"AudioDegradationAvg", decimal, nullable}, {"RatioConcealedSamplesAvg", decimal, nullable},
+		{"VideoLocalFrameLossPercentageAvg", decimal, nullable}, {"VideoFrameRateAvg", decimal, nullable}, {"VideoPostFecplr", decimal, nullable},
+		{"CallType", text, notNull}, {"IsPstn", boolean, notNull}, {"IsConference", boolean, notNull},
+	}
+	for _, end := range []string{"First", "Second"} {
+		for _, name := range []string{"EndpointKind", "EndpointName", "ServerRole", "Platform", "ProductFamily", "UserAgent", "ClientVersion",
+			"UserId", "UserName", "NetworkConnectionDetail", "WifiBand", "Transport", "Subnet", "IpAddress", "BuildingName"} {
+			cols = append(cols, column{end + name, text, notNull})
+		}
+	}
+	return cols
+}()
+
+// StreamColumns are the names of Streams' columns, in order.
+var StreamColumns = names(streamColumns)
+
+// streamCells appends the cells of a stream's row, in streamColumns' order.
+func streamCells(cells []cell, s *callvault.QualityStream, files *analytics.Files) []cell {
+	cells = append(cells, s.RecordID, int64(s.SessionSeq), int64(s.SegmentSeq), int64(s.Seq),
+		s.Start, s.Media, s.Label, s.Direction, s.FirstIsCaller,
+		s.Class, joinReasons(s.PoorDue),
+		s.JitterMs, s.RoundTripMs, s.PacketLoss, s.Degradation, s.Concealed,
+		s.FrameLoss, s.FrameRate, s.PostFECPLR,
+		s.CallType, s.PSTN, s.Conference)
+	for _, e := range [...]*callvault.QualityEndpoint{&s.First, &s.Second} {
+		cells = append(cells, e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion, e.UserID, e.UserName,
+			e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP, buildingName(files, e))
+	}
+	return cells
 }
 
-// Streams writes the tenant's classified streams that start in [from, to)
-// as CSV, a header then one row per stream, in start order. files gives
-// the building names (nil: none).
-func Streams(ctx context.Context, store callvault.QualityStore, tenant string, from, to time.Time, files *analytics.Files, w io.Writer) (int, error) {
+// Streams writes, as CSV or Parquet, the tenant's classified streams that
+// start in [from, to), one row per stream, in start order, for DuckDB,
+// pandas, Spark or a spreadsheet. files gives the building names (nil:
+// none). In Parquet the metrics are nullable doubles, the flags booleans,
+// the positions 32-bit integers and StartTime a UTC timestamp in
+// nanoseconds, which Graph's seven decimals need.
+func Streams(ctx context.Context, store callvault.QualityStore, tenant string, from, to time.Time, files *analytics.Files, f Format, w io.Writer) (int, error) {
 	rows, files, err := sortedStreams(ctx, store, tenant, from, to, files)
 	if err != nil {
 		return 0, err
 	}
-	cw := csv.NewWriter(w)
-	cw.Write(StreamColumns)
-	f := func(p *float64) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatFloat(*p, 'g', -1, 64)
+	t, err := newTable(f, "streamRow", streamColumns, w)
+	if err != nil {
+		return 0, err
 	}
-	b := func(v bool) string { return strconv.FormatBool(v) }
-	building := func(e *callvault.QualityEndpoint) string { return buildingName(files, e) }
-	end := func(e *callvault.QualityEndpoint) []string {
-		return []string{e.Kind, e.Name, e.Role, e.Platform, e.Family, e.UserAgent, e.AppVersion, e.UserID, e.UserName,
-			e.Connection, e.WifiBand, e.Transport, e.Subnet, e.IP, building(e)}
-	}
+	cells := make([]cell, 0, len(streamColumns))
 	for i := range rows {
-		s := &rows[i]
-		rec := []string{s.RecordID, strconv.Itoa(s.SessionSeq), strconv.Itoa(s.SegmentSeq), strconv.Itoa(s.Seq),
-			s.Start.UTC().Format(time.RFC3339Nano), s.Media, s.Label, s.Direction, b(s.FirstIsCaller),
-			s.Class, joinReasons(s.PoorDue),
-			f(s.JitterMs), f(s.RoundTripMs), f(s.PacketLoss), f(s.Degradation), f(s.Concealed),
-			f(s.FrameLoss), f(s.FrameRate), f(s.PostFECPLR),
-			s.CallType, b(s.PSTN), b(s.Conference)}
-		rec = append(append(rec, end(&s.First)...), end(&s.Second)...)
-		if err := cw.Write(rec); err != nil {
+		if err := t.row(streamCells(cells[:0], &rows[i], files)); err != nil {
 			return i, err
 		}
 	}
-	cw.Flush()
-	return len(rows), cw.Error()
+	return len(rows), t.close()
 }
 
 // sortedStreams reads the tenant's streams that start in [from, to), in
@@ -309,9 +318,9 @@ func writeWithArray(b *bytes.Buffer, body []byte, name string, items func(*bytes
 // callColumns are the columns of Calls: one row per call record, under
 // Graph's property names.
 var callColumns = []column{
-	{"id", text}, {"version", integer}, {"type", text}, {"modalities", text},
-	{"startDateTime", instant}, {"endDateTime", instant}, {"lastModifiedDateTime", instant}, {"joinWebUrl", text},
-	{"organizerId", text}, {"organizerDisplayName", text}, {"sessionCount", integer}, {"participantCount", integer},
+	{"id", text, nullable}, {"version", integer, nullable}, {"type", text, nullable}, {"modalities", text, nullable},
+	{"startDateTime", instant, nullable}, {"endDateTime", instant, nullable}, {"lastModifiedDateTime", instant, nullable}, {"joinWebUrl", text, nullable},
+	{"organizerId", text, nullable}, {"organizerDisplayName", text, nullable}, {"sessionCount", integer, nullable}, {"participantCount", integer, nullable},
 }
 
 // CallColumns are the names of Calls' columns, in order.
@@ -412,8 +421,10 @@ var pstnColumns = func() []column {
 			k = decimal
 		case schema.EdmDateTimeOffset:
 			k = instant
+		case schema.EdmBoolean:
+			k = boolean
 		}
-		cols = append(cols, column{p.Name, k})
+		cols = append(cols, column{p.Name, k, nullable})
 	}
 	return cols
 }()

@@ -141,7 +141,7 @@ func TestStreamsCSV(t *testing.T) {
 	var want int
 	a.VisitQualityStreams(t.Context(), tenant, callvault.TimeRange{}, func(*callvault.QualityStream) error { want++; return nil })
 	var buf bytes.Buffer
-	n, err := export.Streams(t.Context(), a, tenant, from, from.AddDate(0, 0, 8), nil, &buf)
+	n, err := export.Streams(t.Context(), a, tenant, from, from.AddDate(0, 0, 8), nil, export.CSV, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,11 +272,11 @@ func TestStreamsParquetReadsBackAsTheCSV(t *testing.T) {
 	load(t, st, bytes.NewReader(generated(t)))
 	to := from.AddDate(0, 0, 8)
 	var pq, cv bytes.Buffer
-	n, err := export.StreamsParquet(t.Context(), st, tenant, from, to, nil, &pq)
+	n, err := export.Streams(t.Context(), st, tenant, from, to, nil, export.Parquet, &pq)
 	if err != nil || n == 0 {
 		t.Fatalf("%d rows, %v", n, err)
 	}
-	if _, err := export.Streams(t.Context(), st, tenant, from, to, nil, &cv); err != nil {
+	if _, err := export.Streams(t.Context(), st, tenant, from, to, nil, export.CSV, &cv); err != nil {
 		t.Fatal(err)
 	}
 	want, err := csv.NewReader(&cv).ReadAll()
@@ -310,25 +310,30 @@ func TestStreamsParquetReadsBackAsTheCSV(t *testing.T) {
 	}
 	for i, row := range rows {
 		for j, v := range row {
-			var text string
-			switch {
-			case v.IsNull():
-			case j == 4:
-				text = time.Unix(0, v.Int64()).UTC().Format(time.RFC3339Nano)
-			case v.Kind() == parquet.Boolean:
-				text = strconv.FormatBool(v.Boolean())
-			case v.Kind() == parquet.Double:
-				text = strconv.FormatFloat(v.Double(), 'g', -1, 64)
-			case v.Kind() == parquet.Int32:
-				text = strconv.Itoa(int(v.Int32()))
-			default:
-				text = string(v.ByteArray())
-			}
-			if text != want[i+1][j] {
+			if text := streamText(j, v); text != want[i+1][j] {
 				t.Fatalf("row %d, %s: %q in Parquet, %q in the CSV", i, export.StreamColumns[j], text, want[i+1][j])
 			}
 		}
 	}
+}
+
+// streamText is the value of the streams' column j as the CSV writes it.
+func streamText(j int, v parquet.Value) string {
+	switch {
+	case v.IsNull():
+		return ""
+	case export.StreamColumns[j] == "StartTime":
+		return time.Unix(0, v.Int64()).UTC().Format(time.RFC3339Nano)
+	case v.Kind() == parquet.Boolean:
+		return strconv.FormatBool(v.Boolean())
+	case v.Kind() == parquet.Double:
+		return strconv.FormatFloat(v.Double(), 'g', -1, 64)
+	case v.Kind() == parquet.Int32:
+		return strconv.Itoa(int(v.Int32()))
+	case v.Kind() == parquet.Int64:
+		return strconv.FormatInt(v.Int64(), 10)
+	}
+	return string(v.ByteArray())
 }
 
 // memFile is an in-memory source.ParquetFile for the second reader.
@@ -350,11 +355,11 @@ func TestStreamsParquetReadsBackInAnotherReader(t *testing.T) {
 	load(t, st, bytes.NewReader(generated(t)))
 	to := from.AddDate(0, 0, 8)
 	var pq, cv bytes.Buffer
-	n, err := export.StreamsParquet(t.Context(), st, tenant, from, to, nil, &pq)
+	n, err := export.Streams(t.Context(), st, tenant, from, to, nil, export.Parquet, &pq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := export.Streams(t.Context(), st, tenant, from, to, nil, &cv); err != nil {
+	if _, err := export.Streams(t.Context(), st, tenant, from, to, nil, export.CSV, &cv); err != nil {
 		t.Fatal(err)
 	}
 	want, err := csv.NewReader(&cv).ReadAll()

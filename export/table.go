@@ -13,12 +13,12 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
-// Format is how Calls and PSTN write their rows.
+// Format is how Streams, Calls and PSTN write their rows.
 type Format int
 
 const (
 	CSV     Format = iota // a header row, then one line a row
-	Parquet               // one file, Snappy-compressed, typed columns, every column nullable
+	Parquet               // one file, Snappy-compressed, typed columns, each nullable or notNull as its list says
 )
 
 // ParseFormat reads --format: "csv" or "parquet".
@@ -44,20 +44,32 @@ func (f Format) Ext() string {
 type kind int
 
 const (
-	text    kind = iota
-	integer      // Parquet INT64
-	decimal      // Parquet DOUBLE: Graph's Edm.Decimal values (a charge) fit a double's 15 digits
-	instant      // Parquet TIMESTAMP(NANOS, UTC): Graph's times have seven decimals
+	text      kind = iota
+	integer        // Parquet INT64
+	integer32      // Parquet INT32: the streams' positions, as their file has always typed them
+	decimal        // Parquet DOUBLE: Graph's Edm.Decimal values (a charge) fit a double's 15 digits
+	instant        // Parquet TIMESTAMP(NANOS, UTC): Graph's times have seven decimals
+	boolean        // Parquet BOOLEAN
 )
 
 type column struct {
-	name string
-	kind kind
+	name    string
+	kind    kind
+	notNull bool // nullable or notNull
 }
 
-// A cell is one value of a row: a string, an int64, a time.Time (zero:
-// empty), nil (empty), or a json.RawMessage holding a JSON scalar as Graph
-// sent it (CSV writes it as sent, Parquet converts it to its column's kind).
+// Whether a column may be empty. A notNull column is Parquet REQUIRED, a
+// nullable one OPTIONAL; an empty cell in a notNull column is written as
+// its kind's zero (a zero time as 0, the Unix epoch, as the stores keep it).
+const (
+	nullable = false
+	notNull  = true
+)
+
+// A cell is one value of a row: a string, an int64, a bool, a float64, a
+// *float64 (nil: empty), a time.Time (zero: empty), nil (empty), or a
+// json.RawMessage holding a JSON scalar as Graph sent it (CSV writes it as
+// sent, Parquet converts it to its column's kind).
 type cell = any
 
 // table writes rows of the same columns as CSV or Parquet, so that both
@@ -88,6 +100,9 @@ type csvTable struct {
 }
 
 func (t *csvTable) row(cells []cell) error {
+	if len(cells) != len(t.rec) {
+		return fmt.Errorf("a row of %d cells for %d columns", len(cells), len(t.rec))
+	}
 	for i, v := range cells {
 		t.rec[i] = cellText(v)
 	}
@@ -100,13 +115,23 @@ func (t *csvTable) close() error {
 }
 
 // cellText is a cell as CSV text: a JSON string unquoted, a JSON number or
-// boolean as written, null and absent empty.
+// boolean as written, null and absent empty, a float in the fewest digits
+// that read back as it.
 func cellText(v cell) string {
 	switch v := v.(type) {
 	case string:
 		return v
 	case int64:
 		return strconv.FormatInt(v, 10)
+	case bool:
+		return strconv.FormatBool(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case *float64:
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
 	case time.Time:
 		return timeText(v)
 	case json.RawMessage:
@@ -125,7 +150,7 @@ type parquetTable struct {
 // parquetBatch is how many rows are handed to the writer at once.
 const parquetBatch = 1024
 
-// newParquetTable writes cols, in their order, every one optional. The
+// newParquetTable writes cols, in their order, optional unless notNull. The
 // schema is made from a struct type built for it (reflect.StructOf):
 // parquet-go keeps a struct's field order, where a parquet.Group would sort
 // the columns by name.
@@ -133,17 +158,25 @@ func newParquetTable(name string, cols []column, w io.Writer) *parquetTable {
 	fields := make([]reflect.StructField, len(cols))
 	for i, c := range cols {
 		var typ reflect.Type
-		tag := c.name + ",optional"
+		tag := c.name
 		switch c.kind {
 		case integer:
-			typ = reflect.TypeFor[*int64]()
+			typ = reflect.TypeFor[int64]()
+		case integer32:
+			typ = reflect.TypeFor[int32]()
 		case decimal:
-			typ = reflect.TypeFor[*float64]()
+			typ = reflect.TypeFor[float64]()
 		case instant:
-			typ = reflect.TypeFor[*int64]()
+			typ = reflect.TypeFor[int64]()
 			tag += ",timestamp(nanosecond)"
+		case boolean:
+			typ = reflect.TypeFor[bool]()
 		default:
-			typ = reflect.TypeFor[*string]()
+			typ = reflect.TypeFor[string]()
+		}
+		if !c.notNull {
+			typ = reflect.PointerTo(typ)
+			tag += ",optional"
 		}
 		fields[i] = reflect.StructField{Name: fmt.Sprintf("C%d", i), Type: typ, Tag: reflect.StructTag(`parquet:"` + tag + `"`)}
 	}
@@ -157,12 +190,24 @@ func newParquetTable(name string, cols []column, w io.Writer) *parquetTable {
 }
 
 func (t *parquetTable) row(cells []cell) error {
+	if len(cells) != len(t.cols) {
+		return fmt.Errorf("a row of %d cells for %d columns", len(cells), len(t.cols))
+	}
 	r := make(parquet.Row, len(t.cols))
 	for i, v := range cells {
-		col := t.index[i]
-		if pv, ok := parquetValue(t.cols[i].kind, v); ok {
+		col, c := t.index[i], &t.cols[i]
+		pv, ok := parquetValue(c.kind, v)
+		if ok && pv.Kind() != c.kind.physical() {
+			return fmt.Errorf("column %s: a %T cell is not a %v", c.name, v, c.kind.physical())
+		}
+		switch {
+		case c.notNull && !ok:
+			r[col] = parquet.ZeroValue(c.kind.physical()).Level(0, 0, col)
+		case c.notNull:
+			r[col] = pv.Level(0, 0, col)
+		case ok:
 			r[col] = pv.Level(0, 1, col)
-		} else {
+		default:
 			r[col] = parquet.NullValue().Level(0, 0, col)
 		}
 	}
@@ -198,9 +243,14 @@ func parquetValue(k kind, v cell) (parquet.Value, bool) {
 		case integer:
 			n, err := strconv.ParseInt(string(raw), 10, 64)
 			return parquet.Int64Value(n), err == nil
+		case integer32:
+			n, err := strconv.ParseInt(string(raw), 10, 32)
+			return parquet.Int32Value(int32(n)), err == nil
 		case decimal:
 			f, err := strconv.ParseFloat(string(raw), 64)
 			return parquet.DoubleValue(f), err == nil
+		case boolean:
+			return parquet.BooleanValue(string(raw) == "true"), string(raw) == "true" || string(raw) == "false"
 		case instant:
 			var t time.Time
 			if json.Unmarshal(raw, &t) != nil {
@@ -215,7 +265,19 @@ func parquetValue(k kind, v cell) (parquet.Value, bool) {
 	case string:
 		return parquet.ByteArrayValue([]byte(v)), true
 	case int64:
+		if k == integer32 {
+			return parquet.Int32Value(int32(v)), v == int64(int32(v))
+		}
 		return parquet.Int64Value(v), true
+	case bool:
+		return parquet.BooleanValue(v), true
+	case float64:
+		return parquet.DoubleValue(v), true
+	case *float64:
+		if v == nil {
+			return parquet.Value{}, false
+		}
+		return parquet.DoubleValue(*v), true
 	case time.Time:
 		if v.IsZero() {
 			return parquet.Value{}, false
@@ -223,6 +285,21 @@ func parquetValue(k kind, v cell) (parquet.Value, bool) {
 		return parquet.Int64Value(v.UnixNano()), true
 	}
 	return parquet.Value{}, false
+}
+
+// physical is the Parquet type of a column of the kind.
+func (k kind) physical() parquet.Kind {
+	switch k {
+	case integer, instant:
+		return parquet.Int64
+	case integer32:
+		return parquet.Int32
+	case decimal:
+		return parquet.Double
+	case boolean:
+		return parquet.Boolean
+	}
+	return parquet.ByteArray
 }
 
 // joinList is a list of strings as one cell: joined with ";", as the

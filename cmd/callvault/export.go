@@ -28,7 +28,7 @@ var exportCommand = command{
 		fs.StringVar(&c.tenant, "tenant", "", "the tenant `ID` to export (required)")
 		fs.StringVar(&c.from, "from", "", "streams: the first `day` (or RFC 3339 time); default 28 days before --to")
 		fs.StringVar(&c.to, "to", "", "streams: the `day` after the last (or an RFC 3339 time); default tomorrow")
-		fs.StringVar(&c.out, "out", "-", "streams: the CSV `file` (- for standard output); calls, pstn, archive: the directory")
+		fs.StringVar(&c.out, "out", "-", "streams: the CSV or Parquet `file` (- for standard output); calls, pstn, archive: the directory")
 		fs.StringVar(&c.format, "format", "csv", "streams, calls, pstn: `csv` or parquet")
 		fs.BoolVar(&c.full, "full", false, "calls, pstn, archive: export everything, not only what changed since the directory's last run")
 		describe(fs, "callvault export streams|calls|pstn|archive --tenant TENANT_ID [flags]", `
@@ -127,11 +127,7 @@ func (c *exportConfig) run(ctx context.Context, args []string, std stdio) error 
 		defer f.Close()
 		w = f
 	}
-	write := export.Streams
-	if format == export.Parquet {
-		write = export.StreamsParquet
-	}
-	n, err := write(ctx, qs, c.tenant, q.From, q.To, files, w)
+	n, err := export.Streams(ctx, qs, c.tenant, q.From, q.To, files, format, w)
 	if err != nil {
 		return err
 	}
