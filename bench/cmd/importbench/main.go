@@ -59,7 +59,7 @@ func main() {
 	dir := flag.String("dir", "", "the directory for the file and the databases (default: a new temporary one)")
 	phases := flag.String("phases", "validate,raw,import", "the phases to run, comma-separated: validate, raw, rawrecord, import, importsub")
 	flag.IntVar(&subscriptions, "subscriptions", subscriptions, "importsub: how many subscriptions the tenant has")
-	flag.IntVar(&batchBytes, "batch-bytes", batchBytes, "raw and rawrecord: store the records in batches of about this many bytes of input (the Importer's size)")
+	flag.IntVar(&batchBytes, "batch-bytes", batchBytes, "store the records in batches of about this many bytes of input (the Importer's BatchBytes)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each phase to this file name with the phase's name appended (.raw, .import, …)")
 	child := flag.String("child", "", "run this one phase on -in and -dir and print its result (used by the parent)")
 	flag.Parse()
@@ -394,7 +394,7 @@ func importFile(ctx context.Context, file, path string, subs int) (ingest.Stats,
 		return st, err
 	}
 	defer f.Close()
-	im := &ingest.Importer{Store: db, Tenant: tenant}
+	im := &ingest.Importer{Store: db, Tenant: tenant, BatchBytes: batchBytes}
 	err = im.Import(ctx, file, f, &st)
 	return st, err
 }
