@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"strconv"
 
 	"github.com/callvault/callvault"
@@ -15,11 +16,13 @@ import (
 // stored a batch.
 const batchCacheKiB = 32 << 10
 
-// bulkWALBytes is how large the WAL grows before a checkpoint once the
-// writer's connection has stored a batch (SQLite's default is 1,000 pages,
-// 16 MiB on pages of 16 KiB, 4 MiB on 4 KiB). Measured on 292,000 sessions
-// (bench/cmd/importbench raw): on 16 KiB pages 120 µs of CPU a session with
-// the default, 115 with 256 MiB; on 32 KiB pages 128, and 106 and 116.
+// bulkWALBytes is how large the WAL grows, once the writer's connection has
+// stored a batch, before the writer itself copies what the checkpointer
+// (checkpoint.go) has not yet copied into the file: twice this. SQLite's
+// default is 1,000 pages, 16 MiB on pages of 16 KiB. Measured, with the
+// writer doing every checkpoint, on 292,000 sessions (bench/cmd/importbench
+// raw): on 16 KiB pages 120 µs of CPU a session with the default, 115 with
+// 256 MiB.
 const bulkWALBytes = 256 << 20
 
 // PutRecords stores many records in one transaction, which is what makes a
@@ -55,7 +58,62 @@ func (db *DB) PutRecords(ctx context.Context, records []*callvault.Record) (outc
 	if err != nil {
 		return nil, nil, err
 	}
+	db.noteWALGrowth(ctx)
 	return outcomes, errs, nil
+}
+
+// noteWALGrowth adds the pages the writer has appended to the WAL since it
+// last looked. Each quarter of bulkWALBytes it pokes the checkpointer; each
+// bulkWALBytes it checkpoints itself, after the checkpointer's run, so that
+// the WAL starts over with the writer's next transaction. Not a
+// checkpoint after every batch: a page that many batches touch (an index
+// leaf) is copied once per checkpoint, and on a million sessions a
+// checkpoint a batch cost more CPU than it saved the writer.
+func (db *DB) noteWALGrowth(ctx context.Context) {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	pages := 0
+	conn.Raw(func(dc any) error {
+		if s, ok := dc.(driver.DBStatus); ok {
+			pages, _, _ = s.Status(driver.DBStatusCacheWrite, true)
+		}
+		return nil
+	})
+	c := db.checkpointer()
+	if c == nil {
+		return
+	}
+	db.walPages += pages
+	db.ownPages += pages
+	if db.walPages >= db.bulkWAL/db.pageSize/4 {
+		db.walPages = 0
+		c.poke()
+	}
+	if db.ownPages >= db.bulkWAL/db.pageSize {
+		db.ownPages = 0
+		c.mu.Lock()
+		_, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		c.mu.Unlock()
+		if err != nil {
+			slog.Warn("sqlite: checkpoint", "err", err)
+		}
+	}
+}
+
+// checkpointer starts the checkpointer on the first bulk write.
+func (db *DB) checkpointer() *checkpointer {
+	db.ckptOnce.Do(func() {
+		c, err := sql.Open("sqlite", db.dsnCkpt)
+		if err != nil {
+			return
+		}
+		c.SetMaxOpenConns(1)
+		db.ckpt = newCheckpointer(c)
+	})
+	return db.ckpt
 }
 
 // putBatch stores records in one transaction. With savepoints, each record
@@ -75,13 +133,14 @@ func (db *DB) putBatch(ctx context.Context, records []*callvault.Record, savepoi
 	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(batchCacheKiB)); err != nil {
 		return nil, nil, false, err
 	}
-	// A bulk load writes faster with fewer checkpoints: each copies every
-	// page written since the last back into the database file, so an index
-	// leaf that many batches touch is copied once per checkpoint rather than
-	// once per batch. Commits are as durable as before (a commit is in the
-	// WAL whatever its size); the WAL file grows to about bulkWALBytes, and
-	// is checkpointed and removed when the last connection closes.
-	if _, err := tx.ExecContext(ctx, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(max(1, bulkWALBytes/db.pageSize))); err != nil {
+	// The checkpointer copies the WAL into the file beside the writer after
+	// each batch (PutRecords pokes it); the writer's own autocheckpoint is
+	// only the backstop that lets the WAL start over, since the checkpointer
+	// cannot while the writer keeps appending. Commits are as durable as
+	// before (a commit is in the WAL whatever its size); the WAL file grows
+	// to about twice bulkWALBytes, and is checkpointed and removed when the
+	// last connection closes.
+	if _, err := tx.ExecContext(ctx, "PRAGMA wal_autocheckpoint = "+strconv.Itoa(max(1, 2*db.bulkWAL/db.pageSize))); err != nil {
 		return nil, nil, false, err
 	}
 

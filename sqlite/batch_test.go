@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +72,52 @@ func TestPutRecordsIsAtomicPerRecordAndIdempotent(t *testing.T) {
 	}
 	if _, err := db.GetRecord(ctx, "t", "c"); callvault.ErrorCode(err) != callvault.ENOTFOUND {
 		t.Errorf("the cancelled batch stored a record: %v", err)
+	}
+}
+
+// TestBulkWritesKeepTheWALBounded writes batches back to back, as an import
+// does: with the checkpointer copying beside the writer, the WAL must still
+// start over, not grow with everything written.
+func TestBulkWritesKeepTheWALBounded(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.bulkWAL = 256 << 10
+
+	body := []byte(`{"note":"` + strings.Repeat("x", 20<<10) + `"}`)
+	const batches, perBatch = 100, 15 // some 30 MB of bodies, a WAL of 50 MB kept whole
+	for b := range batches {
+		var batch []*callvault.Record
+		for i := range perBatch {
+			r := batchRecord(fmt.Sprintf("r%d-%d", b, i), 1, 1)
+			r.Body = body
+			batch = append(batch, r)
+		}
+		if _, _, err := db.PutRecords(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The writer checkpoints each 256 KiB it appends, after the
+	// checkpointer, and the WAL starts over: with batches of some 300 KB, it
+	// holds a batch or two.
+	if st.Size() > 4<<20 {
+		t.Errorf("the WAL grew to %d bytes for %d of bodies: it does not start over", st.Size(), batches*perBatch*len(body))
+	}
+	if n, err := db.CountRecords(ctx, callvault.RecordQuery{Tenant: "t"}); err != nil || n != batches*perBatch {
+		t.Errorf("%d records stored (%v), want %d", n, err, batches*perBatch)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+		t.Errorf("the WAL is still there after Close: %v", err)
 	}
 }

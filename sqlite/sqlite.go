@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/callvault/callvault"
@@ -54,6 +55,16 @@ type DB struct {
 	// raw are read-only connections of SQLite's C API, as many as read
 	// has, on which ListSessions reads (rawread.go).
 	raw *rawPool
+	// ckpt copies the WAL of bulk writes into the file beside the writer
+	// (checkpoint.go); started by the first PutRecords.
+	ckptOnce sync.Once
+	ckpt     *checkpointer
+	dsnCkpt  string
+	bulkWAL  int // bulkWALBytes, which tests make small
+	// Pages appended to the WAL since the checkpointer was poked, and since
+	// the writer checkpointed (noteWALGrowth). The writer's connection
+	// guards them: PutRecords holds it.
+	walPages, ownPages int
 
 	// Statements prepared once at Open; transactions bind them with
 	// Tx.StmtContext, which reuses the preparation on the same connection.
@@ -84,7 +95,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, err
 	}
 
-	db := &DB{}
+	db := &DB{bulkWAL: bulkWALBytes}
 	defer func() {
 		if err != nil {
 			db.Close()
@@ -135,6 +146,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	db.read.SetMaxOpenConns(readers)
 	db.read.SetMaxIdleConns(readers)
 	db.raw = newRawPool(dsn(abs, nil), readers)
+	db.dsnCkpt = dsn(abs, url.Values{"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)}})
 
 	if err := db.stmts.prepare(ctx, db.write, db.read); err != nil {
 		return nil, err
@@ -152,6 +164,9 @@ func (db *DB) Close() error {
 	if db.raw != nil {
 		// First: it waits for the reads in progress.
 		errs = append(errs, db.raw.close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
 	}
 	errs = append(errs, db.stmts.close(), db.queries.close())
 	if db.read != nil {
