@@ -5,6 +5,7 @@ package callvault
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -100,6 +101,10 @@ type SessionQuery struct {
 	// allocating each; SessionPage.Arena returns it, grown. The page's
 	// slices point into it: the caller may reuse it only when done with them.
 	Arena []byte
+	// Known, when not 0, is the record's stamp (SessionPage.Stamp) when the
+	// caller read this page before: if the record still has it, the store
+	// reads no session and the page says Unchanged.
+	Known int64
 }
 
 // CheckPage refuses a keyset page query's size and position when no store
@@ -128,6 +133,14 @@ type SessionPage struct {
 	Sessions []SessionRow
 	More     bool
 	Arena    []byte // SessionQuery.Arena after the store appended to it; nil if it did not
+	// Stamp is the record's stamp, read with the page: every write of the
+	// record gives it a new one (NewStamp), so the same record id and stamp
+	// mean the same content. 0 is the stamp of records stored before stamps
+	// were kept, which no write gives.
+	Stamp int64
+	// Unchanged is true when the stamp is SessionQuery.Known: then
+	// Sessions is empty and More false, and the caller's copy stands.
+	Unchanged bool
 }
 
 // TimeRange bounds a time from either side; a zero bound is open.
@@ -276,11 +289,26 @@ type ScriptStats struct {
 	Changed int64 // rows whose scripts were written
 }
 
-// SessionVisitor receives a page of sessions as a store reads it: Session
-// for each session in order, then Segment for each of that session's
-// segments when the query asked for them. body and render are the store's
+// SessionVisitor receives a page of sessions as a store reads it: Stamp
+// once, with the record's stamp (SessionPage.Stamp), before anything else;
+// then Session for each session in order, then Segment for each of that
+// session's segments when the query asked for them. When the stamp is the
+// query's Known, nothing follows Stamp. body and render are the store's
 // memory, valid only during the call.
 type SessionVisitor interface {
+	Stamp(stamp int64)
 	Session(seq int64, body, render []byte) error
 	Segment(body, render []byte) error
+}
+
+// NewStamp returns a stamp for a write of a record (SessionPage.Stamp): a
+// random number of 63 bits, never 0. Random rather than counted, so that
+// writers do not queue on one counter (PostgreSQL serves many at once):
+// two writes of one record share a stamp with a chance of 1 in 2^63.
+func NewStamp() int64 {
+	for {
+		if n := rand.Int64(); n != 0 {
+			return n
+		}
+	}
 }

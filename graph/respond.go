@@ -25,13 +25,18 @@ func putBuf(bp *[]byte) {
 
 // send writes a complete JSON response.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, body []byte, applied string) {
-	h := w.Header()
+	setJSONHeaders(w.Header(), applied)
+	s.writeComplete(w, r, http.StatusOK, body)
+}
+
+// setJSONHeaders sets the headers of an OData JSON response, and the
+// preferences it applied when not "".
+func setJSONHeaders(h http.Header, applied string) {
 	h.Set("Content-Type", odata.ContentType)
 	h["OData-Version"] = []string{"4.0"}
 	if applied != "" {
 		h.Set("Preference-Applied", applied)
 	}
-	s.writeComplete(w, r, http.StatusOK, body)
 }
 
 // sendCount answers a /$count path: the number as plain text, as OData

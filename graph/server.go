@@ -72,6 +72,7 @@ type Server struct {
 
 	codecs    map[string]*odata.Codec
 	gzipCache gzipCache // compress.go
+	pages     pageCache // pagecache.go
 
 	drifted atomic.Pointer[map[string]*odata.Codec] // drift.go
 }

@@ -55,6 +55,17 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	query := callvault.SessionQuery{
 		Tenant: req.principal.Tenant, RecordID: recordID, After: after.N, Limit: size, Segments: segments != nil,
 	}
+	// A compressed page asked before may stand (pagecache.go).
+	gz := acceptsGzip(r.Header.Values("Accept-Encoding"))
+	var key pageKey
+	var held pageEntry
+	var holds bool
+	if gz {
+		key = newPageKey(req)
+		if held, holds = s.pages.get(key); holds {
+			query.Known = held.stamp
+		}
+	}
 
 	bp := getBuf()
 	defer putBuf(bp)
@@ -66,23 +77,30 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	b = append(b, `,"value":[`...)
 	var more bool
-	var last int64 // the Seq of the page's last session
+	var last, stamp int64 // the Seq of the page's last session; the record's stamp
 	if vs, ok := s.Store.(callvault.SessionPageVisitor); ok {
 		// The bodies go from the store's memory straight into the response.
 		pw := newPageWriter(b, req, q)
 		t0 := time.Now()
 		more, err = vs.VisitSessions(r.Context(), query, pw)
 		storeTime(r, t0)
-		b, last = pw.finish(), pw.last
+		b, last, stamp = pw.finish(), pw.last, pw.stamp
 	} else {
-		b, more, last, err = s.listedSessions(b, req, query, q)
+		b, more, last, stamp, err = s.listedSessions(b, req, query, q)
 	}
 	*bp = b
 	if err != nil {
+		if holds {
+			s.pages.drop(key)
+		}
 		if callvault.ErrorCode(err) == callvault.ENOTFOUND {
 			return callvault.Errorf(callvault.ENOTFOUND, "The callRecord '%s' was not found.", recordID)
 		}
 		return err
+	}
+	if holds && stamp == held.stamp {
+		s.sendGzip(w, r, held.z, prefs.Applied(size))
+		return nil
 	}
 	b = append(b, ']')
 	if more {
@@ -92,13 +110,20 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	b = append(b, '}')
 	*bp = b
+	if gz && len(b) >= gzipCacheMin && stamp != 0 {
+		z, _ := s.gzipped(r, b) // a large body's is not pooled
+		s.pages.put(key, stamp, z)
+		s.sendGzip(w, r, z, prefs.Applied(size))
+		return nil
+	}
 	s.send(w, r, b, prefs.Applied(size))
 	return nil
 }
 
 // listedSessions reads a page with ListSessions, into a pooled arena, and
-// appends its sessions to b.
-func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQuery, q *odata.Query) (_ []byte, more bool, last int64, err error) {
+// appends its sessions to b. The record's stamp comes back too; when it is
+// query.Known, the page is unchanged and b is as it was.
+func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQuery, q *odata.Query) (_ []byte, more bool, last, stamp int64, err error) {
 	ap := arenaPool.Get().(*[]byte)
 	defer func() {
 		if cap(*ap) <= 4<<20 { // a page's bodies are bounded; a huge one is not kept
@@ -113,7 +138,10 @@ func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQ
 		*ap = page.Arena // grown: keep the larger one for the next page
 	}
 	if err != nil {
-		return b, false, 0, err
+		return b, false, 0, 0, err
+	}
+	if page.Unchanged {
+		return b, false, 0, page.Stamp, nil
 	}
 	if need := len(b) + pageSize(page); cap(b) < need {
 		b = append(make([]byte, 0, need), b...) // one allocation rather than a doubling
@@ -122,7 +150,7 @@ func (s *Server) listedSessions(b []byte, req *request, query callvault.SessionQ
 	if n := len(page.Sessions); n > 0 {
 		last = page.Sessions[n-1].Seq
 	}
-	return b, page.More, last, nil
+	return b, page.More, last, page.Stamp, nil
 }
 
 // pageWriter writes a page's sessions as a store visits them (or as a
@@ -141,12 +169,15 @@ type pageWriter struct {
 	n        int   // sessions written
 	segs     int   // segments written of the last session
 	last     int64 // the Seq of the last session
+	stamp    int64 // the record's
 }
 
 func newPageWriter(b []byte, req *request, q *odata.Query) *pageWriter {
 	return &pageWriter{b: b, codec: req.codec, session: req.entityType("session"), segments: q.Expanded("segments"),
 		sel: q.Select, opts: options(req.prefs), scripted: scripted(q, req.prefs)}
 }
+
+func (pw *pageWriter) Stamp(stamp int64) { pw.stamp = stamp }
 
 func (pw *pageWriter) Session(seq int64, body, render []byte) error {
 	pw.closeSession()

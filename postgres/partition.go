@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS call_records$ (
 	organizer         BYTEA,
 	session_count     BIGINT NOT NULL,
 	participant_count BIGINT NOT NULL,
+	stamp             BIGINT NOT NULL DEFAULT 0, -- migrations/0010_record_stamp.sql
 	PRIMARY KEY (tenant, id, start_time)
 ) PARTITION BY RANGE (start_time);
 CREATE INDEX IF NOT EXISTS call_records_by_start$ ON call_records$ (tenant, start_time, id, end_time);
@@ -449,8 +450,8 @@ func (db *DB) copyBatch(ctx context.Context, tx pgx.Tx) (int, error) {
 		}
 		const batch = `WITH b (tenant, id, start_time) AS (SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[]))`
 		for _, sql := range []string{
-			batch + ` INSERT INTO call_records_new (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
-				SELECT c.tenant, c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count
+			batch + ` INSERT INTO call_records_new (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count, stamp)
+				SELECT c.tenant, c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count, c.stamp
 				FROM b JOIN call_records AS c ON c.tenant = b.tenant AND c.id = b.id ON CONFLICT DO NOTHING`,
 			batch + ` INSERT INTO sessions_new (tenant, record_id, record_time, seq, id, body, render)
 				SELECT s.tenant, s.record_id, b.start_time, s.seq, s.id, s.body, s.render
@@ -511,7 +512,7 @@ func (p *recordPut) putPartitioned(ctx context.Context, tx pgx.Tx) (callvault.Pu
 	case stored > p.r.Version:
 		return callvault.Stale, nil
 	default:
-		b.Queue(sqlUpdateRecordP, append(p.header[:9:9], storedStart)...)
+		b.Queue(sqlUpdateRecordP, append(p.header[:10:10], storedStart)...)
 		outcome, change = callvault.Replaced, 0
 		if p.r.Version > stored {
 			change = callvault.ChangeUpdated

@@ -42,14 +42,14 @@ const (
 	// The sessions are a keyset range on the primary key, so a page costs the
 	// same at any depth; the segments of the page, whose sessions have
 	// consecutive seqs, are one range of theirs.
-	sqlSelectSessions = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA
+	sqlSelectSessions = `SELECT 0::BIGINT, stamp, ''::TEXT, ''::BYTEA, NULL::BYTEA
 		FROM call_records WHERE tenant = $1 AND id = $2
 		UNION ALL
 		(SELECT seq, 0, id, body, render FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND seq > $3
 			ORDER BY seq LIMIT $4)
 		ORDER BY 1, 2`
-	sqlSelectSessionsAndSegments = `SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA
+	sqlSelectSessionsAndSegments = `SELECT 0::BIGINT, stamp, ''::TEXT, ''::BYTEA, NULL::BYTEA
 		FROM call_records WHERE tenant = $1 AND id = $2
 		UNION ALL
 		(SELECT seq, 0, id, body, render FROM sessions

@@ -15,9 +15,12 @@ import (
 // SQL of the writer.
 const (
 	// A new record is inserted; an existing one is left to sqlUpdateRecord.
+	// A record's stamp (migrations/0010_record_stamp.sql), for a page the
+	// caller holds (callvault.SessionQuery.Known).
+	sqlSelectStamp  = `SELECT stamp FROM call_records WHERE tenant = $1 AND id = $2`
 	sqlInsertRecord = `INSERT INTO call_records
-		(tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		(tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count, stamp)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (tenant, id) DO NOTHING`
 	// The version test and the write are one statement: under READ
 	// COMMITTED a concurrent writer's commit is waited for and the test made
@@ -27,7 +30,8 @@ const (
 	// CTE locks the row first, so the version it reads is the one replaced.
 	sqlUpdateRecord = `WITH old AS (SELECT version FROM call_records WHERE tenant = $1 AND id = $2 FOR UPDATE)
 		UPDATE call_records
-		SET version = $3, start_time = $4, end_time = $5, body = $6, organizer = $7, session_count = $8, participant_count = $9
+		SET version = $3, start_time = $4, end_time = $5, body = $6, organizer = $7, session_count = $8, participant_count = $9,
+			stamp = $10
 		FROM old
 		WHERE call_records.tenant = $1 AND call_records.id = $2 AND call_records.version <= $3
 		RETURNING old.version`
@@ -104,7 +108,8 @@ func preparePut(r *callvault.Record) (*recordPut, error) {
 	}
 	return &recordPut{
 		r: r, start: start, end: end,
-		header: []any{r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants)},
+		header: []any{r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants),
+			callvault.NewStamp()}, // migrations/0010_record_stamp.sql
 	}, nil
 }
 
@@ -270,9 +275,22 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	fetch := addCapped(int64(q.Limit), 1)
 	sc := getSessionScan(nil)
 	defer putSessionScan(sc)
-	var found, more bool
+	var found, more, unchanged bool
 	err = db.read(ctx, q.Tenant, func(r reader) error {
 		sc.reset(db.reserve(q.Arena))
+		if q.Known != 0 {
+			// The caller holds the page of a stamp: one row tells whether it
+			// stands, and a page that changed is then read in full.
+			switch err := r.QueryRow(ctx, sqlSelectStamp, q.Tenant, q.RecordID).Scan(&sc.stamp); {
+			case errors.Is(err, pgx.ErrNoRows):
+				return nil // not found
+			case err != nil:
+				return err
+			case sc.stamp == q.Known:
+				found, unchanged = true, true
+				return nil
+			}
+		}
 		var rows pgx.Rows
 		var err error
 		if q.Segments {
@@ -291,8 +309,11 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	} else if !found {
 		return nil, notFound(q.RecordID)
 	}
+	if unchanged {
+		return &callvault.SessionPage{Stamp: sc.stamp, Unchanged: true}, nil
+	}
 	db.lastPage.Store(int64(min(len(sc.arena)-len(q.Arena), maxPageHint)))
-	return &callvault.SessionPage{Sessions: sc.sessions(), More: more, Arena: sc.arena}, nil
+	return &callvault.SessionPage{Sessions: sc.sessions(), More: more, Arena: sc.arena, Stamp: sc.stamp}, nil
 }
 
 // storable reports whether s fits a TEXT column: PostgreSQL's text is UTF-8

@@ -31,7 +31,8 @@ type sessionScan struct {
 	ids   []byte // the ids of rows, end to end
 	arena []byte // bodies and render scripts, after what the caller had in it
 	rows  []scannedRow
-	segs  int // how many of rows are segments
+	segs  int   // how many of rows are segments
+	stamp int64 // the record's, from its row (a page's query selects it)
 }
 
 // scannedRow is a session or segment row as offsets into ids and arena.
@@ -88,7 +89,7 @@ func getSessionScan(arena []byte) *sessionScan {
 
 // reset empties sc for a new read into arena.
 func (sc *sessionScan) reset(arena []byte) {
-	sc.ids, sc.rows, sc.segs, sc.arena = sc.ids[:0], sc.rows[:0], 0, arena
+	sc.ids, sc.rows, sc.segs, sc.arena, sc.stamp = sc.ids[:0], sc.rows[:0], 0, arena, 0
 }
 
 // putSessionScan returns sc to the pool, without the caller's memory and
@@ -129,6 +130,7 @@ func (sc *sessionScan) scan(rows pgx.Rows, limit int) (found, more bool, err err
 		switch {
 		case sc.seq == 0:
 			found = true
+			sc.stamp = sc.sub // the record's row carries its stamp
 			continue
 		case sc.sub == 0 && sessions == limit:
 			// The session after the page: that it exists is all we need.

@@ -51,15 +51,15 @@ var partitionedSQL = statements{
 		WHERE tenant = $1 AND id = $2 AND record_start IS NOT NULL
 			AND record_start BETWEEN $3 AND $4 AND record_end >= $5 AND record_time BETWEEN $3 AND $4`,
 
-	selectSessions: `WITH h AS (SELECT start_time FROM call_records WHERE tenant = $1 AND id = $2)
-		SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA FROM h
+	selectSessions: `WITH h AS (SELECT start_time, stamp FROM call_records WHERE tenant = $1 AND id = $2)
+		SELECT 0::BIGINT, stamp, ''::TEXT, ''::BYTEA, NULL::BYTEA FROM h
 		UNION ALL
 		(SELECT seq, 0, id, body, render FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND record_time = (SELECT start_time FROM h) AND seq > $3
 			ORDER BY seq LIMIT $4)
 		ORDER BY 1, 2`,
-	selectSessionsAndSegments: `WITH h AS (SELECT start_time FROM call_records WHERE tenant = $1 AND id = $2)
-		SELECT 0::BIGINT, 0::BIGINT, ''::TEXT, ''::BYTEA, NULL::BYTEA FROM h
+	selectSessionsAndSegments: `WITH h AS (SELECT start_time, stamp FROM call_records WHERE tenant = $1 AND id = $2)
+		SELECT 0::BIGINT, stamp, ''::TEXT, ''::BYTEA, NULL::BYTEA FROM h
 		UNION ALL
 		(SELECT seq, 0, id, body, render FROM sessions
 			WHERE tenant = $1 AND record_id = $2 AND record_time = (SELECT start_time FROM h) AND seq > $3
@@ -115,12 +115,13 @@ var partitionedSQL = statements{
 const (
 	sqlLockRecordKey = `SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`
 	sqlSelectStoredP = `SELECT version, start_time FROM call_records WHERE tenant = $1 AND id = $2`
-	sqlInsertRecordP = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlInsertRecordP = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count, stamp)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	// An UPDATE of start_time moves the row to its new partition.
 	sqlUpdateRecordP = `UPDATE call_records
-		SET version = $3, start_time = $4, end_time = $5, body = $6, organizer = $7, session_count = $8, participant_count = $9
-		WHERE tenant = $1 AND id = $2 AND start_time = $10`
+		SET version = $3, start_time = $4, end_time = $5, body = $6, organizer = $7, session_count = $8, participant_count = $9,
+			stamp = $10
+		WHERE tenant = $1 AND id = $2 AND start_time = $11`
 	sqlDeleteSegmentsP     = `DELETE FROM segments WHERE tenant = $1 AND record_id = $2 AND record_time = $3`
 	sqlDeleteSessionsP     = `DELETE FROM sessions WHERE tenant = $1 AND record_id = $2 AND record_time = $3`
 	sqlDeleteParticipantsP = `DELETE FROM participants WHERE tenant = $1 AND record_id = $2 AND record_time = $3`

@@ -66,7 +66,7 @@ var plans = []struct {
 }{
 	// Writer.
 	{sqlSelectVersion, []any{"t", "r"}, "SEARCH call_records USING INDEX sqlite_autoindex_call_records_1 (tenant=? AND id=?)"},
-	{sqlUpdateRecord, []any{1, 0, 0, []byte("{}"), nil, 0, 0, 1}, "SEARCH call_records USING INTEGER PRIMARY KEY (rowid=?)"},
+	{sqlUpdateRecord, []any{1, 0, 0, []byte("{}"), nil, 0, 0, 7, 1}, "SEARCH call_records USING INTEGER PRIMARY KEY (rowid=?)"},
 	{sqlDeleteSegments, []any{1}, "SEARCH segments USING COVERING INDEX sqlite_autoindex_segments_1 (rk=?)"},
 	{sqlDeleteSessions, []any{1}, "SEARCH sessions USING COVERING INDEX sqlite_autoindex_sessions_1 (rk=?); " +
 		// The foreign key's check that no segment is left.

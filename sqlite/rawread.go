@@ -34,7 +34,7 @@ const (
 	rawRollback
 	rawSessions
 	rawSegments
-	rawExists
+	rawStamp
 	rawStatements
 )
 
@@ -44,7 +44,7 @@ var rawSQL = [rawStatements]string{
 	rawRollback: "ROLLBACK",
 	rawSessions: sqlSelectSessions,
 	rawSegments: sqlSelectSegments,
-	rawExists:   sqlRecordExists,
+	rawStamp:    sqlRecordStamp,
 }
 
 // errClosed is the error of a read after Close.
@@ -331,7 +331,7 @@ func (c *rawConn) bindKey(tenant, id string) error {
 	}
 	copy(cBytes(c.key, len(tenant)), tenant)
 	copy(cBytes(c.key+uintptr(len(tenant)), len(id)), id)
-	for _, i := range [...]int{rawSessions, rawSegments, rawExists} {
+	for _, i := range [...]int{rawSessions, rawSegments, rawStamp} {
 		s := c.stmts[i]
 		if rc := lib.Xsqlite3_bind_text(c.tls, s, 1, c.key, int32(len(tenant)), lib.SQLITE_STATIC); rc != lib.SQLITE_OK {
 			return c.errorOf(rc)
@@ -394,6 +394,12 @@ func (c *rawConn) inRead(ctx context.Context, q *callvault.SessionQuery, read fu
 
 // readPage is listSessions inside its read transaction.
 func (c *rawConn) readPage(ctx context.Context, q *callvault.SessionQuery) (*callvault.SessionPage, error) {
+	stamp, err := c.stamp(q.RecordID)
+	if err != nil {
+		return nil, err
+	} else if q.Known != 0 && stamp == q.Known {
+		return &callvault.SessionPage{Stamp: stamp, Unchanged: true}, nil
+	}
 	arena, more, err := c.findSessions(ctx, q, q.Arena)
 	if err != nil {
 		return nil, err
@@ -407,19 +413,15 @@ func (c *rawConn) readPage(ctx context.Context, q *callvault.SessionQuery) (*cal
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// Sessions are rows of their record (a foreign key): only an empty page
-	// needs to look for the record.
-	if sessions == 0 {
-		if err := c.checkRecord(q.RecordID); err != nil {
-			return nil, err
-		}
-	} else if q.Segments {
+	if sessions > 0 && q.Segments {
 		if arena, err = c.findSegments(arena); err != nil {
 			return nil, err
 		}
 	}
 	c.last = min(len(arena)-len(q.Arena), 4<<20)
-	return c.page(arena, sessions, more), nil
+	page := c.page(arena, sessions, more)
+	page.Stamp = stamp
+	return page, nil
 }
 
 // reserve returns arena with room for a page the size of the last, growing
@@ -483,6 +485,14 @@ func (c *rawConn) visitSessions(ctx context.Context, q *callvault.SessionQuery, 
 
 // visitPage is visitSessions inside its read transaction.
 func (c *rawConn) visitPage(ctx context.Context, q *callvault.SessionQuery, v callvault.SessionVisitor) (more bool, err error) {
+	stamp, err := c.stamp(q.RecordID)
+	if err != nil {
+		return false, err
+	}
+	v.Stamp(stamp)
+	if q.Known != 0 && stamp == q.Known {
+		return false, nil
+	}
 	ss, gs := c.stmts[rawSessions], c.stmts[rawSegments]
 	if rc := lib.Xsqlite3_bind_int64(c.tls, ss, 3, q.After); rc != lib.SQLITE_OK {
 		return false, c.errorOf(rc)
@@ -542,10 +552,7 @@ func (c *rawConn) visitPage(ctx context.Context, q *callvault.SessionQuery, v ca
 		}
 	}
 	if n == 0 {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		return false, c.checkRecord(q.RecordID)
+		return false, ctx.Err()
 	}
 	return more, nil
 }
@@ -643,18 +650,24 @@ func (c *rawConn) scanRow(s uintptr, arena []byte) []byte {
 	return arena
 }
 
-// checkRecord returns an ENOTFOUND error unless the tenant has the record.
-func (c *rawConn) checkRecord(id string) error {
-	s := c.stmts[rawExists]
+// stamp returns the record's stamp, or an ENOTFOUND error when the tenant
+// has no such record. It is read first, in the page's read transaction:
+// the sessions then read are of the record that has it.
+func (c *rawConn) stamp(id string) (int64, error) {
+	s := c.stmts[rawStamp]
 	rc := lib.Xsqlite3_step(c.tls, s)
+	var stamp int64
+	if rc == lib.SQLITE_ROW {
+		stamp = lib.Xsqlite3_column_int64(c.tls, s, 0)
+	}
 	lib.Xsqlite3_reset(c.tls, s)
 	switch rc {
 	case lib.SQLITE_ROW:
-		return nil
+		return stamp, nil
 	case lib.SQLITE_DONE:
-		return notFound(id)
+		return 0, notFound(id)
 	}
-	return c.errorOf(rc)
+	return 0, c.errorOf(rc)
 }
 
 // page builds the page from c.rows, of which the first n are sessions and

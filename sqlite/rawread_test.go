@@ -152,6 +152,8 @@ func putRecord(t testing.TB, db *DB, r *callvault.Record) {
 // are SQLite's only during each call).
 type pageVisitor struct{ page callvault.SessionPage }
 
+func (v *pageVisitor) Stamp(stamp int64) { v.page.Stamp = stamp }
+
 func (v *pageVisitor) Session(seq int64, body, render []byte) error {
 	v.page.Sessions = append(v.page.Sessions, callvault.SessionRow{Seq: seq, Body: bytes.Clone(body), Render: bytes.Clone(render)})
 	return nil
@@ -776,6 +778,8 @@ func (v *failingVisitor) Session(int64, []byte, []byte) error {
 }
 
 func (v *failingVisitor) Segment([]byte, []byte) error { return nil }
+
+func (v *failingVisitor) Stamp(int64) {}
 
 // TestVisitSessionsStops checks that a visitor's error ends the read with
 // that error and leaves the connection fit for the next read.

@@ -16,11 +16,12 @@ const (
 	sqlSelectVersion = `SELECT rk, version FROM call_records WHERE tenant = ? AND id = ?`
 	// rk is left to SQLite: one past the largest, so that the record's rows
 	// are appended to the child indexes.
-	sqlInsertRecord = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertRecord = `INSERT INTO call_records (tenant, id, version, start_time, end_time, body, organizer, session_count, participant_count, stamp)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlUpdateRecord = `UPDATE call_records
-		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?, participant_count = ?
+		SET version = ?, start_time = ?, end_time = ?, body = ?, organizer = ?, session_count = ?, participant_count = ?, stamp = ?
 		WHERE rk = ?`
+
 	// Children go before their parents so that no ON DELETE CASCADE has
 	// anything left to do.
 	sqlDeleteSegments     = `DELETE FROM segments WHERE rk = ?`
@@ -37,6 +38,7 @@ const (
 	sqlSelectHeader = `SELECT version, start_time, end_time, body, organizer, session_count, participant_count
 		FROM call_records WHERE tenant = ? AND id = ?`
 	sqlRecordExists = `SELECT 1 FROM call_records WHERE tenant = ? AND id = ?`
+	sqlRecordStamp  = `SELECT stamp FROM call_records WHERE tenant = ? AND id = ?`
 	// The record by (tenant, id), which confines the read to the tenant,
 	// then a keyset range of the sessions' primary key (rk, seq): the cost of
 	// a page does not depend on how deep it is. CROSS JOIN keeps the loops in
@@ -145,10 +147,11 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 	case version > r.Version:
 		return callvault.Stale, nil
 	}
+	stamp := callvault.NewStamp() // migrations/0014_record_stamp.sql
 	if outcome == callvault.Inserted {
-		rk, err = insertHeader(ctx, tx, &db.stmts, r, start, end)
+		rk, err = insertHeader(ctx, tx, &db.stmts, r, start, end, stamp)
 	} else {
-		err = replaceHeader(ctx, tx, &db.stmts, r, rk, start, end)
+		err = replaceHeader(ctx, tx, &db.stmts, r, rk, start, end, stamp)
 	}
 	if err != nil {
 		return 0, err
@@ -168,10 +171,10 @@ func (db *DB) writeRecord(ctx context.Context, tx *sql.Tx, r *callvault.Record) 
 }
 
 // insertHeader writes the call_records row of r, whose times are already
-// converted to columns, and returns its rk.
-func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end int64) (int64, error) {
+// converted to columns, with its stamp, and returns its rk.
+func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, start, end, stamp int64) (int64, error) {
 	res, err := tx.StmtContext(ctx, s.insertRecord).ExecContext(ctx,
-		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants))
+		r.Tenant, r.ID, r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), stamp)
 	if err != nil {
 		return 0, err
 	}
@@ -180,9 +183,9 @@ func insertHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.R
 
 // replaceHeader overwrites the row of the record whose rk is rk and deletes
 // all its rows below, which insertRows then writes anew under the same rk.
-func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, rk, start, end int64) error {
+func replaceHeader(ctx context.Context, tx *sql.Tx, s *statements, r *callvault.Record, rk, start, end, stamp int64) error {
 	if _, err := tx.StmtContext(ctx, s.updateRecord).ExecContext(ctx,
-		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), rk); err != nil {
+		r.Version, start, end, blob(r.Body), r.Organizer, len(r.Sessions), len(r.Participants), stamp, rk); err != nil {
 		return err
 	}
 	for _, stmt := range []*sql.Stmt{s.deleteSegments, s.deleteSessions, s.deleteParticipants} {

@@ -127,6 +127,8 @@ type visited struct {
 	stop error // returned by Session when not nil
 }
 
+func (v *visited) Stamp(stamp int64) { v.page.Stamp = stamp }
+
 func (v *visited) Session(seq int64, body, render []byte) error {
 	if v.stop != nil {
 		return v.stop

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("a large record round-trips", s.testLargeRecord)
 	t.Run("render scripts round-trip beside their bodies, and none stays none", s.testRender)
 	t.Run("readers see whole pages while writers replace records", s.testConcurrency)
+	t.Run("every write gives a record a new stamp, and a page held at its stamp is not read again", s.testStamps)
 
 	t.Run("records list by start time then id, each once, in pages of any size", s.testListOrder)
 	t.Run("a start time range includes or excludes the exact instant of each bound", s.testStartRange)

@@ -22,6 +22,7 @@ func TestSuite(t *testing.T) {
 type mapStore struct {
 	mu      sync.RWMutex
 	records map[[2]string]*callvault.Record   // by tenant and id
+	stamps  map[[2]string]int64               // the records', by tenant and id
 	reports map[[3]string]callvault.ReportRow // by tenant, kind and key
 }
 
@@ -58,6 +59,10 @@ func (s *mapStore) PutRecord(_ context.Context, r *callvault.Record) (callvault.
 		}
 	}
 	s.records[key] = &c
+	if s.stamps == nil {
+		s.stamps = map[[2]string]int64{}
+	}
+	s.stamps[key] = callvault.NewStamp()
 	return outcome, nil
 }
 
@@ -254,7 +259,11 @@ func (s *mapStore) ListSessions(_ context.Context, q callvault.SessionQuery) (*c
 	if !ok {
 		return nil, callvault.Errorf(callvault.ENOTFOUND, "Call record %s was not found.", q.RecordID)
 	}
-	page := &callvault.SessionPage{}
+	page := &callvault.SessionPage{Stamp: s.stamps[[2]string{q.Tenant, q.RecordID}]}
+	if q.Known != 0 && q.Known == page.Stamp {
+		page.Unchanged = true
+		return page, nil
+	}
 	for seq := q.After + 1; seq <= int64(len(r.Sessions)); seq++ {
 		if len(page.Sessions) == q.Limit {
 			page.More = true
