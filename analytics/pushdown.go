@@ -182,7 +182,9 @@ func runInStore(ctx context.Context, agg callvault.QualityAggregator, tenant str
 			groups = regroup(groups, mapping)
 			cols = []column{{decode: same}}
 		}
-		res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Rows: []Row{}}
+		// Sized at once: a cold overview's worst subnets are tens of
+		// thousands of rows, and growing the slice cost 7 % of its CPU.
+		res := &Result{From: q.From.UTC(), To: q.To.UTC(), Media: q.Media, By: q.By, Rows: make([]Row, 0, len(groups))}
 		if q.By == nil {
 			res.By = []string{}
 		}

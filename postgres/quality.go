@@ -47,12 +47,13 @@ const (
 	sqlRollupColumns = `day, value, media, streams, good, poor, unclassified,
 		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls`
 	sqlSelectRollup = `SELECT ` + sqlRollupColumns + `
-		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4`
+		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 AND ($5 = '' OR media = $5)`
 	sqlSelectRollupPeriod = `SELECT 0::bigint, value, media, SUM(streams)::bigint, SUM(good)::bigint, SUM(poor)::bigint, SUM(unclassified)::bigint,
 		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5),
 		SUM(c0)::bigint, SUM(c1)::bigint, SUM(c2)::bigint, SUM(c3)::bigint, SUM(c4)::bigint, SUM(c5)::bigint,
 		SUM(calls)::bigint, SUM(good_calls)::bigint, SUM(poor_calls)::bigint
-		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 GROUP BY value, media`
+		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 AND ($5 = '' OR media = $5)
+		GROUP BY value, media`
 	// The records FillQuality has yet to classify, in key order, locked so
 	// that an import of the same record waits for the chunk.
 	sqlUnclassified = `SELECT c.tenant, c.id, c.version, c.start_time, c.body FROM call_records AS c

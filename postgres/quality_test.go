@@ -10,3 +10,7 @@ import (
 func TestQualityRollupFollowsReplacedRecords(t *testing.T) {
 	rolluptest.FollowsReplacedRecords(t, open(t, pgtest.DSN(t)))
 }
+
+func TestQualityRollupReadsTheQueriedMedia(t *testing.T) {
+	rolluptest.ReadsTheQueriedMedia(t, open(t, pgtest.DSN(t)))
+}

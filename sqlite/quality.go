@@ -54,13 +54,14 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlSelectRollup = `SELECT day, value, media, streams, good, poor, unclassified,
 		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls
-		FROM quality_rollup WHERE tenant = ? AND dim = ? AND day >= ? AND day < ?`
+		FROM quality_rollup WHERE tenant = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4 AND (?5 = '' OR media = ?5)`
 	// The same added up over the days, for a query without a time bucket:
 	// SQLite adds the rows of a value faster than handing them out.
 	sqlSelectRollupPeriod = `SELECT 0, value, media, SUM(streams), SUM(good), SUM(poor), SUM(unclassified),
 		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5), SUM(c0), SUM(c1), SUM(c2), SUM(c3), SUM(c4), SUM(c5),
 		SUM(calls), SUM(good_calls), SUM(poor_calls)
-		FROM quality_rollup WHERE tenant = ? AND dim = ? AND day >= ? AND day < ? GROUP BY value, media`
+		FROM quality_rollup WHERE tenant = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4 AND (?5 = '' OR media = ?5)
+		GROUP BY value, media`
 	// The records FillQuality has yet to classify, in rk order.
 	sqlUnclassified = `SELECT c.rk, c.tenant, c.id, c.version, c.start_time, CAST(c.body AS BLOB) FROM call_records AS c
 		WHERE c.rk > ? AND NOT EXISTS (SELECT 1 FROM quality_records AS q WHERE q.rk = c.rk)

@@ -171,3 +171,7 @@ func TestQualityStreamsByCall(t *testing.T) {
 		t.Fatalf("by call %v (calls %v), all %v", byCall, calls, all)
 	}
 }
+
+func TestQualityRollupReadsTheQueriedMedia(t *testing.T) {
+	rolluptest.ReadsTheQueriedMedia(t, open(t, filepath.Join(t.TempDir(), "q.db")))
+}

@@ -125,7 +125,9 @@ type Source struct {
 	// parameter the tenant; no row is generation 0), and the rows of a
 	// dimension over days [from, to), day by day (Rollup) or added up over
 	// them (RollupPeriod), in the columns of RollupRow.Targets (parameters:
-	// tenant, dim, from, to).
+	// tenant, dim, from, to, media; a media of "" reads every media). The
+	// media is read in SQL: the audio rows of the overview's worst
+	// subnets are under half of the dimension's rows.
 	Generation, Rollup, RollupPeriod string
 	// Query runs a read.
 	Query jsonrows.Query
@@ -227,15 +229,15 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 		if !ByDay(q) {
 			query = src.RollupPeriod
 		}
-		var rows []RollupRow
+		sum := newRollupSum(q)
 		x := RollupRow{Dim: dim}
-		if err := src.each(ctx, query, []any{tenant, dim, from, to}, x.Targets(), func() error {
-			rows = append(rows, x)
+		if err := src.each(ctx, query, []any{tenant, dim, from, to, q.Media}, x.Targets(), func() error {
+			sum.add(&x)
 			return nil
 		}); err != nil {
 			return nil, err
 		}
-		groups := FromRollup(q, rows)
+		groups := sum.g.Result()
 		cache.Put(key, groups)
 		return groups, nil
 	}

@@ -18,6 +18,9 @@
 //   - the overview again by a full scan of the rows (the analytics' pass
 //     over VisitQualityStreams, as without a rollup).
 //
+// -cpuprofile FILE writes a CPU profile of the overviews over new periods,
+// the cold answers from the rollup.
+//
 // Everything stays on this machine: the pages are served and asked for on
 // 127.0.0.1.
 package main
@@ -34,6 +37,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -59,6 +63,7 @@ func main() {
 	path := flag.String("db", "", "the SQLite database: used as it is when it has records, else filled (default: a temporary file)")
 	toFlag := flag.String("to", "2026-08-03", "the day after the 28 days the records span")
 	runs := flag.Int("runs", 5, "times each measurement runs")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the overviews over new periods to this file")
 	flag.Parse()
 	log.SetFlags(0)
 	ctx := context.Background()
@@ -133,10 +138,22 @@ func main() {
 	// Each run a period not asked before: the answer is added up from the
 	// rollup's days, not taken from the answers kept in memory.
 	shift := 0
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	measure("overview, rollup, a new period", *runs, func() {
 		shift++
 		run(db, ui.OverviewQueries(from.AddDate(0, 0, shift), to))
 	})
+	if *profile != "" {
+		pprof.StopCPUProfile()
+	}
 	for _, dim := range []string{"second.platform", "second.building"} {
 		q := []analytics.Query{{From: from, To: to, Media: callvault.MediaAudio, By: []string{dim}}}
 		measure("breakdown "+dim+", rollup", *runs, func() { run(db, q) })

@@ -63,3 +63,52 @@ func FollowsReplacedRecords(t *testing.T, st Store) {
 		t.Fatalf("after the replacement: %v", got)
 	}
 }
+
+// ReadsTheQueriedMedia checks that an answer from the rollup of one media
+// counts that media only, by day and over the period, and that one of
+// every media counts them all: the store reads the media in SQL.
+func ReadsTheQueriedMedia(t *testing.T, st Store) {
+	start := time.Date(2026, 8, 4, 9, 0, 0, 0, time.UTC)
+	r := &callvault.Record{Tenant: "m", ID: "r1", Version: 1, StartDateTime: start, EndDateTime: start.Add(time.Hour),
+		Body: []byte(`{"id":"r1","version":1}`), Sessions: []callvault.Session{{ID: "s1", Body: []byte(`{"id":"s1"}`)}}}
+	r.Quality = &callvault.RecordQuality{}
+	for i, media := range []string{callvault.MediaAudio, callvault.MediaAudio, callvault.MediaVideo} {
+		r.Quality.Streams = append(r.Quality.Streams, callvault.QualityStream{RecordID: "r1", SessionSeq: 1, SegmentSeq: 1, Seq: i + 1,
+			Start: start, Media: media, Class: callvault.ClassGood, Direction: "firstToSecond", Second: callvault.QualityEndpoint{Subnet: "10.0.0.0"}})
+	}
+	if _, err := st.PutRecord(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	period := callvault.TimeRange{From: start.Truncate(24 * time.Hour), FromInclusive: true, To: start.Truncate(24*time.Hour).AddDate(0, 0, 7)}
+	for _, c := range []struct {
+		media string
+		by    []string
+		want  map[string]int64
+	}{
+		{callvault.MediaVideo, []string{"second_subnet"}, map[string]int64{"10.0.0.0": 1}},
+		{callvault.MediaAudio, []string{"second_subnet"}, map[string]int64{"10.0.0.0": 2}},
+		{callvault.MediaVideo, []string{callvault.BucketDay}, map[string]int64{strconv.FormatInt(qualitysql.Day(start), 10): 1}},
+		{"", []string{"media"}, map[string]int64{callvault.MediaAudio: 2, callvault.MediaVideo: 1}},
+		{"", nil, map[string]int64{"": 3}},
+	} {
+		q := callvault.QualityAggregate{Start: period, Media: c.media, By: c.by}
+		if _, _, _, ok := qualitysql.Rollable(q); !ok {
+			t.Fatalf("%+v is not a query the rollup answers", q)
+		}
+		groups, err := st.AggregateQuality(t.Context(), "m", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, g := range groups {
+			k := ""
+			if len(g.Keys) > 0 {
+				k = g.Keys[0]
+			}
+			got[k] = g.Streams
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("media %q by %v: %v, want %v", c.media, c.by, got, c.want)
+		}
+	}
+}
