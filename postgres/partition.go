@@ -501,32 +501,29 @@ func (p *recordPut) putPartitioned(ctx context.Context, tx pgx.Tx) (callvault.Pu
 		err = cerr
 	}
 	// The record's own write leads the batch of its rows: one more round
-	// trip for the whole.
+	// trip for the whole of an ordinary record (sender).
 	outcome, change := callvault.Inserted, callvault.ChangeCreated
-	b := &pgx.Batch{}
+	s := newSender(ctx, tx)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		b.Queue(sqlInsertRecordP, p.header...)
+		s.queue(len(p.r.Body), sqlInsertRecordP, p.header...)
 	case err != nil:
 		return 0, err
 	case stored > p.r.Version:
 		return callvault.Stale, nil
 	default:
-		b.Queue(sqlUpdateRecordP, append(p.header[:10:10], storedStart)...)
+		s.queue(len(p.r.Body), sqlUpdateRecordP, append(p.header[:10:10], storedStart)...)
 		outcome, change = callvault.Replaced, 0
 		if p.r.Version > stored {
 			change = callvault.ChangeUpdated
 		}
 		for _, sql := range []string{sqlDeleteSegmentsP, sqlDeleteSessionsP, sqlDeleteParticipantsP} {
-			b.Queue(sql, p.r.Tenant, p.r.ID, storedStart)
+			s.queue(0, sql, p.r.Tenant, p.r.ID, storedStart)
 		}
 	}
-	queueRows(b, &partitionedSQL, p.r, p.start, p.end)
-	queueQuality(b, p.r, outcome == callvault.Replaced)
-	if change != 0 {
-		queueNotifications(b, p.r.Tenant, p.r.ID, change)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	queueRows(s, &partitionedSQL, p.r, p.start, p.end)
+	queueTail(s, p.r, outcome == callvault.Replaced, change)
+	if err := s.flush(); err != nil {
 		return 0, err
 	}
 	return outcome, nil

@@ -123,7 +123,7 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx, partitioned bool) (callv
 		return 0, err
 	}
 	outcome, change := callvault.Inserted, callvault.ChangeCreated
-	b := &pgx.Batch{}
+	s := newSender(ctx, tx)
 	if tag.RowsAffected() == 0 {
 		var stored int64
 		if err := tx.QueryRow(ctx, sqlUpdateRecord, p.header...).Scan(&stored); errors.Is(err, pgx.ErrNoRows) {
@@ -136,21 +136,30 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx, partitioned bool) (callv
 			change = callvault.ChangeUpdated
 		}
 		for _, sql := range []string{sqlDeleteSegments, sqlDeleteSessions, sqlDeleteParticipants} {
-			b.Queue(sql, p.r.Tenant, p.r.ID)
+			s.queue(0, sql, p.r.Tenant, p.r.ID)
 		}
 	}
-	queueRows(b, &plainSQL, p.r, p.start, p.end)
-	queueQuality(b, p.r, outcome == callvault.Replaced)
-	if change != 0 {
-		queueNotifications(b, p.r.Tenant, p.r.ID, change)
-	}
-	if b.Len() > 0 {
-		// One round trip for all the rows.
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return 0, err
-		}
+	queueRows(s, &plainSQL, p.r, p.start, p.end)
+	queueTail(s, p.r, outcome == callvault.Replaced, change)
+	// One round trip for all the rows of an ordinary record (sender).
+	if err := s.flush(); err != nil {
+		return 0, err
 	}
 	return outcome, nil
+}
+
+// streamBytes is about the size of the arguments of a stream's insert.
+const streamBytes = 512
+
+// queueTail queues, after a record's rows, its quality streams and, for a
+// change, its notification.
+func queueTail(s *sender, r *callvault.Record, replaced bool, change callvault.ChangeTypes) {
+	var b pgx.Batch
+	queueQuality(&b, r, replaced)
+	if change != 0 {
+		queueNotifications(&b, r.Tenant, r.ID, change)
+	}
+	s.add(&b, streamBytes)
 }
 
 // A statement inserting rows carries at most this many, or about this many
@@ -181,7 +190,7 @@ func (c *chunk) add(blobs ...[]byte) (full bool) {
 //
 // On the partitioned tables (stmts is &partitionedSQL) each insert takes
 // start as its last argument too.
-func queueRows(b *pgx.Batch, stmts *statements, r *callvault.Record, start, end int64) {
+func queueRows(s *sender, stmts *statements, r *callvault.Record, start, end int64) {
 	var extra []any
 	if stmts == &partitionedSQL {
 		extra = []any{start}
@@ -197,7 +206,7 @@ func queueRows(b *pgx.Batch, stmts *statements, r *callvault.Record, start, end 
 		seqs, ids, bodies = append(seqs, int64(i+1)), append(ids, ses.ID), append(bodies, blob(ses.Body))
 		renders = append(renders, nullable(ses.Render))
 		if c.add(ses.Body, ses.Render) || i == len(r.Sessions)-1 {
-			b.Queue(stmts.insertSessions, append([]any{r.Tenant, r.ID, seqs, ids, bodies, renders}, extra...)...)
+			s.queue(c.bytes, stmts.insertSessions, append([]any{r.Tenant, r.ID, seqs, ids, bodies, renders}, extra...)...)
 			c, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil
 		}
 	}
@@ -208,13 +217,13 @@ func queueRows(b *pgx.Batch, stmts *statements, r *callvault.Record, start, end 
 			sessionSeqs, seqs = append(sessionSeqs, int64(i+1)), append(seqs, int64(j+1))
 			ids, bodies, renders = append(ids, seg.ID), append(bodies, blob(seg.Body)), append(renders, nullable(seg.Render))
 			if c.add(seg.Body, seg.Render) {
-				b.Queue(stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
+				s.queue(c.bytes, stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
 				c, sessionSeqs, seqs, ids, bodies, renders = chunk{}, nil, nil, nil, nil, nil
 			}
 		}
 	}
 	if len(seqs) > 0 {
-		b.Queue(stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
+		s.queue(c.bytes, stmts.insertSegments, append([]any{r.Tenant, r.ID, sessionSeqs, seqs, ids, bodies, renders}, extra...)...)
 		c, seqs, ids, bodies = chunk{}, nil, nil, nil
 	}
 
@@ -229,7 +238,7 @@ func queueRows(b *pgx.Batch, stmts *statements, r *callvault.Record, start, end 
 			seen[p.ID] = true
 		}
 		if c.add(p.Body) || i == len(r.Participants)-1 {
-			b.Queue(stmts.insertParticipants, append([]any{r.Tenant, r.ID, seqs, ids, bodies, starts, ends}, extra...)...)
+			s.queue(c.bytes, stmts.insertParticipants, append([]any{r.Tenant, r.ID, seqs, ids, bodies, starts, ends}, extra...)...)
 			c, seqs, ids, bodies, starts, ends = chunk{}, nil, nil, nil, nil, nil
 		}
 	}
