@@ -116,6 +116,9 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 		s.sendGzip(w, r, z, prefs.Applied(size))
 		return nil
 	}
+	if holds {
+		s.pages.drop(key) // the record changed, and its page is no longer kept
+	}
 	s.send(w, r, b, prefs.Applied(size))
 	return nil
 }
