@@ -41,6 +41,7 @@ var now = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 // signer whose tokens it accepts.
 type fixture struct {
 	server *httptest.Server
+	srv    *graph.Server
 	signer *auth.Signer
 	store  callvault.Store
 	db     *sqlite.DB
@@ -113,7 +114,7 @@ func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, re
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
 		},
 	}
-	f := &fixture{server: httptest.NewServer(srv.Handler()), signer: signer, store: store, db: db}
+	f := &fixture{server: httptest.NewServer(srv.Handler()), srv: srv, signer: signer, store: store, db: db}
 	t.Cleanup(f.server.Close)
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/callvault/callvault/odata"
 )
@@ -28,6 +29,21 @@ type pageCache struct {
 	mu      sync.Mutex
 	entries map[pageKey]pageEntry
 	bytes   int
+}
+
+// PageCacheCounters count what became of the requests for large
+// compressed pages of sessions (pagecache.go), for the metrics.
+type PageCacheCounters struct {
+	Hits  atomic.Int64 // sent from memory: the record still had the kept page's stamp
+	Stale atomic.Int64 // a page was kept, but the record had been written since: read anew
+	Kept  atomic.Int64 // pages compressed and kept
+}
+
+// PageCacheBytes returns the compressed bytes the kept pages hold.
+func (s *Server) PageCacheBytes() int64 {
+	s.pages.mu.Lock()
+	defer s.pages.mu.Unlock()
+	return int64(s.pages.bytes)
 }
 
 type pageKey struct {

@@ -190,6 +190,18 @@ func TestCompressedPagesStandUntilTheRecordChanges(t *testing.T) {
 				t.Error("the new page asked again is not the same bytes")
 			}
 
+			// Two pages kept (60 and 40), the first asked again from memory
+			// twice (the second time and after the page of 40), and once
+			// after the write, when the record had been written since.
+			c := &f.srv.PageCache
+			if hits, stale, kept := c.Hits.Load(), c.Stale.Load(), c.Kept.Load(); hits != 3 || stale != 1 || kept != 3 {
+				t.Errorf("counters: %d hits, %d stale, %d kept; want 3, 1, 3", hits, stale, kept)
+			}
+			// Two entries now: the page of 60 as written again, and the page of 40.
+			if n := f.srv.PageCacheBytes(); n <= int64(len(wire3)) || n >= int64(2*len(wire3)) {
+				t.Errorf("the kept pages hold %d bytes; the page of 60 is %d", n, len(wire3))
+			}
+
 			// Another tenant's record of the same id is its own: tenant B has
 			// none, and a page held for tenant A must not answer for it.
 			resp := f.do(t, http.MethodGet, path, map[string]string{"Accept-Encoding": "gzip",

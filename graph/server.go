@@ -69,6 +69,9 @@ type Server struct {
 	Observe func(*http.Request, RequestInfo)
 	// Ingested counts what the ingest API stored.
 	Ingested IngestCounters
+	// PageCache counts the large compressed pages of sessions sent from
+	// memory (pagecache.go).
+	PageCache PageCacheCounters
 
 	codecs    map[string]*odata.Codec
 	gzipCache gzipCache // compress.go

@@ -99,8 +99,11 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	if holds && stamp == held.stamp {
+		s.PageCache.Hits.Add(1)
 		s.sendGzip(w, r, held.z, prefs.Applied(size))
 		return nil
+	} else if holds {
+		s.PageCache.Stale.Add(1)
 	}
 	b = append(b, ']')
 	if more {
@@ -113,6 +116,7 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	if gz && len(b) >= gzipCacheMin && stamp != 0 {
 		z, _ := s.gzipped(r, b) // a large body's is not pooled
 		s.pages.put(key, stamp, z)
+		s.PageCache.Kept.Add(1)
 		s.sendGzip(w, r, z, prefs.Applied(size))
 		return nil
 	}

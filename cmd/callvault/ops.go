@@ -64,6 +64,16 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 		reg.Counter("token_cache_total", "Bearer tokens looked up in the verifier's cache, by result: hit (the signature check skipped) or miss.",
 			prometheus.Labels{"result": "miss"}, v.Cache.Misses.Load)
 	}
+	pc := &srv.PageCache
+	for _, o := range []struct {
+		result string
+		n      func() int64
+	}{{"hit", pc.Hits.Load}, {"stale", pc.Stale.Load}} {
+		reg.Counter("page_cache_total", "Requests for a large gzip page of sessions that found it kept, by result: hit (sent from memory, the record unchanged) or stale (the record written since: read and rendered anew).",
+			prometheus.Labels{"result": o.result}, o.n)
+	}
+	reg.Counter("page_cache_kept_total", "Large gzip pages of sessions compressed and kept, with their record's stamp.", nil, pc.Kept.Load)
+	reg.Gauge("page_cache_bytes", "Compressed bytes of the kept pages of sessions (at most 32 MiB).", nil, func() float64 { return float64(srv.PageCacheBytes()) })
 	in := &srv.Ingested
 	reg.Counter("ingest_requests_total", "Ingest API requests whose records were validated and stored (or refused one by one).", nil, in.Requests.Load)
 	for _, o := range []struct {

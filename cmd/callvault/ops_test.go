@@ -74,7 +74,8 @@ func TestMetricsCountRequestsIngestsAndThrottling(t *testing.T) {
 	if n := sample(before, "callvault_http_requests_total", list); n > 0 {
 		t.Fatalf("%v before any request: %v", list, n)
 	}
-	for _, name := range []string{"callvault_build_info", "go_goroutines", "process_resident_memory_bytes", "callvault_notify_posts_total", "callvault_throttle_admitted_total"} {
+	for _, name := range []string{"callvault_build_info", "go_goroutines", "process_resident_memory_bytes", "callvault_notify_posts_total", "callvault_throttle_admitted_total",
+		"callvault_page_cache_total", "callvault_page_cache_kept_total", "callvault_page_cache_bytes"} {
 		if before[name] == nil {
 			t.Errorf("%s is not exposed", name)
 		}
