@@ -1,6 +1,7 @@
 package qualitysql
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -74,7 +75,17 @@ func (r *RollupRow) Values() []any {
 type Counter struct {
 	g    callvault.QualityGroup
 	legs map[legKey]uint8 // by Add: 0 unclassified, 1 good, 2 poor
-	ids  map[int32]uint8  // by addLeg, the same by the DayRollup's leg ids
+	runs []legRun         // by addLeg: the same by the DayRollup's leg ids
+}
+
+// legRun is the class of a leg after a run of its streams that a counter
+// counted one after the other. A leg's streams come together, so a leg has
+// one run a counter, and a slice of them holds what a map of legs did in a
+// fifth of the memory; a leg that comes back later has another run, which
+// Group merges.
+type legRun struct {
+	leg   int32
+	class uint8
 }
 
 type legKey struct {
@@ -100,10 +111,11 @@ func (c *Counter) Add(s *callvault.QualityStream) {
 func (c *Counter) addLeg(s *callvault.QualityStream, leg int32) {
 	c.count(s)
 	if s.Media == callvault.MediaAudio {
-		if c.ids == nil {
-			c.ids = map[int32]uint8{}
+		if n := len(c.runs); n > 0 && c.runs[n-1].leg == leg {
+			c.runs[n-1].class = legClass(c.runs[n-1].class, s)
+		} else {
+			c.runs = append(c.runs, legRun{leg, legClass(0, s)})
 		}
-		c.ids[leg] = legClass(c.ids[leg], s)
 	}
 }
 
@@ -145,10 +157,39 @@ func (c *Counter) Group() callvault.QualityGroup {
 	for _, l := range c.legs {
 		tallyLeg(&g, l)
 	}
-	for _, l := range c.ids {
-		tallyLeg(&g, l)
+	c.mergeRuns()
+	for _, r := range c.runs {
+		tallyLeg(&g, r.class)
 	}
 	return g
+}
+
+// mergeRuns leaves one run a leg, of the class of all its runs: the higher
+// of their classes, as legClass's order is unclassified, good, poor.
+func (c *Counter) mergeRuns() {
+	if slices.IsSortedFunc(c.runs, func(a, b legRun) int { return cmp.Compare(a.leg, b.leg) }) && !hasRepeats(c.runs) {
+		return
+	}
+	slices.SortFunc(c.runs, func(a, b legRun) int { return cmp.Compare(a.leg, b.leg) })
+	out := c.runs[:0]
+	for _, r := range c.runs {
+		if n := len(out); n > 0 && out[n-1].leg == r.leg {
+			out[n-1].class = max(out[n-1].class, r.class)
+			continue
+		}
+		out = append(out, r)
+	}
+	c.runs = out
+}
+
+// hasRepeats reports whether runs, sorted by leg, has a leg twice.
+func hasRepeats(runs []legRun) bool {
+	for i := 1; i < len(runs); i++ {
+		if runs[i].leg == runs[i-1].leg {
+			return true
+		}
+	}
+	return false
 }
 
 // tallyLeg counts a leg of class l (legClass) in g's calls.

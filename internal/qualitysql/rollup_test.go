@@ -1,6 +1,9 @@
 package qualitysql
 
 import (
+	"fmt"
+	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -54,5 +57,73 @@ func TestRollable(t *testing.T) {
 		if ok != c.want || ok && (dim != c.dim || from != Day(d(3)) || to != Day(d(10))) {
 			t.Errorf("%+v: %d %d %q %v", c.q, from, to, dim, ok)
 		}
+	}
+}
+
+// BenchmarkDayRollupOfAMeeting rolls up the day of a meeting of 60,000
+// sessions, each a segment of two audio streams and a video one, every
+// participant with an endpoint of its own: the memory a refresh holds is
+// what it keeps a leg by, under each of some thirty columns.
+func BenchmarkDayRollupOfAMeeting(b *testing.B) {
+	start := time.Date(2026, 8, 3, 9, 0, 0, 0, time.UTC)
+	var streams []callvault.QualityStream
+	jitter := 12.0
+	for i := range 60000 {
+		user := fmt.Sprintf("user-%05d", i)
+		for j, media := range []string{callvault.MediaAudio, callvault.MediaAudio, callvault.MediaVideo} {
+			class := callvault.ClassGood
+			if i%17 == 0 && j == 1 {
+				class = callvault.ClassPoor
+			}
+			streams = append(streams, callvault.QualityStream{RecordID: "meeting", SessionSeq: i + 1, SegmentSeq: 1, Seq: j + 1,
+				Start: start.Add(time.Duration(i) * time.Second), Media: media, Class: class, JitterMs: &jitter,
+				First:  callvault.QualityEndpoint{UserID: user, Subnet: fmt.Sprintf("10.%d.%d.0", i/256%256, i%256), Platform: "windows"},
+				Second: callvault.QualityEndpoint{Kind: "server", Role: "skypeForBusinessAudioVideoMcu"}})
+		}
+	}
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := NewDayRollup(DayOfNanos(start.UnixNano()))
+		for i := range streams {
+			r.Add(&streams[i])
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if len(r.Rows()) == 0 {
+			b.Fatal("no rows")
+		}
+	}
+	// What the rollup holds once every stream is counted.
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-held")
+}
+
+// TestLegRunsMergeALegThatComesBack feeds a counter's legs by id with a
+// leg's streams apart (A, B, A): the leg counts once, of the class of all
+// its streams, as Add counts it by key.
+func TestLegRunsMergeALegThatComesBack(t *testing.T) {
+	stream := func(segment int, class string) *callvault.QualityStream {
+		return &callvault.QualityStream{RecordID: "r", SessionSeq: 1, SegmentSeq: segment, Media: callvault.MediaAudio, Class: class}
+	}
+	feed := []struct {
+		leg int32
+		s   *callvault.QualityStream
+	}{
+		{0, stream(1, callvault.ClassGood)}, {1, stream(2, callvault.ClassGood)}, {0, stream(1, callvault.ClassPoor)},
+		{2, stream(3, "")}, {1, stream(2, "")}, {2, stream(3, callvault.ClassGood)}, {3, stream(4, "")},
+	}
+	var byID, byKey Counter
+	for _, f := range feed {
+		byID.addLeg(f.s, f.leg)
+		byKey.Add(f.s)
+	}
+	got, want := byID.Group(), byKey.Group()
+	if !reflect.DeepEqual(got, want) || got.Calls != 4 || got.PoorCalls != 1 || got.GoodCalls != 2 {
+		t.Errorf("by leg id: %+v\nby key:    %+v\nwant 4 calls, 1 poor, 2 good", got, want)
+	}
+	if again := byID.Group(); !reflect.DeepEqual(again, got) {
+		t.Errorf("a second Group: %+v, the first %+v", again, got)
 	}
 }
