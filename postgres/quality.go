@@ -141,19 +141,22 @@ func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progres
 			if err != nil {
 				return err
 			}
-			b := &pgx.Batch{}
+			// The streams go in round trips of bounded size (sender), and each
+			// record's bodies are let go once it is classified: a chunk may
+			// hold a meeting of tens of thousands of sessions.
+			send := newSender(ctx, tx)
 			for _, r := range chunk {
 				if err := loadBodies(ctx, tx, r); err != nil {
 					return err
 				}
 				q := qualitysql.Classify(fn, r)
 				streams += int64(len(q.Streams))
-				queueStreams(b, r.Tenant, r.ID, r.Version, q)
+				var b pgx.Batch
+				queueStreams(&b, r.Tenant, r.ID, r.Version, q)
+				send.add(&b, streamBytes)
+				r.Sessions = nil
 			}
-			if b.Len() == 0 {
-				return nil
-			}
-			return tx.SendBatch(ctx, b).Close()
+			return send.flush()
 		})
 		if err != nil || len(chunk) == 0 {
 			return 0, 0, err
