@@ -329,6 +329,7 @@ func (db *DB) fillQualityChunk(ctx context.Context, fn callvault.QualityFunc, af
 			return 0, 0, err
 		}
 		streams += int64(len(q.Streams))
+		p.r.Sessions = nil // classified: its bodies may go, a chunk may hold a large meeting
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, 0, err
