@@ -51,7 +51,7 @@ func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixtu
 	return newFixtureWith(t, wrap, 0)
 }
 
-func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, retention time.Duration) *fixture {
+func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, retention time.Duration, configure ...func(*graph.Server)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -113,6 +113,9 @@ func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, re
 			n++
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
 		},
+	}
+	for _, c := range configure {
+		c(srv)
 	}
 	f := &fixture{server: httptest.NewServer(srv.Handler()), srv: srv, signer: signer, store: store, db: db}
 	t.Cleanup(f.server.Close)

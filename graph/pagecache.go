@@ -22,6 +22,7 @@ import (
 // schema's drift as the server knew it). Only pages compressed for a client
 // that accepts gzip are kept: they are what every official client asks for,
 // where compressing costs most, and a tenth the size of the plain bytes.
+// Server.PageCacheLimit bounds them.
 //
 // A stamp of 0 (a record stored before stamps were kept, or a store that
 // keeps none) is never cached: 0 does not change with a write.
@@ -56,9 +57,20 @@ type pageEntry struct {
 	z     []byte // the gzip body, which no one changes
 }
 
-// pageCacheBytes bounds the compressed bytes the cache holds: some 500
-// pages of 60 sessions with segments.
-const pageCacheBytes = 32 << 20
+// DefaultPageCacheLimit is Server.PageCacheLimit's default: some 500 pages
+// of 60 sessions with segments.
+const DefaultPageCacheLimit = 32 << 20
+
+// pageCacheLimit is the bound of the kept pages' bytes; 0 keeps none.
+func (s *Server) pageCacheLimit() int {
+	switch {
+	case s.PageCacheLimit < 0:
+		return 0
+	case s.PageCacheLimit == 0:
+		return DefaultPageCacheLimit
+	}
+	return s.PageCacheLimit
+}
 
 func newPageKey(req *request) pageKey {
 	r := req.r
@@ -75,10 +87,11 @@ func (c *pageCache) get(k pageKey) (pageEntry, bool) {
 }
 
 // put keeps z as the page of k at stamp, replacing what k had, and evicts
-// arbitrary entries to stay within pageCacheBytes.
-func (c *pageCache) put(k pageKey, stamp int64, z []byte) {
-	if stamp == 0 || len(z) > pageCacheBytes/16 {
-		return
+// arbitrary entries to stay within limit bytes. A page larger than a
+// sixteenth of limit is not kept; put reports whether z was.
+func (c *pageCache) put(k pageKey, stamp int64, z []byte, limit int) (kept bool) {
+	if stamp == 0 || len(z) > limit/16 {
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -90,7 +103,7 @@ func (c *pageCache) put(k pageKey, stamp int64, z []byte) {
 		delete(c.entries, k)
 	}
 	for old, e := range c.entries {
-		if c.bytes+len(z) <= pageCacheBytes {
+		if c.bytes+len(z) <= limit {
 			break
 		}
 		delete(c.entries, old)
@@ -98,6 +111,7 @@ func (c *pageCache) put(k pageKey, stamp int64, z []byte) {
 	}
 	c.entries[k] = pageEntry{stamp: stamp, z: z}
 	c.bytes += len(z)
+	return true
 }
 
 // drop forgets k: its record is gone or its page no longer cacheable.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/ingest"
 )
 
@@ -211,5 +212,38 @@ func TestCompressedPagesStandUntilTheRecordChanges(t *testing.T) {
 				t.Errorf("tenant B asked for tenant A's page: %d, want 404", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestNoPagesKeptWithoutAPageCache: with PageCacheLimit negative (serve
+// --page-cache 0), a page asked again is read and compressed again.
+func TestNoPagesKeptWithoutAPageCache(t *testing.T) {
+	reads := &pageReads{}
+	f := newFixtureWith(t, func(s callvault.Store) callvault.Store { return visitedReads{s, reads} }, 0,
+		func(s *graph.Server) { s.PageCacheLimit = -1 })
+	const id = "0a1b2c3d-0000-4000-8000-0000000000bc"
+	im := &ingest.Importer{Store: f.db, Tenant: tenantA, OnReject: func(r ingest.Rejection) { t.Errorf("rejected: %v", r) }}
+	var stats ingest.Stats
+	if err := im.Import(t.Context(), "big", strings.NewReader(manySessions(id, 1, 90, "only")), &stats); err != nil {
+		t.Fatal(err)
+	}
+	var wires [][]byte
+	for range 2 {
+		resp := f.do(t, http.MethodGet, sessionsPath("v1.0", id)+"?$expand=segments", map[string]string{"Accept-Encoding": "gzip"})
+		wire, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%d %v %v", resp.StatusCode, resp.Header, err)
+		}
+		wires = append(wires, wire)
+		if known, sessions := reads.last(); known != 0 || sessions != 60 {
+			t.Errorf("the read held stamp %d and read %d sessions; want none held and 60 read", known, sessions)
+		}
+	}
+	if !bytes.Equal(wires[0], wires[1]) {
+		t.Error("the same page compressed twice differs")
+	}
+	if c := &f.srv.PageCache; c.Hits.Load()+c.Stale.Load()+c.Kept.Load() != 0 || f.srv.PageCacheBytes() != 0 {
+		t.Errorf("counters %d %d %d, %d bytes: want nothing kept", c.Hits.Load(), c.Stale.Load(), c.Kept.Load(), f.srv.PageCacheBytes())
 	}
 }

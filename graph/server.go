@@ -72,6 +72,10 @@ type Server struct {
 	// PageCache counts the large compressed pages of sessions sent from
 	// memory (pagecache.go).
 	PageCache PageCacheCounters
+	// PageCacheLimit bounds the compressed bytes of the pages kept
+	// (pagecache.go): 0 is DefaultPageCacheLimit, a negative value keeps
+	// none.
+	PageCacheLimit int
 
 	codecs    map[string]*odata.Codec
 	gzipCache gzipCache // compress.go

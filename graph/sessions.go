@@ -57,10 +57,11 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	// A compressed page asked before may stand (pagecache.go).
 	gz := acceptsGzip(r.Header.Values("Accept-Encoding"))
+	limit := s.pageCacheLimit()
 	var key pageKey
 	var held pageEntry
 	var holds bool
-	if gz {
+	if gz && limit > 0 {
 		key = newPageKey(req)
 		if held, holds = s.pages.get(key); holds {
 			query.Known = held.stamp
@@ -113,10 +114,11 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	}
 	b = append(b, '}')
 	*bp = b
-	if gz && len(b) >= gzipCacheMin && stamp != 0 {
+	if gz && limit > 0 && len(b) >= gzipCacheMin && stamp != 0 {
 		z, _ := s.gzipped(r, b) // a large body's is not pooled
-		s.pages.put(key, stamp, z)
-		s.PageCache.Kept.Add(1)
+		if s.pages.put(key, stamp, z, limit) {
+			s.PageCache.Kept.Add(1)
+		}
 		s.sendGzip(w, r, z, prefs.Applied(size))
 		return nil
 	}

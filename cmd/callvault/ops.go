@@ -73,7 +73,7 @@ func (c *opsConfig) start(srv *graph.Server, dispatcher *notify.Dispatcher, limi
 			prometheus.Labels{"result": o.result}, o.n)
 	}
 	reg.Counter("page_cache_kept_total", "Large gzip pages of sessions compressed and kept, with their record's stamp.", nil, pc.Kept.Load)
-	reg.Gauge("page_cache_bytes", "Compressed bytes of the kept pages of sessions (at most 32 MiB).", nil, func() float64 { return float64(srv.PageCacheBytes()) })
+	reg.Gauge("page_cache_bytes", "Compressed bytes of the kept pages of sessions (at most --page-cache).", nil, func() float64 { return float64(srv.PageCacheBytes()) })
 	in := &srv.Ingested
 	reg.Counter("ingest_requests_total", "Ingest API requests whose records were validated and stored (or refused one by one).", nil, in.Requests.Load)
 	for _, o := range []struct {

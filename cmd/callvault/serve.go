@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +50,7 @@ var serveCommand = command{
 		fs.DurationVar(&c.retention, "retention", 0, "behave as Graph does after this long: older call records are 404 and absent from lists\n(Graph keeps 30 days: 720h); 0 keeps everything")
 		fs.BoolVar(&c.ingest, "ingest", false, "serve POST "+graph.IngestPath+", where apps with the role "+graph.RoleCallRecordsIngest+"\npush call records (JSON or JSON Lines, gzip accepted) to their tenant")
 		fs.Int64Var(&c.ingestLimit, "ingest-limit", graph.DefaultIngestLimit, "the largest request `bytes` --ingest takes, after gzip decompression (a larger body is a 413)")
+		fs.IntVar(&c.pageCache, "page-cache", graph.DefaultPageCacheLimit, "the `bytes` of large gzip pages of sessions kept in memory, each with its record's stamp,\nfor clients that ask for them again; 0 keeps none")
 		c.identity.register(fs)
 		c.notify.register(fs)
 		c.throttle.register(fs)
@@ -90,6 +92,7 @@ type serveConfig struct {
 	retention             time.Duration
 	ingest                bool           // serve the ingest API
 	ingestLimit           int64          // its largest body
+	pageCache             int            // the kept compressed pages' bytes (graph.Server.PageCacheLimit)
 	identity              identityConfig // identity.go: issuer, tenants, cloud, TLS
 	notify                notifyConfig   // notify.go: subscriptions, webhooks, delivery
 	throttle              throttleConfig // throttle.go: Graph's throttling and faults emulated
@@ -188,6 +191,8 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		PublicURL: publicURL,
 		Logger:    logger,
 		Retention: c.retention,
+		// A negative limit keeps none; --page-cache says so with 0.
+		PageCacheLimit: cmp.Or(c.pageCache, -1),
 	}
 	if err := c.throttle.apply(srv, store, logger); err != nil {
 		return err
