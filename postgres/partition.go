@@ -522,7 +522,10 @@ func (p *recordPut) putPartitioned(ctx context.Context, tx pgx.Tx) (callvault.Pu
 		}
 	}
 	queueRows(s, &partitionedSQL, p.r, p.start, p.end)
-	queueTail(s, p.r, outcome == callvault.Replaced, change)
+	queueQuality(s, p.r, outcome == callvault.Replaced)
+	if change != 0 {
+		queueNotifications(s, p.r.Tenant, p.r.ID, change)
+	}
 	if err := s.flush(); err != nil {
 		return 0, err
 	}

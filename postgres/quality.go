@@ -66,28 +66,31 @@ const (
 
 var _ callvault.QualityStore = (*DB)(nil)
 
-// queueQuality queues, in the record's batch, the deletion of the streams
-// of the version r replaces and the insertion of r's own. A record without
-// Quality keeps none, until FillQuality classifies it.
-func queueQuality(b *pgx.Batch, r *callvault.Record, replaced bool) {
+// queueQuality queues, in the record's transaction, the deletion of the
+// streams of the version r replaces and the insertion of r's own. A record
+// without Quality keeps none, until FillQuality classifies it.
+func queueQuality(s *sender, r *callvault.Record, replaced bool) {
 	if replaced {
-		b.Queue(sqlDeleteQualityStreams, r.Tenant, r.ID)
-		b.Queue(sqlDeleteQualityRecord, r.Tenant, r.ID)
+		s.queue(0, sqlDeleteQualityStreams, r.Tenant, r.ID)
+		s.queue(0, sqlDeleteQualityRecord, r.Tenant, r.ID)
 	}
 	if r.Quality != nil {
-		queueStreams(b, r.Tenant, r.ID, r.Version, r.Quality)
+		queueStreams(s, r.Tenant, r.ID, r.Version, r.Quality)
 	}
 }
 
-func queueStreams(b *pgx.Batch, tenant, id string, version int64, q *callvault.RecordQuality) {
+// streamBytes is about the size of the arguments of a stream's insert.
+const streamBytes = 512
+
+func queueStreams(s *sender, tenant, id string, version int64, q *callvault.RecordQuality) {
 	for i := range q.Streams {
-		b.Queue(sqlInsertQualityStream, append([]any{tenant}, q.Streams[i].Values()...)...)
+		s.queue(streamBytes, sqlInsertQualityStream, append([]any{tenant}, q.Streams[i].Values()...)...)
 	}
 	// The days are dirty in the rollup (migrations/0008_quality_rollup.sql).
 	for _, d := range qualitysql.Days(q) {
-		b.Queue(sqlMarkDirty, tenant, d)
+		s.queue(0, sqlMarkDirty, tenant, d)
 	}
-	b.Queue(sqlInsertQualityRecord, tenant, id, version)
+	s.queue(0, sqlInsertQualityRecord, tenant, id, version)
 }
 
 // VisitQualityStreams calls fn with each of a tenant's streams that start
@@ -151,9 +154,7 @@ func (db *DB) FillQuality(ctx context.Context, fn callvault.QualityFunc, progres
 				}
 				q := qualitysql.Classify(fn, r)
 				streams += int64(len(q.Streams))
-				var b pgx.Batch
-				queueStreams(&b, r.Tenant, r.ID, r.Version, q)
-				send.add(&b, streamBytes)
+				queueStreams(send, r.Tenant, r.ID, r.Version, q)
 				r.Sessions = nil
 			}
 			return send.flush()

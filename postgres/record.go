@@ -140,26 +140,15 @@ func (p *recordPut) put(ctx context.Context, tx pgx.Tx, partitioned bool) (callv
 		}
 	}
 	queueRows(s, &plainSQL, p.r, p.start, p.end)
-	queueTail(s, p.r, outcome == callvault.Replaced, change)
+	queueQuality(s, p.r, outcome == callvault.Replaced)
+	if change != 0 {
+		queueNotifications(s, p.r.Tenant, p.r.ID, change)
+	}
 	// One round trip for all the rows of an ordinary record (sender).
 	if err := s.flush(); err != nil {
 		return 0, err
 	}
 	return outcome, nil
-}
-
-// streamBytes is about the size of the arguments of a stream's insert.
-const streamBytes = 512
-
-// queueTail queues, after a record's rows, its quality streams and, for a
-// change, its notification.
-func queueTail(s *sender, r *callvault.Record, replaced bool, change callvault.ChangeTypes) {
-	var b pgx.Batch
-	queueQuality(&b, r, replaced)
-	if change != 0 {
-		queueNotifications(&b, r.Tenant, r.ID, change)
-	}
-	s.add(&b, streamBytes)
 }
 
 // A statement inserting rows carries at most this many, or about this many

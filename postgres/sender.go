@@ -38,14 +38,6 @@ func (s *sender) queue(size int, sql string, args ...any) {
 	}
 }
 
-// add queues the statements queued on b, each of about size bytes of
-// arguments.
-func (s *sender) add(b *pgx.Batch, size int) {
-	for _, q := range b.QueuedQueries {
-		s.queue(size, q.SQL, q.Arguments...)
-	}
-}
-
 // flush sends what is queued and returns the first error of any round trip.
 func (s *sender) flush() error {
 	if s.err == nil && s.b.Len() > 0 {

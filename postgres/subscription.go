@@ -51,11 +51,11 @@ const (
 // expandBatch is how many changes a claim fans out at most.
 const expandBatch = 1000
 
-// queueNotifications queues the change of a record for its subscribers on
-// b, in the record's transaction. Its seq is random with the low byte zero,
-// so that the notifications it fans out to are numbered after it.
-func queueNotifications(b *pgx.Batch, tenant, recordID string, change callvault.ChangeTypes) {
-	b.Queue(sqlInsertChange, tenant, recordID, int64(change), time.Now().UnixNano(), rand.Int64()&^0xff)
+// queueNotifications queues the change of a record for its subscribers, in
+// the record's transaction. Its seq is random with the low byte zero, so
+// that the notifications it fans out to are numbered after it.
+func queueNotifications(s *sender, tenant, recordID string, change callvault.ChangeTypes) {
+	s.queue(0, sqlInsertChange, tenant, recordID, int64(change), time.Now().UnixNano(), rand.Int64()&^0xff)
 }
 
 // CreateSubscription stores s unless the tenant has quota subscriptions.
