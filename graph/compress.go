@@ -80,7 +80,13 @@ func (s *Server) writeComplete(w http.ResponseWriter, r *http.Request, status in
 			h["Content-Encoding"] = []string{"gzip"}
 		}
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	s.writeSized(w, r, status, body)
+}
+
+// writeSized writes status, Content-Length and body (none for HEAD); the
+// caller has set the other headers.
+func (s *Server) writeSized(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		if _, err := w.Write(body); err != nil {
@@ -111,12 +117,18 @@ func (s *Server) gzipped(r *http.Request, body []byte) (z []byte, pooled *[]byte
 	if z, ok := s.gzipCache.get(key); ok {
 		return z, nil
 	}
+	z = compressed(body)
+	s.gzipCache.put(key, z)
+	return z, nil
+}
+
+// compressed returns the gzip stream of body in a slice of exactly its
+// size, for a cache that counts what it holds.
+func compressed(body []byte) []byte {
 	zp := getBuf()
 	defer putBuf(zp)
 	*zp = compressInto((*zp)[:0], body)
-	z = bytes.Clone(*zp) // exactly its size: the cache counts what it holds
-	s.gzipCache.put(key, z)
-	return z, nil
+	return bytes.Clone(*zp)
 }
 
 // gzipWriters are reused: a gzip.Writer holds about 800 KB of state.

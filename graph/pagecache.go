@@ -2,7 +2,6 @@ package graph
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,11 +129,5 @@ func (s *Server) sendGzip(w http.ResponseWriter, r *http.Request, z []byte, appl
 	setJSONHeaders(h, applied)
 	h["Vary"] = appendVary(h["Vary"])
 	h["Content-Encoding"] = []string{"gzip"}
-	h["Content-Length"] = []string{strconv.Itoa(len(z))}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		if _, err := w.Write(z); err != nil {
-			s.Logger.DebugContext(r.Context(), "write response", "request_id", requestIDs(r.Context()).request, "err", err)
-		}
-	}
+	s.writeSized(w, r, http.StatusOK, z)
 }

@@ -115,7 +115,9 @@ func (s *Server) listSessions(w http.ResponseWriter, req *request) error {
 	b = append(b, '}')
 	*bp = b
 	if gz && limit > 0 && len(b) >= gzipCacheMin && stamp != 0 {
-		z, _ := s.gzipped(r, b) // a large body's is not pooled
+		// Compressed once for the page cache, which supersedes the cache of
+		// compressed bodies (gzipped): hashing the page for it is not needed.
+		z := compressed(b)
 		if s.pages.put(key, stamp, z, limit) {
 			s.PageCache.Kept.Add(1)
 		}
