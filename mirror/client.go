@@ -125,17 +125,19 @@ func (c *Client) Do(ctx context.Context, method, target string, body []byte) ([]
 	}
 	rest, _ := strings.CutPrefix(u, strings.TrimSuffix(c.Base, "/")+"/")
 	path, _, _ := strings.Cut(rest, "?")
-	buckets := throttle.BucketsOf(c.Limits, throttle.RouteOf(path), c.Tenant, c.App)
+	buckets := limiterBuckets(throttle.BucketsOf(c.Limits, throttle.RouteOf(path), c.Tenant, c.App))
 	attempts := c.MaxAttempts
 	if attempts <= 0 {
 		attempts = 8
 	}
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		if err := c.admit(ctx, buckets); err != nil {
+		sent, err := c.admit(ctx, buckets)
+		if err != nil {
 			return nil, err
 		}
 		answer, wait, err := c.try(ctx, method, u, body, attempt)
+		c.buckets.Restamp(sent, c.now(), buckets)
 		if err == nil {
 			return answer, nil
 		}
@@ -172,30 +174,34 @@ func (c *Client) rebase(u string) (string, error) {
 	return lu.String(), nil
 }
 
-// windowMargin widens each bucket's window on this side: the source counts
-// a request when it arrives, and a first request that waited for its TLS
-// handshake arrives later than the ones after it, so a window the same
-// length as the source's lets a request through that the source then
-// refuses with a 429 and a Retry-After of many seconds.
-const windowMargin = time.Second
-
-// admit waits until every bucket of the request admits it.
-func (c *Client) admit(ctx context.Context, buckets []throttle.Bucket) error {
+// buckets converts a request's buckets for the limiter. Each keeps the
+// source's own window: admit counts a request from when it is sent, and
+// Do moves that count to when its answer came (Memory.Restamp). The source
+// counted it on arrival, between the two, so the next request a window
+// later can never arrive inside the source's window, even behind a first
+// request that waited for its TLS handshake.
+func limiterBuckets(buckets []throttle.Bucket) []callvault.Bucket {
 	bs := make([]callvault.Bucket, len(buckets))
 	for i, b := range buckets {
-		bs[i] = callvault.Bucket{Key: b.Key, Limit: b.Limit.Requests, Window: b.Limit.Window + windowMargin}
+		bs[i] = callvault.Bucket{Key: b.Key, Limit: b.Limit.Requests, Window: b.Limit.Window}
 	}
+	return bs
+}
+
+// admit waits until every bucket of the request admits it, and returns the
+// time it was counted at.
+func (c *Client) admit(ctx context.Context, bs []callvault.Bucket) (time.Time, error) {
 	for {
 		now := c.now()
 		refused, retryAt, err := c.buckets.TakeBuckets(ctx, now, bs)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if refused < 0 {
-			return nil
+			return now, nil
 		}
 		if err := c.sleep(ctx, retryAt.Sub(now)); err != nil {
-			return err
+			return time.Time{}, err
 		}
 	}
 }

@@ -140,12 +140,45 @@ func TestTheLimiterKeepsUnderTheBuckets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if *calls != 3 || len(clock.slept) != 1 || clock.slept[0] != 20*time.Second+windowMargin {
-		t.Errorf("%d calls, slept %v; want the third to wait 20s and the margin", *calls, clock.slept)
+	if *calls != 3 || len(clock.slept) != 1 || clock.slept[0] != 20*time.Second {
+		t.Errorf("%d calls, slept %v; want the third to wait 20s", *calls, clock.slept)
 	}
 	// Another record has a bucket of its own.
 	if _, err := cl.Get(context.Background(), "communications/callRecords/r2"); err != nil || len(clock.slept) != 1 {
 		t.Errorf("another record waited: %v %v", clock.slept, err)
+	}
+}
+
+// TestTheLimiterCountsFromTheAnswer: a request the source was slow to
+// answer (its first, say, behind a TLS handshake) may have arrived as late
+// as its answer, so its slot in the bucket is held until a window after the
+// answer, not after the request was sent.
+func TestTheLimiterCountsFromTheAnswer(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls == 1 {
+			clock.mu.Lock()
+			clock.now = clock.now.Add(3 * time.Second) // the first answer comes 3 s later
+			clock.mu.Unlock()
+		}
+		io.WriteString(w, "{}")
+	}))
+	t.Cleanup(srv.Close)
+	cl := newClient(srv.URL, clock)
+	cl.Limits = throttle.Limits{CallRecord: throttle.Limit{Requests: 2, Window: 20 * time.Second}}
+	for range 3 {
+		if _, err := cl.Get(context.Background(), "communications/callRecords/r1/sessions"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first answer came at +3 s and the second at +3 s: the third
+	// waits until +23 s. Counted from when the first was sent it would go
+	// at +20 s, and a source that counted the first on arrival at +3 s
+	// would refuse it.
+	if calls != 3 || len(clock.slept) != 1 || clock.slept[0] != 20*time.Second {
+		t.Errorf("%d calls, slept %v; want the third to wait until a window after the first answer (20s)", calls, clock.slept)
 	}
 }
 

@@ -111,6 +111,52 @@ func (m *Memory) TakeBuckets(_ context.Context, now time.Time, bs []callvault.Bu
 	return -1, time.Time{}, nil
 }
 
+// Restamp moves an admission that TakeBuckets counted at from to the
+// later time to, in each bucket of bs. A client-side limiter counts a
+// request from when its answer arrived: the server counted it when it
+// arrived, somewhere between the two, so a window counted from the answer
+// never admits a request that the server still counts the last one against,
+// however long the first request waited for its connection. An admission no
+// longer in its window is counted again at to.
+func (m *Memory) Restamp(from, to time.Time, bs []callvault.Bucket) {
+	f, t := from.UnixNano(), max(to.UnixNano(), from.UnixNano())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.logs == nil {
+		m.logs = map[string]*admissions{}
+	}
+	for _, b := range bs {
+		a := m.logs[b.Key]
+		if a == nil {
+			a = &admissions{window: b.Window}
+			m.logs[b.Key] = a
+		}
+		a.remove(f)
+		a.insert(t)
+	}
+}
+
+// remove drops one admission at t, the newest such, if there is one.
+func (a *admissions) remove(t int64) {
+	for i := len(a.times) - 1; i >= 0 && a.times[i] >= t; i-- {
+		if a.times[i] == t {
+			a.times = append(a.times[:i], a.times[i+1:]...)
+			return
+		}
+	}
+}
+
+// insert counts an admission at t, keeping the times in order.
+func (a *admissions) insert(t int64) {
+	i := len(a.times)
+	for i > 0 && a.times[i-1] > t {
+		i--
+	}
+	a.times = append(a.times, 0)
+	copy(a.times[i+1:], a.times[i:])
+	a.times[i] = t
+}
+
 // sweep forgets the keys with no admission left in their window, once for
 // every as many takes as there are keys: constant work per take on average.
 func (m *Memory) sweep(now int64) {

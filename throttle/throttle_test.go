@@ -236,6 +236,48 @@ func TestMemoryForgetsIdleKeys(t *testing.T) {
 	}
 }
 
+// TestRestampCountsFromTheAnswer: an admission moved to when its answer
+// came is counted from then, in order among the others, and an admission
+// moved after it left its window is counted again.
+func TestRestampCountsFromTheAnswer(t *testing.T) {
+	ctx := context.Background()
+	m := &throttle.Memory{}
+	bs := []callvault.Bucket{{Key: "k", Limit: 3, Window: 20 * time.Second}}
+	take := func(at time.Duration) (int, time.Time) {
+		t.Helper()
+		refused, retryAt, err := m.TakeBuckets(ctx, t0.Add(at), bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return refused, retryAt
+	}
+	take(0)
+	take(time.Second)
+	take(2 * time.Second)
+	// The first request's answer came at 5 s, after the others' (at once).
+	m.Restamp(t0, t0.Add(5*time.Second), bs)
+	// The second's slot frees first now: 1 s + 20 s.
+	if refused, retryAt := take(3 * time.Second); refused != 0 || !retryAt.Equal(t0.Add(21*time.Second)) {
+		t.Fatalf("refused %d until %v, want 0 until +21s", refused, retryAt.Sub(t0))
+	}
+	take(21 * time.Second)
+	take(22 * time.Second)
+	// The first's slot is held until 5 s + 20 s, not 0 s + 20 s.
+	if refused, retryAt := take(23 * time.Second); refused != 0 || !retryAt.Equal(t0.Add(25*time.Second)) {
+		t.Fatalf("refused %d until %v, want 0 until +25s", refused, retryAt.Sub(t0))
+	}
+	if refused, _ := take(25 * time.Second); refused != -1 {
+		t.Fatal("refused at +25s")
+	}
+	// An answer that came after its admission left the window counts again.
+	m.Restamp(t0.Add(time.Minute), t0.Add(2*time.Minute), bs)
+	take(2 * time.Minute)
+	take(2*time.Minute + time.Second)
+	if refused, retryAt := take(2*time.Minute + 2*time.Second); refused != 0 || !retryAt.Equal(t0.Add(2*time.Minute+20*time.Second)) {
+		t.Fatalf("refused %d until %v, want 0 until +2m20s", refused, retryAt.Sub(t0))
+	}
+}
+
 // TestParseLimits: profiles scale, replace or turn off limits, and their
 // errors name the member at fault.
 func TestParseLimits(t *testing.T) {
