@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -278,12 +279,20 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	if _, err := tx.Exec(ctx, sqlDeleteRollup, tenant, day); err != nil {
 		return err
 	}
-	out := r.Rows()
+	// The rows are copied as the rollup hands them out, each counter let go
+	// once copied (DayRollup.All).
+	next, stop := iter.Pull(r.All())
+	defer stop()
+	row := make([]any, 0, 24)
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"quality_rollup"}, []string{"tenant", "dim", "day", "value", "media",
 		"streams", "good", "poor", "unclassified", "s0", "s1", "s2", "s3", "s4", "s5", "c0", "c1", "c2", "c3", "c4", "c5",
-		"calls", "good_calls", "poor_calls"}, pgx.CopyFromSlice(len(out), func(i int) ([]any, error) {
-		x := &out[i]
-		return append([]any{tenant, x.Dim}, x.Values()...), nil
+		"calls", "good_calls", "poor_calls"}, pgx.CopyFromFunc(func() ([]any, error) {
+		x, ok := next()
+		if !ok {
+			return nil, nil
+		}
+		row = append(append(row[:0], tenant, x.Dim), x.Values()...)
+		return row, nil
 	})); err != nil {
 		return err
 	}

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -432,6 +435,12 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 		return err
 	}
 	defer tx.Rollback()
+	// A day of a big meeting writes hundreds of thousands of rows: keep
+	// their pages in the writer's cache until the commit (as a batch of
+	// records does) rather than spilling them to the WAL and reading them back.
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(batchCacheKiB)); err != nil {
+		return err
+	}
 	// Another reader may have done it meanwhile: the writer's lock orders us.
 	var n int
 	if err := tx.QueryRowContext(ctx, sqlIsDirty, tenant, day).Scan(&n); err != nil || n == 0 {
@@ -458,17 +467,60 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	if _, err := tx.ExecContext(ctx, sqlNextRollupGeneration, tenant); err != nil {
 		return err
 	}
-	stmt, err := tx.PrepareContext(ctx, sqlInsertRollup)
-	if err != nil {
+	if err := insertRollupRows(ctx, tx, tenant, r.All()); err != nil {
 		return err
 	}
-	defer stmt.Close()
-	for _, x := range r.Rows() {
-		if _, err := stmt.ExecContext(ctx, append([]any{tenant, x.Dim}, x.Values()...)...); err != nil {
+	return tx.Commit()
+}
+
+// rollupRowsAStatement is how many rollup rows one INSERT writes: a day of
+// a big meeting has hundreds of thousands, and a statement's own cost (the
+// driver's call, binding) is most of what a row costs.
+const rollupRowsAStatement = 64
+
+// sqlInsertRollupRows is sqlInsertRollup for rollupRowsAStatement rows.
+var sqlInsertRollupRows = sqlInsertRollup + strings.Repeat(",\n\t\t(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollupRowsAStatement-1)
+
+// insertRollupRows writes a day's rollup rows, rollupRowsAStatement a
+// statement and the rest one by one.
+func insertRollupRows(ctx context.Context, tx *sql.Tx, tenant string, rows iter.Seq[*qualitysql.RollupRow]) (err error) {
+	var many, one *sql.Stmt
+	defer func() {
+		for _, st := range []*sql.Stmt{many, one} {
+			if st != nil {
+				err = errors.Join(err, st.Close())
+			}
+		}
+	}()
+	args := make([]any, 0, 24*rollupRowsAStatement)
+	n := 0
+	for r := range rows {
+		args = append(append(args, tenant, r.Dim), r.Values()...)
+		if n++; n < rollupRowsAStatement {
+			continue
+		}
+		if many == nil {
+			if many, err = tx.PrepareContext(ctx, sqlInsertRollupRows); err != nil {
+				return err
+			}
+		}
+		if _, err := many.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		args, n = args[:0], 0
+	}
+	if n == 0 {
+		return nil
+	}
+	if one, err = tx.PrepareContext(ctx, sqlInsertRollup); err != nil {
+		return err
+	}
+	for ; len(args) > 0; args = args[24:] {
+		if _, err := one.ExecContext(ctx, args[:24]...); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // rollupCache keeps the latest answers from the rollup (qualitysql.Aggregate).

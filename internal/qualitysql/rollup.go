@@ -3,6 +3,7 @@ package qualitysql
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -242,13 +243,47 @@ func (d *DayRollup) add(dim, value string, s *callvault.QualityStream, leg int32
 	c.addLeg(s, leg)
 }
 
-// Rows returns the day's rows.
+// Rows returns the day's rows, in the order of All.
 func (d *DayRollup) Rows() []RollupRow {
 	out := make([]RollupRow, 0, len(d.rows))
-	for k, c := range d.rows {
-		out = append(out, RollupRow{Day: d.day, Dim: k[0], Value: k[1], Media: k[2], Group: c.Group()})
+	for r := range d.All() {
+		out = append(out, *r)
 	}
 	return out
+}
+
+// All yields the day's rows in the order of the rollup's key (dimension,
+// value, media), so that a store appends them to its index rather than
+// inserting each at a random place in it: on SQLite's writer, whose cache
+// holds a few MB, that is the difference between reading the index's pages
+// back for each row and writing each page once. The row yielded is reused.
+//
+// Each row's counter is let go once yielded, so that the rollup holds less
+// as it is written: a day of a big meeting has hundreds of thousands of
+// rows, and a slice of them all beside the counters doubled what a refresh
+// held. The rows can be had once.
+func (d *DayRollup) All() iter.Seq[*RollupRow] {
+	return func(yield func(*RollupRow) bool) {
+		keys := make([][3]string, 0, len(d.rows))
+		for k := range d.rows {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b [3]string) int {
+			return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]))
+		})
+		var row RollupRow
+		for _, k := range keys {
+			c := d.rows[k]
+			if c == nil {
+				continue
+			}
+			delete(d.rows, k)
+			row = RollupRow{Day: d.day, Dim: k[0], Value: k[1], Media: k[2], Group: c.Group()}
+			if !yield(&row) {
+				return
+			}
+		}
+	}
 }
 
 // ColumnText is a stream's column as CAST(column AS TEXT) reads it.

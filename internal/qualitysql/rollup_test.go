@@ -127,3 +127,28 @@ func TestLegRunsMergeALegThatComesBack(t *testing.T) {
 		t.Errorf("a second Group: %+v, the first %+v", again, got)
 	}
 }
+
+// TestRowsComeInKeyOrder: a day's rows come sorted by dimension, value and
+// media (so that stores append them to their index), each once, and the
+// rollup lets them go as it hands them out.
+func TestRowsComeInKeyOrder(t *testing.T) {
+	start := time.Date(2026, 8, 3, 9, 0, 0, 0, time.UTC)
+	r := NewDayRollup(DayOfNanos(start.UnixNano()))
+	for i := range 50 {
+		media := []string{callvault.MediaVideo, callvault.MediaAudio}[i%2]
+		r.Add(&callvault.QualityStream{RecordID: "r", SessionSeq: 50 - i, SegmentSeq: 1, Seq: 1, Start: start, Media: media,
+			Class: callvault.ClassGood, First: callvault.QualityEndpoint{UserID: fmt.Sprintf("user-%02d", 50-i)}})
+	}
+	want := len(r.rows)
+	rows := r.Rows()
+	if len(rows) != want || len(r.rows) != 0 {
+		t.Fatalf("%d rows of %d, %d still held", len(rows), want, len(r.rows))
+	}
+	for i := 1; i < len(rows); i++ {
+		a, b := rows[i-1], rows[i]
+		if [3]string{a.Dim, a.Value, a.Media} == [3]string{b.Dim, b.Value, b.Media} ||
+			a.Dim > b.Dim || a.Dim == b.Dim && (a.Value > b.Value || a.Value == b.Value && a.Media > b.Media) {
+			t.Fatalf("row %d (%s %s %s) after (%s %s %s)", i, b.Dim, b.Value, b.Media, a.Dim, a.Value, a.Media)
+		}
+	}
+}
