@@ -460,6 +460,25 @@ func (s *rollupSum) add(r *RollupRow) {
 	}
 }
 
+// merge adds the groups of o, a sum of the same query over other days, in
+// the order o first saw them.
+func (s *rollupSum) merge(o *rollupSum) {
+	for _, y := range o.g.order {
+		x := s.g.get(y.Keys)
+		x.Streams += y.Streams
+		x.Good += y.Good
+		x.Poor += y.Poor
+		x.Unclassified += y.Unclassified
+		for k := range x.Sums {
+			x.Sums[k] += y.Sums[k]
+			x.Counts[k] += y.Counts[k]
+		}
+		x.Calls += y.Calls
+		x.GoodCalls += y.GoodCalls
+		x.PoorCalls += y.PoorCalls
+	}
+}
+
 // Key is q as text, for a cache of answers.
 func Key(q callvault.QualityAggregate) string {
 	return fmt.Sprintf("%d/%v/%d/%v/%s/%q/%v", q.Start.From.UnixNano(), q.Start.FromInclusive, q.Start.To.UnixNano(), q.Start.ToInclusive,

@@ -152,3 +152,62 @@ func TestRowsComeInKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitDaysCoversThePeriodInOrder: the parts are consecutive whole
+// days that cover the period exactly, at most n of them and none shorter
+// than minDaysAPart unless there is one.
+func TestSplitDaysCoversThePeriodInOrder(t *testing.T) {
+	for _, c := range []struct {
+		from, to int64
+		n, want  int
+	}{{100, 128, 2, 2}, {100, 128, 8, 7}, {100, 101, 4, 1}, {100, 107, 2, 1}, {100, 108, 2, 2}, {100, 100, 2, 1}, {100, 400, 1, 1}, {100, 131, 3, 3}} {
+		parts := splitDays(c.from, c.to, c.n)
+		if len(parts) != c.want {
+			t.Errorf("[%d, %d) in %d: %d parts %v, want %d", c.from, c.to, c.n, len(parts), parts, c.want)
+			continue
+		}
+		at := c.from
+		for _, p := range parts {
+			if p[0] != at || (len(parts) > 1 && p[1]-p[0] < minDaysAPart) {
+				t.Errorf("[%d, %d) in %d: %v", c.from, c.to, c.n, parts)
+				break
+			}
+			at = p[1]
+		}
+		if at != c.to {
+			t.Errorf("[%d, %d) in %d: %v ends at %d", c.from, c.to, c.n, parts, at)
+		}
+	}
+}
+
+// TestMergeAddsAsOneSumWould: a query's rows added in two sums and merged
+// give the groups, in the order, that one sum of all the rows gives.
+func TestMergeAddsAsOneSumWould(t *testing.T) {
+	q := callvault.QualityAggregate{Media: callvault.MediaAudio, By: []string{callvault.BucketWeek, "second_subnet"}}
+	var rows []RollupRow
+	for day := int64(20600); day < 20614; day++ {
+		for v := range 5 {
+			if (int(day)+v)%3 == 0 {
+				continue
+			}
+			g := callvault.QualityGroup{Streams: day - 20590, Good: int64(v), Poor: 1, Calls: 2, PoorCalls: 1, Sums: [6]float64{float64(v) / 3}, Counts: [6]int64{1}}
+			rows = append(rows, RollupRow{Day: day, Dim: "second_subnet", Value: fmt.Sprintf("10.0.%d.0", v), Media: callvault.MediaAudio, Group: g})
+		}
+	}
+	one := newRollupSum(q)
+	for i := range rows {
+		one.add(&rows[i])
+	}
+	a, b := newRollupSum(q), newRollupSum(q)
+	for i := range rows {
+		if rows[i].Day < 20607 {
+			a.add(&rows[i])
+		} else {
+			b.add(&rows[i])
+		}
+	}
+	a.merge(b)
+	if got, want := a.g.Result(), one.g.Result(); !reflect.DeepEqual(got, want) {
+		t.Errorf("merged:\n%+v\none sum:\n%+v", got, want)
+	}
+}
