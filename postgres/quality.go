@@ -41,7 +41,6 @@ const (
 		ON CONFLICT (tenant, day) DO UPDATE SET marks = quality_dirty.marks + 1`
 	sqlDirtyDays            = `SELECT day FROM quality_dirty WHERE tenant = $1 AND day >= $2 AND day < $3 ORDER BY day`
 	sqlCleanDay             = `DELETE FROM quality_dirty WHERE tenant = $1 AND day = $2`
-	sqlDeleteRollup         = `DELETE FROM quality_rollup WHERE tenant = $1 AND day = $2`
 	sqlRollupGeneration     = `SELECT gen FROM quality_rollup_generation WHERE tenant = $1`
 	sqlNextRollupGeneration = `INSERT INTO quality_rollup_generation (tenant, gen) VALUES ($1, 1)
 		ON CONFLICT (tenant) DO UPDATE SET gen = quality_rollup_generation.gen + 1`
@@ -66,6 +65,10 @@ const (
 )
 
 var _ callvault.QualityStore = (*DB)(nil)
+
+// sqlDeleteRollup deletes a day's rollup rows, dimension by dimension
+// (qualitysql.RollupDims).
+var sqlDeleteRollup = `DELETE FROM quality_rollup WHERE tenant = $1 AND dim IN (` + qualitysql.RollupDims + `) AND day = $2`
 
 // queueQuality queues, in the record's transaction, the deletion of the
 // streams of the version r replaces and the insertion of r's own. A record

@@ -51,7 +51,6 @@ const (
 	sqlDirtyDays    = `SELECT day FROM quality_dirty WHERE tenant = ? AND day >= ? AND day < ? ORDER BY day`
 	sqlIsDirty      = `SELECT COUNT(*) FROM quality_dirty WHERE tenant = ? AND day = ?`
 	sqlCleanDay     = `DELETE FROM quality_dirty WHERE tenant = ? AND day = ?`
-	sqlDeleteRollup = `DELETE FROM quality_rollup WHERE tenant = ? AND day = ?`
 	sqlInsertRollup = `INSERT INTO quality_rollup (tenant, dim, day, value, media, streams, good, poor, unclassified,
 		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -74,6 +73,10 @@ const (
 )
 
 var _ callvault.QualityStore = (*DB)(nil)
+
+// sqlDeleteRollup deletes a day's rollup rows, dimension by dimension
+// (qualitysql.RollupDims).
+var sqlDeleteRollup = `DELETE FROM quality_rollup WHERE tenant = ? AND dim IN (` + qualitysql.RollupDims + `) AND day = ?`
 
 // writeQuality writes the classified streams of r, whose rk is rk, in the
 // record's transaction, after deleting those of the version it replaces.

@@ -175,3 +175,22 @@ func TestQualityStreamsByCall(t *testing.T) {
 func TestQualityRollupReadsTheQueriedMedia(t *testing.T) {
 	rolluptest.ReadsTheQueriedMedia(t, open(t, filepath.Join(t.TempDir(), "q.db")))
 }
+
+// TestRollupDayDeleteUsesTheKey: computing a day again deletes its rows by
+// a range of the key for each dimension, not by reading every row of the
+// tenant's rollup (which grew with the days kept).
+func TestRollupDayDeleteUsesTheKey(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id, parent, notused int
+	var detail string
+	if err := db.write.QueryRowContext(t.Context(), "EXPLAIN QUERY PLAN "+sqlDeleteRollup, "t", 1).Scan(&id, &parent, &notused, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if want := "SEARCH quality_rollup USING PRIMARY KEY (tenant=? AND dim=? AND day=?)"; detail != want {
+		t.Errorf("plan %q, want %q", detail, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,19 @@ var RollupColumns = []string{
 	"second_kind", "second_name", "second_role", "second_platform", "second_family", "second_user_agent", "second_app_version",
 	"second_user_id", "second_user_name", "second_connection", "second_wifi_band", "second_transport", "second_subnet",
 }
+
+// RollupDims is the rollup's dimensions ("" and RollupColumns) as a list
+// of SQL string literals, for "dim IN (…)": a day's rows are deleted
+// dimension by dimension, each a range of the key (tenant, dim, day, …);
+// "WHERE tenant = ? AND day = ?" alone read every row of the tenant's
+// rollup to find them, a cost that grew with the days kept.
+var RollupDims = func() string {
+	dims := []string{"''"}
+	for _, c := range RollupColumns {
+		dims = append(dims, "'"+c+"'") // identifiers: no quote to escape
+	}
+	return strings.Join(dims, ", ")
+}()
 
 // Day is a UTC day as days since 1970-01-01, as the rollup keys it (and
 // as SQL's integer division of start_time tells it).
