@@ -44,16 +44,10 @@ const (
 	sqlRollupGeneration     = `SELECT gen FROM quality_rollup_generation WHERE tenant = $1`
 	sqlNextRollupGeneration = `INSERT INTO quality_rollup_generation (tenant, gen) VALUES ($1, 1)
 		ON CONFLICT (tenant) DO UPDATE SET gen = quality_rollup_generation.gen + 1`
-	sqlRollupColumns = `day, value, media, streams, good, poor, unclassified,
-		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls`
-	sqlSelectRollup = `SELECT ` + sqlRollupColumns + `
-		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 AND ($5 = '' OR media = $5)`
-	sqlSelectRollupPeriod = `SELECT 0::bigint, value, media, SUM(streams)::bigint, SUM(good)::bigint, SUM(poor)::bigint, SUM(unclassified)::bigint,
-		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5),
-		SUM(c0)::bigint, SUM(c1)::bigint, SUM(c2)::bigint, SUM(c3)::bigint, SUM(c4)::bigint, SUM(c5)::bigint,
-		SUM(calls)::bigint, SUM(good_calls)::bigint, SUM(poor_calls)::bigint
-		FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day >= $3 AND day < $4 AND ($5 = '' OR media = $5)
-		GROUP BY value, media`
+	// The rollup's rows (migrations/0011_quality_rollup_packed.sql).
+	sqlSelectRollupDay = `SELECT value, media, counts FROM quality_rollup
+		WHERE tenant = $1 AND dim = $2 AND day = $3 AND media = $4`
+	sqlSelectRollupDayAll = `SELECT value, media, counts FROM quality_rollup WHERE tenant = $1 AND dim = $2 AND day = $3`
 	// The records FillQuality has yet to classify, in key order, locked so
 	// that an import of the same record waits for the chunk.
 	sqlUnclassified = `SELECT c.tenant, c.id, c.version, c.start_time, c.body FROM call_records AS c
@@ -231,7 +225,7 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 func (db *DB) aggregateSource() *qualitysql.Source {
 	return &qualitysql.Source{
 		Dialect:   postgresDialect,
-		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
+		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, RollupDay: sqlSelectRollupDay, RollupDayAll: sqlSelectRollupDayAll,
 		Query:      db.query,
 		RefreshDay: db.refreshDay,
 	}
@@ -286,17 +280,16 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 	// once copied (DayRollup.All).
 	next, stop := iter.Pull(r.All())
 	defer stop()
-	row := make([]any, 0, 24)
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"quality_rollup"}, []string{"tenant", "dim", "day", "value", "media",
-		"streams", "good", "poor", "unclassified", "s0", "s1", "s2", "s3", "s4", "s5", "c0", "c1", "c2", "c3", "c4", "c5",
-		"calls", "good_calls", "poor_calls"}, pgx.CopyFromFunc(func() ([]any, error) {
-		x, ok := next()
-		if !ok {
-			return nil, nil
-		}
-		row = append(append(row[:0], tenant, x.Dim), x.Values()...)
-		return row, nil
-	})); err != nil {
+	row := make([]any, 0, 6)
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"quality_rollup"}, []string{"tenant", "dim", "day", "media", "value", "counts"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			x, ok := next()
+			if !ok {
+				return nil, nil
+			}
+			row = append(append(row[:0], tenant, x.Dim), x.Values()...)
+			return row, nil
+		})); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, sqlNextRollupGeneration, tenant); err != nil {

@@ -47,23 +47,15 @@ const (
 	sqlRollupGeneration     = `SELECT gen FROM quality_rollup_generation WHERE tenant = ?`
 	sqlNextRollupGeneration = `INSERT INTO quality_rollup_generation (tenant, gen) VALUES (?, 1)
 		ON CONFLICT (tenant) DO UPDATE SET gen = gen + 1`
-	sqlMarkDirty    = `INSERT OR IGNORE INTO quality_dirty (tenant, day) VALUES (?, ?)`
-	sqlDirtyDays    = `SELECT day FROM quality_dirty WHERE tenant = ? AND day >= ? AND day < ? ORDER BY day`
-	sqlIsDirty      = `SELECT COUNT(*) FROM quality_dirty WHERE tenant = ? AND day = ?`
-	sqlCleanDay     = `DELETE FROM quality_dirty WHERE tenant = ? AND day = ?`
-	sqlInsertRollup = `INSERT INTO quality_rollup (tenant, dim, day, value, media, streams, good, poor, unclassified,
-		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlSelectRollup = `SELECT day, value, media, streams, good, poor, unclassified,
-		s0, s1, s2, s3, s4, s5, c0, c1, c2, c3, c4, c5, calls, good_calls, poor_calls
-		FROM quality_rollup WHERE tenant = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4 AND (?5 = '' OR media = ?5)`
-	// The same added up over the days, for a query without a time bucket:
-	// SQLite adds the rows of a value faster than handing them out.
-	sqlSelectRollupPeriod = `SELECT 0, value, media, SUM(streams), SUM(good), SUM(poor), SUM(unclassified),
-		SUM(s0), SUM(s1), SUM(s2), SUM(s3), SUM(s4), SUM(s5), SUM(c0), SUM(c1), SUM(c2), SUM(c3), SUM(c4), SUM(c5),
-		SUM(calls), SUM(good_calls), SUM(poor_calls)
-		FROM quality_rollup WHERE tenant = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4 AND (?5 = '' OR media = ?5)
-		GROUP BY value, media`
+	sqlMarkDirty = `INSERT OR IGNORE INTO quality_dirty (tenant, day) VALUES (?, ?)`
+	sqlDirtyDays = `SELECT day FROM quality_dirty WHERE tenant = ? AND day >= ? AND day < ? ORDER BY day`
+	sqlIsDirty   = `SELECT COUNT(*) FROM quality_dirty WHERE tenant = ? AND day = ?`
+	sqlCleanDay  = `DELETE FROM quality_dirty WHERE tenant = ? AND day = ?`
+	// The rollup's rows (migrations/0015_quality_rollup_packed.sql).
+	sqlInsertRollup    = `INSERT INTO quality_rollup (tenant, dim, day, media, value, counts) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlSelectRollupDay = `SELECT value, media, counts FROM quality_rollup
+		WHERE tenant = ? AND dim = ? AND day = ? AND media = ?`
+	sqlSelectRollupDayAll = `SELECT value, media, counts FROM quality_rollup WHERE tenant = ? AND dim = ? AND day = ?`
 	// The records FillQuality has yet to classify, in rk order.
 	sqlUnclassified = `SELECT c.rk, c.tenant, c.id, c.version, c.start_time, CAST(c.body AS BLOB) FROM call_records AS c
 		WHERE c.rk > ? AND NOT EXISTS (SELECT 1 FROM quality_records AS q WHERE q.rk = c.rk)
@@ -405,7 +397,7 @@ func (db *DB) AggregateQuality(ctx context.Context, tenant string, q callvault.Q
 func (db *DB) aggregateSource() *qualitysql.Source {
 	return &qualitysql.Source{
 		Dialect:   sqliteDialect,
-		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, Rollup: sqlSelectRollup, RollupPeriod: sqlSelectRollupPeriod,
+		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, RollupDay: sqlSelectRollupDay, RollupDayAll: sqlSelectRollupDayAll,
 		Query:      db.query,
 		RefreshDay: db.refreshDay,
 	}
@@ -481,8 +473,11 @@ func (db *DB) refreshDay(ctx context.Context, tenant string, day int64) error {
 // driver's call, binding) is most of what a row costs.
 const rollupRowsAStatement = 64
 
+// rollupColumns is how many columns a rollup row has.
+const rollupColumns = 6
+
 // sqlInsertRollupRows is sqlInsertRollup for rollupRowsAStatement rows.
-var sqlInsertRollupRows = sqlInsertRollup + strings.Repeat(",\n\t\t(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollupRowsAStatement-1)
+var sqlInsertRollupRows = sqlInsertRollup + strings.Repeat(", (?, ?, ?, ?, ?, ?)", rollupRowsAStatement-1)
 
 // insertRollupRows writes a day's rollup rows, rollupRowsAStatement a
 // statement and the rest one by one.
@@ -495,7 +490,7 @@ func insertRollupRows(ctx context.Context, tx *sql.Tx, tenant string, rows iter.
 			}
 		}
 	}()
-	args := make([]any, 0, 24*rollupRowsAStatement)
+	args := make([]any, 0, rollupColumns*rollupRowsAStatement)
 	n := 0
 	for r := range rows {
 		args = append(append(args, tenant, r.Dim), r.Values()...)
@@ -518,8 +513,8 @@ func insertRollupRows(ctx context.Context, tx *sql.Tx, tenant string, rows iter.
 	if one, err = tx.PrepareContext(ctx, sqlInsertRollup); err != nil {
 		return err
 	}
-	for ; len(args) > 0; args = args[24:] {
-		if _, err := one.ExecContext(ctx, args[:24]...); err != nil {
+	for ; len(args) > 0; args = args[rollupColumns:] {
+		if _, err := one.ExecContext(ctx, args[:rollupColumns]...); err != nil {
 			return err
 		}
 	}

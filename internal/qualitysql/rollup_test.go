@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,8 +129,8 @@ func TestLegRunsMergeALegThatComesBack(t *testing.T) {
 	}
 }
 
-// TestRowsComeInKeyOrder: a day's rows come sorted by dimension, value and
-// media (so that stores append them to their index), each once, and the
+// TestRowsComeInKeyOrder: a day's rows come sorted by dimension, media and
+// value (so that stores append them to their index), each once, and the
 // rollup lets them go as it hands them out.
 func TestRowsComeInKeyOrder(t *testing.T) {
 	start := time.Date(2026, 8, 3, 9, 0, 0, 0, time.UTC)
@@ -146,8 +147,7 @@ func TestRowsComeInKeyOrder(t *testing.T) {
 	}
 	for i := 1; i < len(rows); i++ {
 		a, b := rows[i-1], rows[i]
-		if [3]string{a.Dim, a.Value, a.Media} == [3]string{b.Dim, b.Value, b.Media} ||
-			a.Dim > b.Dim || a.Dim == b.Dim && (a.Value > b.Value || a.Value == b.Value && a.Media > b.Media) {
+		if slices.Compare([]string{a.Dim, a.Media, a.Value}, []string{b.Dim, b.Media, b.Value}) >= 0 {
 			t.Fatalf("row %d (%s %s %s) after (%s %s %s)", i, b.Dim, b.Value, b.Media, a.Dim, a.Value, a.Media)
 		}
 	}
@@ -209,5 +209,22 @@ func TestMergeAddsAsOneSumWould(t *testing.T) {
 	a.merge(b)
 	if got, want := a.g.Result(), one.g.Result(); !reflect.DeepEqual(got, want) {
 		t.Errorf("merged:\n%+v\none sum:\n%+v", got, want)
+	}
+}
+
+// TestCountsPackAndUnpack: a group's counts come back as they were packed,
+// and counts in another format are an error, not a panic.
+func TestCountsPackAndUnpack(t *testing.T) {
+	g := callvault.QualityGroup{Streams: 1 << 40, Good: 3, Poor: 0, Unclassified: 127, Sums: [6]float64{1.5, -0, 1e300, 0.1, 7, 8},
+		Counts: [6]int64{1, 2, 128, 300, 1 << 20, 6}, Calls: 9, GoodCalls: 8, PoorCalls: 1}
+	b := PackCounts(nil, &g)
+	var got callvault.QualityGroup
+	if err := UnpackCounts(&got, b); err != nil || !reflect.DeepEqual(got, g) {
+		t.Fatalf("unpacked %+v, %v; want %+v", got, err, g)
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(slices.Clone(b), 0), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
+		if err := UnpackCounts(&got, bad); err == nil {
+			t.Errorf("%x unpacked without an error", bad)
+		}
 	}
 }

@@ -126,12 +126,12 @@ type Source struct {
 	DirtyDays string
 	// The statements that read the rollup: a tenant's generation (its one
 	// parameter the tenant; no row is generation 0), and the rows of a
-	// dimension over days [from, to), day by day (Rollup) or added up over
-	// them (RollupPeriod), in the columns of RollupRow.Targets (parameters:
-	// tenant, dim, from, to, media; a media of "" reads every media). The
-	// media is read in SQL: the audio rows of the overview's worst
-	// subnets are under half of the dimension's rows.
-	Generation, Rollup, RollupPeriod string
+	// dimension on a day, in the columns of RollupRow.Targets, of one
+	// media (RollupDay; parameters tenant, dim, day, media) or of every
+	// media (RollupDayAll; tenant, dim, day). Each is one range of the
+	// rollup's key: the audio rows of the overview's worst subnets are
+	// under half of the dimension's rows.
+	Generation, RollupDay, RollupDayAll string
 	// Query runs a read.
 	Query jsonrows.Query
 	// RefreshDay computes again the rollup of a tenant's day, in a
@@ -228,13 +228,13 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 		if groups, ok := cache.Get(key); ok {
 			return groups, nil
 		}
-		query := src.Rollup
-		if !ByDay(q) {
-			query = src.RollupPeriod
+		query, media := src.RollupDay, []any{q.Media}
+		if q.Media == "" {
+			query, media = src.RollupDayAll, nil
 		}
 		// The days are read in parts, one a CPU, at once: a period over a
 		// million sessions adds up hundreds of thousands of rows of its
-		// worst subnets, and one statement keeps one CPU busy for a second.
+		// worst subnets.
 		parts := splitDays(from, to, runtime.GOMAXPROCS(0))
 		sums := make([]*rollupSum, len(parts))
 		errs := make([]error, len(parts))
@@ -243,10 +243,16 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 			sums[i] = newRollupSum(q)
 			wg.Go(func() {
 				x := RollupRow{Dim: dim}
-				errs[i] = src.each(ctx, query, []any{tenant, dim, p[0], p[1], q.Media}, x.Targets(), func() error {
+				add := func() error {
+					if err := x.Unpack(); err != nil {
+						return err
+					}
 					sums[i].add(&x)
 					return nil
-				})
+				}
+				for x.Day = p[0]; x.Day < p[1] && errs[i] == nil; x.Day++ {
+					errs[i] = src.each(ctx, query, append([]any{tenant, dim, x.Day}, media...), x.Targets(), add)
+				}
 			})
 		}
 		wg.Wait()
@@ -257,12 +263,10 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 			sums[0].merge(s)
 		}
 		groups := sums[0].g.Result()
-		if len(sums) > 1 {
-			// In the order of their keys, as one statement adding up by
-			// value gives them, and as the analytics sort them: sorting
-			// the runs of the parts on every answer kept cost a third more.
-			slices.SortFunc(groups, func(a, b callvault.QualityGroup) int { return slices.Compare(a.Keys, b.Keys) })
-		}
+		// In the order of their keys, as the analytics sort them: sorting
+		// them there on every answer kept, from the order the days gave
+		// them, cost a third more than sorted ones.
+		slices.SortFunc(groups, func(a, b callvault.QualityGroup) int { return slices.Compare(a.Keys, b.Keys) })
 		cache.Put(key, groups)
 		return groups, nil
 	}
