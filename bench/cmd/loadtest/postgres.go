@@ -91,6 +91,9 @@ func runPostgres(ctx context.Context, c config, bin, work string, sqliteCases []
 		logf("  %s", run.skipped)
 		return run, nil
 	}
+	if err := migrate(ctx, bin, []string{"--db", c.postgres}, logf); err != nil {
+		return run, err
+	}
 	tok, err := output(ctx, bin, "token", "--db", c.postgres, "--tenant", tenant, "--ttl", "24h")
 	if err != nil {
 		return run, err
@@ -103,6 +106,11 @@ func runPostgres(ctx context.Context, c config, bin, work string, sqliteCases []
 	defer pg.stop()
 	logf("callvault serve --db pid %d on %s", pg.cmd.Process.Pid, pg.addr)
 	if err := preparePostgres(ctx, c, bin, work, pg, header, logf); err != nil {
+		return run, err
+	}
+	// The days an import made dirty, before serve's next refresh does it
+	// beside the cases.
+	if err := migrate(ctx, bin, []string{"--db", c.postgres}, logf); err != nil {
 		return run, err
 	}
 	cases, _, err := capture(ctx, c, pg, header, logf)
