@@ -398,6 +398,7 @@ func (db *DB) aggregateSource() *qualitysql.Source {
 	return &qualitysql.Source{
 		Dialect:   sqliteDialect,
 		DirtyDays: sqlDirtyDays, Generation: sqlRollupGeneration, RollupDay: sqlSelectRollupDay, RollupDayAll: sqlSelectRollupDayAll,
+		EachRollup: db.eachRollup,
 		Query:      db.query,
 		RefreshDay: db.refreshDay,
 	}

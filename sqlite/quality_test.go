@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/qualitysql"
 	"github.com/callvault/callvault/internal/qualitysql/rolluptest"
 )
 
@@ -192,5 +195,56 @@ func TestRollupDayDeleteUsesTheKey(t *testing.T) {
 	}
 	if want := "SEARCH quality_rollup USING PRIMARY KEY (tenant=? AND dim=? AND day=?)"; detail != want {
 		t.Errorf("plan %q, want %q", detail, want)
+	}
+}
+
+// TestEachRollupReadsTheDaysAndStops: the raw read of the rollup hands out
+// each row of the days asked, of the media asked (every media for ""),
+// and a done context stops it with its error, leaving the connection to
+// the next read.
+func TestEachRollupReadsTheDaysAndStops(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "q.db"))
+	defer db.Close()
+	ctx := t.Context()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := callvault.QualityGroup{Streams: 2, Good: 1, Poor: 1}
+	for day := int64(100); day < 103; day++ {
+		for _, m := range []string{callvault.MediaAudio, callvault.MediaVideo} {
+			if _, err := tx.ExecContext(ctx, sqlInsertRollup, "t", "second_subnet", day, m, fmt.Sprintf("10.0.%d.0", day), qualitysql.PackCounts(nil, &g)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	read := func(ctx context.Context, media string) ([]string, error) {
+		var got []string
+		err := db.eachRollup(ctx, "t", "second_subnet", 101, 103, media, func(day int64, value, media string, counts []byte) error {
+			var x callvault.QualityGroup
+			if err := qualitysql.UnpackCounts(&x, counts); err != nil || !reflect.DeepEqual(x, g) {
+				t.Errorf("counts %+v, %v", x, err)
+			}
+			got = append(got, fmt.Sprint(day, " ", value, " ", media))
+			return nil
+		})
+		return got, err
+	}
+	if got, err := read(ctx, callvault.MediaAudio); err != nil || !slices.Equal(got, []string{"101 10.0.101.0 audio", "102 10.0.102.0 audio"}) {
+		t.Errorf("audio: %q, %v", got, err)
+	}
+	if got, err := read(ctx, ""); err != nil || len(got) != 4 {
+		t.Errorf("every media: %q, %v", got, err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := read(done, ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("a done context: %v", err)
+	}
+	if got, err := read(ctx, callvault.MediaVideo); err != nil || len(got) != 2 {
+		t.Errorf("after: %q, %v", got, err)
 	}
 }

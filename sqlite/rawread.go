@@ -35,6 +35,8 @@ const (
 	rawSessions
 	rawSegments
 	rawStamp
+	rawRollupDay
+	rawRollupDayAll
 	rawStatements
 )
 
@@ -45,6 +47,9 @@ var rawSQL = [rawStatements]string{
 	rawSessions: sqlSelectSessions,
 	rawSegments: sqlSelectSegments,
 	rawStamp:    sqlRecordStamp,
+	// The rollup's rows (rawrollup.go).
+	rawRollupDay:    sqlSelectRollupDay,
+	rawRollupDayAll: sqlSelectRollupDayAll,
 }
 
 // errClosed is the error of a read after Close.
@@ -319,15 +324,8 @@ func (c *rawConn) exec(i int) error {
 // bindKey copies tenant and id into c.key and binds them as parameters 1 and
 // 2 of the statements that take them.
 func (c *rawConn) bindKey(tenant, id string) error {
-	if n := len(tenant) + len(id); n > c.keyCap {
-		p := libc.Xmalloc(c.tls, libc.Tsize_t(n))
-		if p == 0 {
-			return fmt.Errorf("cannot allocate %d bytes of memory", n)
-		}
-		if c.key != 0 {
-			libc.Xfree(c.tls, c.key)
-		}
-		c.key, c.keyCap = p, n
+	if err := c.growKey(len(tenant) + len(id)); err != nil {
+		return err
 	}
 	copy(cBytes(c.key, len(tenant)), tenant)
 	copy(cBytes(c.key+uintptr(len(tenant)), len(id)), id)
@@ -340,6 +338,24 @@ func (c *rawConn) bindKey(tenant, id string) error {
 			return c.errorOf(rc)
 		}
 	}
+	return nil
+}
+
+// growKey makes c.key hold at least n bytes, and one: a text bound from
+// it never has a NULL pointer, which SQLite would read as NULL.
+func (c *rawConn) growKey(n int) error {
+	n = max(n, 1)
+	if n <= c.keyCap {
+		return nil
+	}
+	p := libc.Xmalloc(c.tls, libc.Tsize_t(n))
+	if p == 0 {
+		return fmt.Errorf("cannot allocate %d bytes of memory", n)
+	}
+	if c.key != 0 {
+		libc.Xfree(c.tls, c.key)
+	}
+	c.key, c.keyCap = p, n
 	return nil
 }
 
@@ -361,6 +377,12 @@ func (c *rawConn) listSessions(ctx context.Context, q *callvault.SessionQuery) (
 // the transaction whatever happens; ctx's end interrupts the statement
 // that runs, and its error is the read's.
 func (c *rawConn) inRead(ctx context.Context, q *callvault.SessionQuery, read func() error) (err error) {
+	return c.inReadBound(ctx, func() error { return c.bindKey(q.Tenant, q.RecordID) }, read)
+}
+
+// inReadBound is inRead with bind, which binds the read's parameters, in
+// place of the key of a SessionQuery.
+func (c *rawConn) inReadBound(ctx context.Context, bind func() error, read func() error) (err error) {
 	if ctx.Done() != nil {
 		// sqlite3_interrupt stops a running statement; one that starts
 		// after it clears it, so ctx is also asked between statements.
@@ -376,7 +398,7 @@ func (c *rawConn) inRead(ctx context.Context, q *callvault.SessionQuery, read fu
 			err = ctx.Err()
 		}
 	}()
-	if err := c.bindKey(q.Tenant, q.RecordID); err != nil {
+	if err := bind(); err != nil {
 		c.end(false)
 		return err
 	}

@@ -117,12 +117,18 @@ type Groups struct {
 // NewGroups returns an empty merge for a query of n keys.
 func NewGroups(n int) *Groups { return &Groups{n: n, byKey: map[string]*callvault.QualityGroup{}} }
 
+// get returns the group of keys, adding it when new. The keys may be
+// memory that is not the caller's to keep (a store's row being read): a
+// new group copies them.
 func (g *Groups) get(keys []string) *callvault.QualityGroup {
 	k := strings.Join(keys, "\x00")
 	x := g.byKey[k]
 	if x == nil {
-		x = &callvault.QualityGroup{Keys: slices.Clone(keys)}
-		g.byKey[k] = x
+		x = &callvault.QualityGroup{Keys: make([]string, len(keys))}
+		for i, key := range keys {
+			x.Keys[i] = strings.Clone(key)
+		}
+		g.byKey[strings.Clone(k)] = x
 		g.order = append(g.order, x)
 	}
 	return x
