@@ -451,25 +451,39 @@ func (r *run) result() *Result {
 }
 
 // top keeps, when q asks for it, the q.Top rows of highest poor % among
-// those with q.MinStreams classified streams or more, worst first.
+// those with q.MinStreams classified streams or more, worst first (then
+// by more poor streams, then in the order of rows). It picks them in one
+// pass: the worst subnets of a period are chosen among tens of thousands
+// of rows, which sorting whole cost as much as the rest of the answer.
 func top(rows []Row, q Query) []Row {
 	if q.Top <= 0 {
 		return rows
 	}
-	kept := rows[:0]
-	for _, r := range rows {
-		if r.PoorPercent != nil && r.Good+r.Poor >= q.MinStreams {
-			kept = append(kept, r)
-		}
-	}
-	sort.SliceStable(kept, func(i, j int) bool {
-		a, b := kept[i], kept[j]
+	// worse reports whether a ranks before b.
+	worse := func(a, b *Row) bool {
 		if *a.PoorPercent != *b.PoorPercent {
 			return *a.PoorPercent > *b.PoorPercent
 		}
 		return a.Poor > b.Poor
-	})
-	return kept[:min(q.Top, len(kept))]
+	}
+	kept := make([]Row, 0, q.Top+1)
+	for i := range rows {
+		r := &rows[i]
+		if r.PoorPercent == nil || r.Good+r.Poor < q.MinStreams {
+			continue
+		}
+		if len(kept) == q.Top && !worse(r, &kept[len(kept)-1]) {
+			continue
+		}
+		// After every kept row r is not worse than: ties keep their order.
+		j := len(kept)
+		for j > 0 && worse(r, &kept[j-1]) {
+			j--
+		}
+		kept = slices.Insert(kept, j, *r)
+		kept = kept[:min(len(kept), q.Top)]
+	}
+	return kept
 }
 
 // LoadFiles reads and parses a tenant's active building and endpoint
