@@ -177,11 +177,9 @@ const gzipCacheBytes = 16 << 20
 // sent). What it returns is a function of the bytes just rendered: a
 // stale entry is impossible, and a changed record simply misses.
 type gzipCache struct {
-	once    sync.Once
-	seed    maphash.Seed
-	mu      sync.Mutex
-	entries map[gzipKey][]byte
-	bytes   int
+	once  sync.Once
+	seed  maphash.Seed
+	cache boundedCache[gzipKey, []byte]
 }
 
 type gzipKey struct {
@@ -191,19 +189,11 @@ type gzipKey struct {
 }
 
 func (c *gzipCache) key(tenant string, body []byte) gzipKey {
-	c.once.Do(func() {
-		c.seed = maphash.MakeSeed()
-		c.entries = map[gzipKey][]byte{}
-	})
+	c.once.Do(func() { c.seed = maphash.MakeSeed() })
 	return gzipKey{tenant, maphash.Bytes(c.seed, body), len(body)}
 }
 
-func (c *gzipCache) get(k gzipKey) ([]byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	z, ok := c.entries[k]
-	return z, ok
-}
+func (c *gzipCache) get(k gzipKey) ([]byte, bool) { return c.cache.get(k) }
 
 // put keeps z, which no one may change any more, evicting arbitrary
 // entries to stay within gzipCacheBytes.
@@ -211,18 +201,5 @@ func (c *gzipCache) put(k gzipKey, z []byte) {
 	if len(z) > gzipCacheBytes/8 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; ok {
-		return
-	}
-	for old, oz := range c.entries {
-		if c.bytes+len(z) <= gzipCacheBytes {
-			break
-		}
-		delete(c.entries, old)
-		c.bytes -= len(oz)
-	}
-	c.entries[k] = z
-	c.bytes += len(z)
+	c.cache.put(k, z, len(z), gzipCacheBytes, false)
 }

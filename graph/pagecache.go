@@ -3,7 +3,6 @@ package graph
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/callvault/callvault/odata"
@@ -26,9 +25,7 @@ import (
 // A stamp of 0 (a record stored before stamps were kept, or a store that
 // keeps none) is never cached: 0 does not change with a write.
 type pageCache struct {
-	mu      sync.Mutex
-	entries map[pageKey]pageEntry
-	bytes   int
+	boundedCache[pageKey, pageEntry]
 }
 
 // PageCacheCounters count what became of the requests for large
@@ -41,9 +38,7 @@ type PageCacheCounters struct {
 
 // PageCacheBytes returns the compressed bytes the kept pages hold.
 func (s *Server) PageCacheBytes() int64 {
-	s.pages.mu.Lock()
-	defer s.pages.mu.Unlock()
-	return int64(s.pages.bytes)
+	return int64(s.pages.size())
 }
 
 type pageKey struct {
@@ -77,14 +72,6 @@ func newPageKey(req *request) pageKey {
 		prefer: strings.Join(r.Header.Values("Prefer"), "\n"), codec: req.codec}
 }
 
-// get returns the entry of k, if any.
-func (c *pageCache) get(k pageKey) (pageEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[k]
-	return e, ok
-}
-
 // put keeps z as the page of k at stamp, replacing what k had, and evicts
 // arbitrary entries to stay within limit bytes. A page larger than a
 // sixteenth of limit is not kept; put reports whether z was.
@@ -92,35 +79,8 @@ func (c *pageCache) put(k pageKey, stamp int64, z []byte, limit int) (kept bool)
 	if stamp == 0 || len(z) > limit/16 {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[pageKey]pageEntry{}
-	}
-	if old, ok := c.entries[k]; ok {
-		c.bytes -= len(old.z)
-		delete(c.entries, k)
-	}
-	for old, e := range c.entries {
-		if c.bytes+len(z) <= limit {
-			break
-		}
-		delete(c.entries, old)
-		c.bytes -= len(e.z)
-	}
-	c.entries[k] = pageEntry{stamp: stamp, z: z}
-	c.bytes += len(z)
+	c.boundedCache.put(k, pageEntry{stamp: stamp, z: z}, len(z), limit, true)
 	return true
-}
-
-// drop forgets k: its record is gone or its page no longer cacheable.
-func (c *pageCache) drop(k pageKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[k]; ok {
-		c.bytes -= len(e.z)
-		delete(c.entries, k)
-	}
 }
 
 // sendGzip sends z, a gzip body, as send sends a plain one.
