@@ -61,7 +61,6 @@ type RollupRow struct {
 	Dim, Value string
 	Media      string
 	Group      callvault.QualityGroup // Keys unused
-	packed     []byte                 // the counts column as scanned
 }
 
 // The rollup's table keys a row by (tenant, dim, day, media, value) and
@@ -69,13 +68,6 @@ type RollupRow struct {
 // adds up hundreds of thousands of rows in Go, one day's rows of one media
 // a statement, and reading nineteen columns a row, or SQLite's nineteen
 // SUMs, cost three times more than reading one.
-
-// Targets returns the scan destinations of a row of the columns value,
-// media and counts; Unpack then reads the counts into Group.
-func (r *RollupRow) Targets() []any { return []any{&r.Value, &r.Media, &r.packed} }
-
-// Unpack reads the counts Targets scanned into Group.
-func (r *RollupRow) Unpack() error { return UnpackCounts(&r.Group, r.packed) }
 
 // Values returns the row's values for the columns day, media, value and
 // counts.
@@ -477,35 +469,29 @@ func (s *rollupSum) add(r *RollupRow) {
 			s.keys[j] = r.Value
 		}
 	}
-	x := s.g.get(s.keys)
-	x.Streams += r.Group.Streams
-	x.Good += r.Group.Good
-	x.Poor += r.Group.Poor
-	x.Unclassified += r.Group.Unclassified
-	for k := range x.Sums {
-		x.Sums[k] += r.Group.Sums[k]
-		x.Counts[k] += r.Group.Counts[k]
-	}
-	if r.Media == callvault.MediaAudio {
-		x.Calls += r.Group.Calls
-		x.GoodCalls += r.Group.GoodCalls
-		x.PoorCalls += r.Group.PoorCalls
-	}
+	addCounts(s.g.get(s.keys), &r.Group, r.Media == callvault.MediaAudio)
 }
 
 // merge adds the groups of o, a sum of the same query over other days, in
 // the order o first saw them.
 func (s *rollupSum) merge(o *rollupSum) {
 	for _, y := range o.g.order {
-		x := s.g.get(y.Keys)
-		x.Streams += y.Streams
-		x.Good += y.Good
-		x.Poor += y.Poor
-		x.Unclassified += y.Unclassified
-		for k := range x.Sums {
-			x.Sums[k] += y.Sums[k]
-			x.Counts[k] += y.Counts[k]
-		}
+		addCounts(s.g.get(y.Keys), y, true)
+	}
+}
+
+// addCounts adds y's counts to x's, its call legs' only when legs is set
+// (legs are counted by their audio streams).
+func addCounts(x, y *callvault.QualityGroup, legs bool) {
+	x.Streams += y.Streams
+	x.Good += y.Good
+	x.Poor += y.Poor
+	x.Unclassified += y.Unclassified
+	for k := range x.Sums {
+		x.Sums[k] += y.Sums[k]
+		x.Counts[k] += y.Counts[k]
+	}
+	if legs {
 		x.Calls += y.Calls
 		x.GoodCalls += y.GoodCalls
 		x.PoorCalls += y.PoorCalls

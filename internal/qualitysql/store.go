@@ -126,7 +126,7 @@ type Source struct {
 	DirtyDays string
 	// The statements that read the rollup: a tenant's generation (its one
 	// parameter the tenant; no row is generation 0), and the rows of a
-	// dimension on a day, in the columns of RollupRow.Targets, of one
+	// dimension on a day, in the columns value, media and counts, of one
 	// media (RollupDay; parameters tenant, dim, day, media) or of every
 	// media (RollupDayAll; tenant, dim, day). Each is one range of the
 	// rollup's key: the audio rows of the overview's worst subnets are
@@ -234,10 +234,6 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 		if groups, ok := cache.Get(key); ok {
 			return groups, nil
 		}
-		query, media := src.RollupDay, []any{q.Media}
-		if q.Media == "" {
-			query, media = src.RollupDayAll, nil
-		}
 		// The days are read in parts, one a CPU, at once: a period over a
 		// million sessions adds up hundreds of thousands of rows of its
 		// worst subnets.
@@ -249,27 +245,14 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 			sums[i] = newRollupSum(q)
 			wg.Go(func() {
 				x := RollupRow{Dim: dim}
-				if src.EachRollup != nil {
-					errs[i] = src.EachRollup(ctx, tenant, dim, p[0], p[1], q.Media, func(day int64, value, media string, counts []byte) error {
-						x.Day, x.Value, x.Media = day, value, media
-						if err := UnpackCounts(&x.Group, counts); err != nil {
-							return err
-						}
-						sums[i].add(&x) // which copies what it keeps (Groups.get)
-						return nil
-					})
-					return
-				}
-				add := func() error {
-					if err := x.Unpack(); err != nil {
+				errs[i] = src.eachRollup(ctx, tenant, dim, p[0], p[1], q.Media, func(day int64, value, media string, counts []byte) error {
+					x.Day, x.Value, x.Media = day, value, media
+					if err := UnpackCounts(&x.Group, counts); err != nil {
 						return err
 					}
-					sums[i].add(&x)
+					sums[i].add(&x) // which copies what it keeps (Groups.get)
 					return nil
-				}
-				for x.Day = p[0]; x.Day < p[1] && errs[i] == nil; x.Day++ {
-					errs[i] = src.each(ctx, query, append([]any{tenant, dim, x.Day}, media...), x.Targets(), add)
-				}
+				})
 			})
 		}
 		wg.Wait()
@@ -308,6 +291,29 @@ func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKe
 }
 
 func nop() error { return nil }
+
+// eachRollup is src.EachRollup, or, for a store without it, the same read
+// a day at a time through RollupDay or RollupDayAll.
+func (src *Source) eachRollup(ctx context.Context, tenant, dim string, from, to int64, media string,
+	fn func(day int64, value, media string, counts []byte) error) error {
+	if src.EachRollup != nil {
+		return src.EachRollup(ctx, tenant, dim, from, to, media, fn)
+	}
+	query, byMedia := src.RollupDay, []any{media}
+	if media == "" {
+		query, byMedia = src.RollupDayAll, nil
+	}
+	var value, m string
+	var counts []byte
+	for day := from; day < to; day++ {
+		if err := src.each(ctx, query, append([]any{tenant, dim, day}, byMedia...), []any{&value, &m, &counts}, func() error {
+			return fn(day, value, m, counts)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // minDaysAPart is the fewest days splitDays gives a part: a shorter period
 // costs less than starting another statement.
