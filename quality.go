@@ -236,6 +236,22 @@ type QualityGroup struct {
 	Calls, GoodCalls, PoorCalls       int64
 }
 
+// Add adds o's counts to g's (not its keys): the counts of two groups of
+// the same keys, from other days or other values, add up exactly.
+func (g *QualityGroup) Add(o *QualityGroup) {
+	g.Streams += o.Streams
+	g.Good += o.Good
+	g.Poor += o.Poor
+	g.Unclassified += o.Unclassified
+	for i := range g.Sums {
+		g.Sums[i] += o.Sums[i]
+		g.Counts[i] += o.Counts[i]
+	}
+	g.Calls += o.Calls
+	g.GoodCalls += o.GoodCalls
+	g.PoorCalls += o.PoorCalls
+}
+
 // QualityAggregator counts streams in the database, without handing each
 // row out. It is an optional capability of a QualityStore; without it the
 // analytics count the rows VisitQualityStreams hands them, slower. Both

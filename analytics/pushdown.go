@@ -269,18 +269,7 @@ func regroup(groups []callvault.QualityGroup, mapping func(string) string) []cal
 			out = append(out, callvault.QualityGroup{Keys: []string{k}})
 			i = len(out) - 1
 		}
-		x := &out[i]
-		x.Streams += g.Streams
-		x.Good += g.Good
-		x.Poor += g.Poor
-		x.Unclassified += g.Unclassified
-		for j := range x.Sums {
-			x.Sums[j] += g.Sums[j]
-			x.Counts[j] += g.Counts[j]
-		}
-		x.Calls += g.Calls
-		x.GoodCalls += g.GoodCalls
-		x.PoorCalls += g.PoorCalls
+		out[i].Add(&g)
 	}
 	return out
 }

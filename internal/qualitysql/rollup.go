@@ -469,32 +469,16 @@ func (s *rollupSum) add(r *RollupRow) {
 			s.keys[j] = r.Value
 		}
 	}
-	addCounts(s.g.get(s.keys), &r.Group, r.Media == callvault.MediaAudio)
+	// A row of another media than audio has no call legs (a Counter
+	// counts legs by their audio streams), so its calls add nothing.
+	s.g.get(s.keys).Add(&r.Group)
 }
 
 // merge adds the groups of o, a sum of the same query over other days, in
 // the order o first saw them.
 func (s *rollupSum) merge(o *rollupSum) {
 	for _, y := range o.g.order {
-		addCounts(s.g.get(y.Keys), y, true)
-	}
-}
-
-// addCounts adds y's counts to x's, its call legs' only when legs is set
-// (legs are counted by their audio streams).
-func addCounts(x, y *callvault.QualityGroup, legs bool) {
-	x.Streams += y.Streams
-	x.Good += y.Good
-	x.Poor += y.Poor
-	x.Unclassified += y.Unclassified
-	for k := range x.Sums {
-		x.Sums[k] += y.Sums[k]
-		x.Counts[k] += y.Counts[k]
-	}
-	if legs {
-		x.Calls += y.Calls
-		x.GoodCalls += y.GoodCalls
-		x.PoorCalls += y.PoorCalls
+		s.g.get(y.Keys).Add(y)
 	}
 }
 
