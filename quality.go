@@ -256,6 +256,11 @@ func (g *QualityGroup) Add(o *QualityGroup) {
 // row out. It is an optional capability of a QualityStore; without it the
 // analytics count the rows VisitQualityStreams hands them, slower. Both
 // stores of callvault have it.
+//
+// The groups it returns may be shared with other callers (the stores keep
+// answers, and copying a month's groups by subnet, tens of thousands,
+// cost a seventh of a cold overview): a caller reads them and does not
+// change them.
 type QualityAggregator interface {
 	AggregateQuality(ctx context.Context, tenant string, q QualityAggregate) ([]QualityGroup, error)
 }

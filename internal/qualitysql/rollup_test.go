@@ -2,6 +2,7 @@ package qualitysql
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -207,7 +208,7 @@ func TestMergeAddsAsOneSumWould(t *testing.T) {
 		}
 	}
 	a.merge(b)
-	if got, want := a.g.Result(), one.g.Result(); !reflect.DeepEqual(got, want) {
+	if got, want := a.result(), one.result(); !reflect.DeepEqual(got, want) {
 		t.Errorf("merged:\n%+v\none sum:\n%+v", got, want)
 	}
 }
@@ -225,6 +226,72 @@ func TestCountsPackAndUnpack(t *testing.T) {
 	for _, bad := range [][]byte{nil, b[:len(b)-1], append(slices.Clone(b), 0), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}} {
 		if err := UnpackCounts(&got, bad); err == nil {
 			t.Errorf("%x unpacked without an error", bad)
+		}
+	}
+}
+
+// TestSumIsTheGroupsOfAMap: rows added in runs in key order, in runs out
+// of it, with keys repeated within a run and in any mix of buckets and
+// columns, give the groups a map of their keys gives, sorted by key, each
+// sum added in the order of the rows.
+func TestSumIsTheGroupsOfAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 3))
+	medias := []string{callvault.MediaAudio, callvault.MediaVideo, "screenSharing"}
+	for _, by := range [][]string{
+		{"second_subnet"},
+		{"media", "second_subnet"},
+		{"second_subnet", "media"},
+		{callvault.BucketWeek, "second_subnet"},
+		{"second_subnet", callvault.BucketDay},
+		{callvault.BucketMonth},
+		{callvault.BucketDay, "media"},
+		nil,
+	} {
+		for _, media := range []string{"", callvault.MediaAudio} {
+			q := callvault.QualityAggregate{Media: media, By: by}
+			var rows []RollupRow
+			for day := int64(20600); day < 20640; day++ {
+				var today []RollupRow
+				for _, m := range medias {
+					for v := range 200 {
+						// Some days have a row for most values, some for
+						// few, far apart.
+						if rng.IntN(10) < int(day%3)*4 {
+							continue
+						}
+						g := callvault.QualityGroup{Streams: rng.Int64N(9) + 1, Poor: rng.Int64N(3), Calls: rng.Int64N(4),
+							Sums: [6]float64{rng.Float64(), rng.Float64() * 1e6}, Counts: [6]int64{1, 2}}
+						today = append(today, RollupRow{Day: day, Value: fmt.Sprintf("10.%d.%d.0", v%7, v), Media: m, Group: g})
+					}
+				}
+				// The store's order (media, value), but for some days,
+				// whose rows come in any order.
+				slices.SortFunc(today, func(a, b RollupRow) int {
+					return slices.Compare([]string{a.Media, a.Value}, []string{b.Media, b.Value})
+				})
+				if day%5 == 0 {
+					rng.Shuffle(len(today), func(i, j int) { today[i], today[j] = today[j], today[i] })
+				}
+				rows = append(rows, today...)
+			}
+			want := NewGroups(len(by))
+			keyed := newRollupSum(q) // for its keys only
+			for i := range rows {
+				if media != "" && rows[i].Media != media {
+					continue
+				}
+				keyed.add(&RollupRow{Day: rows[i].Day, Value: rows[i].Value, Media: rows[i].Media}) // sets keyed.keys
+				want.get(keyed.keys).Add(&rows[i].Group)
+			}
+			wanted := want.Result()
+			slices.SortFunc(wanted, func(a, b callvault.QualityGroup) int { return slices.Compare(a.Keys, b.Keys) })
+			one := newRollupSum(q)
+			for i := range rows {
+				one.add(&rows[i])
+			}
+			if got := one.result(); !reflect.DeepEqual(got, wanted) {
+				t.Errorf("by %v, media %q: %d groups, want %d", by, media, len(got), len(wanted))
+			}
 		}
 	}
 }
