@@ -16,22 +16,23 @@ import "context"
 // The capabilities, with the stores of callvault that have them
 // (package storetest runs each on every store that has it):
 //
-//	BatchStore              PutRecords              SQLite, PostgreSQL
-//	SessionPageVisitor      VisitSessions           SQLite
-//	ScriptCompiler          CompileScripts          SQLite, PostgreSQL
-//	SecretUpdater           UpdateSecret, …         PostgreSQL
-//	MigrationReporter       Applied                 SQLite
-//	Pinger                  Ping                    SQLite, PostgreSQL
-//	ReplicaReporter         Replicas                PostgreSQL (serve --db-read)
-//	BucketStore             TakeBuckets             PostgreSQL
-//	MirrorStore             EnqueueMirror, …        SQLite, PostgreSQL
-//	MirrorListingStore      EnqueueMirrorListed     SQLite, PostgreSQL
-//	QualityStore            FillQuality, …          SQLite, PostgreSQL
-//	QualityAggregator       AggregateQuality        SQLite, PostgreSQL
-//	QualityRollupRefresher  RefreshQualityRollup    SQLite, PostgreSQL
-//	SubscriptionStore       CreateSubscription, …   SQLite, PostgreSQL
-//	Outbox                  ClaimNotifications, …   SQLite, PostgreSQL
-//	DriftStore              NoteDrift, Drift        SQLite, PostgreSQL
+//	BatchStore              PutRecords                 SQLite, PostgreSQL
+//	SessionPageVisitor      VisitSessions              SQLite
+//	ScriptCompiler          CompileScripts             SQLite, PostgreSQL
+//	SecretUpdater           UpdateSecret, …            PostgreSQL
+//	MigrationReporter       Applied                    SQLite
+//	Pinger                  Ping                       SQLite, PostgreSQL
+//	ReplicaReporter         Replicas                   PostgreSQL (serve --db-read)
+//	BucketStore             TakeBuckets                PostgreSQL
+//	MirrorStore             EnqueueMirror, …           SQLite, PostgreSQL
+//	MirrorListingStore      EnqueueMirrorListed        SQLite, PostgreSQL
+//	QualityStore            FillQuality, …             SQLite, PostgreSQL
+//	QualityAggregator       AggregateQuality           SQLite, PostgreSQL
+//	QualityCallVisitor      VisitQualityStreamsByCall  SQLite, PostgreSQL
+//	QualityRollupRefresher  RefreshQualityRollup       SQLite, PostgreSQL
+//	SubscriptionStore       CreateSubscription, …      SQLite, PostgreSQL
+//	Outbox                  ClaimNotifications, …      SQLite, PostgreSQL
+//	DriftStore              NoteDrift, Drift           SQLite, PostgreSQL
 //
 // A type that embeds a Store to change one of its methods (a test's
 // wrapper, a middleware) has Store's methods and no more: it drops every

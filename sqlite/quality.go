@@ -201,15 +201,9 @@ const sqlStreamsByCall = `SELECT q.session_seq, q.segment_seq, q.seq, q.start_ti
 	WHERE c.tenant = ? AND c.start_time >= ? AND c.start_time <= ? AND q.start_time >= ? AND q.start_time <= ?
 	ORDER BY c.start_time DESC, c.rk DESC`
 
-// MaxCallDuration bounds how long before a period a call that has streams
-// in it may have started, for VisitQualityStreamsByCall.
-const MaxCallDuration = 48 * time.Hour
-
-// VisitQualityStreamsByCall calls fn with the tenant's streams that start
-// in start, all the streams of a call together, the call that started
-// latest first (calls that started up to MaxCallDuration before the
-// period included): the web view's list of calls stops after the latest
-// ones instead of reading the whole period.
+// VisitQualityStreamsByCall is callvault.QualityCallVisitor's: the web
+// view's list of calls stops after the latest calls instead of reading the
+// whole period.
 func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, start callvault.TimeRange, fn func(*callvault.QualityStream) error) (err error) {
 	if tenant == "" {
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
@@ -217,8 +211,8 @@ func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, star
 	defer wrap(&err, "sqlite: visit quality streams by call")
 	from, to := qualitysql.Bounds(start)
 	recFrom := from
-	if recFrom > math.MinInt64+int64(MaxCallDuration) {
-		recFrom -= int64(MaxCallDuration)
+	if recFrom > math.MinInt64+int64(callvault.MaxCallDuration) {
+		recFrom -= int64(callvault.MaxCallDuration)
 	}
 	return db.visitStreams(ctx, fn, sqlStreamsByCall, tenant, recFrom, to, from, to)
 }

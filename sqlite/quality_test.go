@@ -130,51 +130,6 @@ func TestQualityRollupFollowsReplacedRecords(t *testing.T) {
 	rolluptest.FollowsReplacedRecords(t, open(t, filepath.Join(t.TempDir(), "q.db")))
 }
 
-// By call, the streams of a period are those VisitQualityStreams hands
-// out, a call's together, the latest call first.
-func TestQualityStreamsByCall(t *testing.T) {
-	db := open(t, filepath.Join(t.TempDir(), "q.db"))
-	t0 := time.Date(2026, 8, 3, 9, 0, 0, 0, time.UTC)
-	for i, id := range []string{"early", "late", "middle"} {
-		start := t0.Add(time.Duration([]int{0, 2, 1}[i]) * time.Hour)
-		r := &callvault.Record{Tenant: "t", ID: id, Version: 1, StartDateTime: start, EndDateTime: start.Add(time.Hour),
-			Body: []byte(`{"id":"` + id + `","version":1}`), Sessions: []callvault.Session{{ID: "s1", Body: []byte(`{"id":"s1"}`)}}}
-		r.Quality = &callvault.RecordQuality{Streams: qualityStreams(id, 5)}
-		for j := range r.Quality.Streams {
-			r.Quality.Streams[j].Start = start.Add(time.Duration(j) * time.Minute)
-		}
-		if _, err := db.PutRecord(t.Context(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	period := callvault.TimeRange{From: t0.Add(time.Minute), FromInclusive: true, To: t0.Add(3 * time.Hour)}
-	var byCall, all []string
-	if err := db.VisitQualityStreamsByCall(t.Context(), "t", period, func(s *callvault.QualityStream) error {
-		byCall = append(byCall, s.RecordID+s.Start.Format("1504"))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.VisitQualityStreams(t.Context(), "t", period, func(s *callvault.QualityStream) error {
-		all = append(all, s.RecordID+s.Start.Format("1504"))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	calls := []string{}
-	for _, k := range byCall {
-		if id := strings.TrimRight(k, "0123456789"); len(calls) == 0 || calls[len(calls)-1] != id {
-			calls = append(calls, id)
-		}
-	}
-	sort.Strings(all)
-	got := slices.Clone(byCall)
-	sort.Strings(got)
-	if !reflect.DeepEqual(got, all) || !reflect.DeepEqual(calls, []string{"late", "middle", "early"}) {
-		t.Fatalf("by call %v (calls %v), all %v", byCall, calls, all)
-	}
-}
-
 func TestQualityRollupReadsTheQueriedMedia(t *testing.T) {
 	rolluptest.ReadsTheQueriedMedia(t, open(t, filepath.Join(t.TempDir(), "q.db")))
 }

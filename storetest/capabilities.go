@@ -32,6 +32,7 @@ var capabilities = []struct {
 	{"MirrorListingStore", has[callvault.MirrorListingStore]},         // RunMirror
 	{"QualityStore", has[callvault.QualityStore]},                     // RunQuality
 	{"QualityAggregator", has[callvault.QualityAggregator]},           // RunQuality
+	{"QualityCallVisitor", has[callvault.QualityCallVisitor]},         // RunQuality
 	{"QualityRollupRefresher", has[callvault.QualityRollupRefresher]}, // RunQuality
 	{"SubscriptionStore", has[callvault.SubscriptionStore]},           // RunSubscriptions
 	{"Outbox", has[callvault.Outbox]},                                 // RunSubscriptions

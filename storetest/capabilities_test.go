@@ -24,6 +24,7 @@ var (
 	_ callvault.MirrorListingStore     = (*sqlite.DB)(nil)
 	_ callvault.QualityStore           = (*sqlite.DB)(nil)
 	_ callvault.QualityAggregator      = (*sqlite.DB)(nil)
+	_ callvault.QualityCallVisitor     = (*sqlite.DB)(nil)
 	_ callvault.QualityRollupRefresher = (*sqlite.DB)(nil)
 	_ callvault.SubscriptionStore      = (*sqlite.DB)(nil)
 	_ callvault.Outbox                 = (*sqlite.DB)(nil)
@@ -38,6 +39,7 @@ var (
 	_ callvault.MirrorListingStore     = (*postgres.DB)(nil)
 	_ callvault.QualityStore           = (*postgres.DB)(nil)
 	_ callvault.QualityAggregator      = (*postgres.DB)(nil)
+	_ callvault.QualityCallVisitor     = (*postgres.DB)(nil)
 	_ callvault.QualityRollupRefresher = (*postgres.DB)(nil)
 	_ callvault.SubscriptionStore      = (*postgres.DB)(nil)
 	_ callvault.Outbox                 = (*postgres.DB)(nil)
@@ -55,7 +57,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer db.Close()
 	want := []string{"BatchStore", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
-		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "QualityRollupRefresher", "SubscriptionStore", "Outbox", "DriftStore"}
+		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "QualityCallVisitor", "QualityRollupRefresher", "SubscriptionStore", "Outbox", "DriftStore"}
 	if got := storetest.Capabilities(db); !slices.Equal(got, want) {
 		t.Errorf("the SQLite store has %q, want %q", got, want)
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -23,6 +24,7 @@ func RunQuality(t *testing.T, open func(t *testing.T) callvault.Store) {
 	t.Run("tenant files are kept per tenant and kind, the last one active", s.testFiles)
 	t.Run("AggregateQuality counts a tenant's streams and audio legs by columns", s.testAggregate)
 	t.Run("RefreshQualityRollup computes the dirty days, which the rollup then answers from", s.testRefreshRollup)
+	t.Run("VisitQualityStreamsByCall hands out a period's streams call by call, the latest first", s.testByCall)
 }
 
 type qualitySuite struct {
@@ -353,5 +355,88 @@ func (s *qualitySuite) testAggregate(t *testing.T) {
 	}
 	if _, err := agg.AggregateQuality(t.Context(), a, callvault.QualityAggregate{By: []string{"body; DROP TABLE x"}}); callvault.ErrorCode(err) != callvault.EINVALID {
 		t.Errorf("an unknown column: %v, want EINVALID", err)
+	}
+}
+
+// testByCall: the streams handed out by call are those VisitQualityStreams
+// hands out, each call's together, the calls by start, latest first (the
+// greater id first among calls that started together), a call that started
+// before the period included for its streams in it; past hundreds of calls
+// with no streams, as far as the period goes; and a visit stops at fn's
+// error.
+func (s *qualitySuite) testByCall(t *testing.T) {
+	st := s.store(t)
+	v, ok := st.(callvault.QualityCallVisitor)
+	if !ok {
+		t.Skip("the store has no QualityCallVisitor")
+	}
+	ten, other := tenant(t, "a"), tenant(t, "b")
+	var records []*callvault.Record
+	add := func(tn, id string, start time.Time, segments int, classified bool) {
+		r := qualityRecord(tn, id, 1, start, segments)
+		if classified {
+			r.Quality = fakeQuality(r)
+		}
+		records = append(records, r)
+	}
+	for i := range 4 {
+		add(ten, fmt.Sprintf("late-%d", i), qualityT0.Add(10*time.Hour+time.Duration(i)*time.Minute), 2, true)
+	}
+	for i := range 300 { // more than a chunk of calls, none with streams
+		add(ten, fmt.Sprintf("plain-%03d", i), qualityT0.Add(5*time.Hour+time.Duration(i)*time.Second), 1, false)
+	}
+	add(ten, "tie-a", qualityT0.Add(3*time.Hour), 1, true)
+	add(ten, "tie-b", qualityT0.Add(3*time.Hour), 2, true)
+	add(ten, "before", qualityT0.Add(-2*time.Minute), 4, true)  // streams at -2, -1, 0 and +1 minutes
+	add(ten, "long-ago", qualityT0.Add(-72*time.Hour), 2, true) // no stream in the period
+	add(ten, "after", qualityT0.Add(11*time.Hour), 2, true)     // the period's end is exclusive
+	add(other, "late-0", qualityT0.Add(10*time.Hour), 2, true)  // another tenant's
+	if bs, ok := st.(callvault.BatchStore); ok {
+		_, errs, err := bs.PutRecords(t.Context(), records)
+		if err = errors.Join(append(errs, err)...); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for _, r := range records {
+			put(t, st, r)
+		}
+	}
+	period := callvault.TimeRange{From: qualityT0, FromInclusive: true, To: qualityT0.Add(11 * time.Hour)}
+	var calls, got []string
+	if err := v.VisitQualityStreamsByCall(t.Context(), ten, period, func(q *callvault.QualityStream) error {
+		if len(calls) == 0 || calls[len(calls)-1] != q.RecordID {
+			calls = append(calls, q.RecordID)
+		}
+		got = append(got, fmt.Sprint(q.RecordID, "/", q.SegmentSeq))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, q := range streams(t, st, ten, period) {
+		want = append(want, fmt.Sprint(q.RecordID, "/", q.SegmentSeq))
+	}
+	if wantCalls := []string{"late-3", "late-2", "late-1", "late-0", "tie-b", "tie-a", "before"}; !reflect.DeepEqual(calls, wantCalls) {
+		t.Errorf("calls %v, want %v", calls, wantCalls)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !reflect.DeepEqual(got, want) || len(want) != 4*2+1+2+2 {
+		t.Errorf("streams by call %v, want %v", got, want)
+	}
+	stop := errors.New("enough")
+	n := 0
+	err := v.VisitQualityStreamsByCall(t.Context(), ten, period, func(*callvault.QualityStream) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("stopped at stream 3: %d streams, %v", n, err)
+	}
+	if err := v.VisitQualityStreamsByCall(t.Context(), ten, callvault.TimeRange{}, func(*callvault.QualityStream) error { return nil }); err != nil {
+		t.Errorf("an empty period: %v", err)
 	}
 }

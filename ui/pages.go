@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,13 +211,6 @@ type callRow struct {
 // MaxCalls is the most calls the calls page lists: the latest.
 const MaxCalls = 500
 
-// byCallVisitor is a store that hands out a period's streams call by call,
-// the latest call first (sqlite.DB does), so that the calls page reads
-// only the latest calls of a long period.
-type byCallVisitor interface {
-	VisitQualityStreamsByCall(ctx context.Context, tenant string, start callvault.TimeRange, fn func(*callvault.QualityStream) error) error
-}
-
 // errEnough stops a visit that has read enough calls.
 var errEnough = errors.New("ui: enough calls")
 
@@ -250,7 +242,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, ses *session) err
 	// Call by call, latest first, when the store can: the visit stops once
 	// more than MaxCalls whole calls match, instead of reading the period.
 	visit, byCall := s.Quality.VisitQualityStreams, false
-	if v, ok := s.Quality.(byCallVisitor); ok {
+	if v, ok := s.Quality.(callvault.QualityCallVisitor); ok {
 		visit, byCall = v.VisitQualityStreamsByCall, true
 	}
 	var last *callRow
