@@ -3,10 +3,12 @@
 // beside the same queries counted by a full scan of the stream rows.
 //
 //	go run ./bench/cmd/qualitybench -sessions 1000000 -db /tmp/quality-1m.db
+//	go run ./bench/cmd/qualitybench -postgres postgres://root@127.0.0.1:5432/qualitybench?sslmode=disable
 //
 // It generates records (package synth) over the 28 days before -to and
-// imports them into a SQLite database, unless -db names one that already
-// has them (the import of a million sessions takes minutes). Then it times,
+// imports them into a SQLite database, or with -postgres into a
+// PostgreSQL database on this machine, unless the database already has
+// them (the import of a million sessions takes minutes). Then it times,
 // each -runs times and printing the best and the median:
 //
 //   - the first overview, which computes the rollup of the dirty days;
@@ -35,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -47,9 +50,11 @@ import (
 	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
 	"github.com/callvault/callvault/ui"
+	"github.com/jackc/pgx/v5"
 )
 
 const tenant = "9b1c2f4e-0b8a-4c9e-8f3a-5d6e7f8a9b0c"
@@ -64,6 +69,7 @@ func main() {
 	toFlag := flag.String("to", "2026-08-03", "the day after the 28 days the records span")
 	runs := flag.Int("runs", 5, "times each measurement runs")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the overviews over new periods to this file")
+	pgURL := flag.String("postgres", "", "measure PostgreSQL instead of SQLite: an existing database on this machine, by `URL` (filled when it has no records)")
 	flag.Parse()
 	log.SetFlags(0)
 	ctx := context.Background()
@@ -72,7 +78,17 @@ func main() {
 		log.Fatal(err)
 	}
 	from := to.AddDate(0, 0, -28)
-	if *path == "" {
+	var db benchStore
+	if *pgURL != "" {
+		if err := loopbackURL(*pgURL); err != nil {
+			log.Fatalf("-postgres: %v", err)
+		}
+		pg, err := postgres.Open(ctx, *pgURL)
+		if err != nil {
+			log.Fatal(err)
+		}
+		db = pg
+	} else if *path == "" {
 		d, err := os.MkdirTemp("", "qualitybench-")
 		if err != nil {
 			log.Fatal(err)
@@ -80,9 +96,12 @@ func main() {
 		defer os.RemoveAll(d)
 		*path = d + "/quality.db"
 	}
-	db, err := sqlite.Open(ctx, *path)
-	if err != nil {
-		log.Fatal(err)
+	if db == nil {
+		lite, err := sqlite.Open(ctx, *path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		db = lite
 	}
 	defer db.Close()
 	var n int
@@ -94,6 +113,13 @@ func main() {
 	}
 	if n == 0 {
 		if err := fill(ctx, db, *sessions, from, to); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *pgURL != "" {
+		// The planner's statistics, as autovacuum keeps them (a server
+		// with it off has none after the import).
+		if err := analyze(ctx, *pgURL); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -165,7 +191,7 @@ func main() {
 // pages times the web view's pages over HTTP, on a server on 127.0.0.1
 // that this process runs: the overview, a breakdown, the list of calls and
 // the page of the latest call.
-func pages(ctx context.Context, db *sqlite.DB, from, to time.Time, measure func(string, int, func()), runs int) {
+func pages(ctx context.Context, db benchStore, from, to time.Time, measure func(string, int, func()), runs int) {
 	keys, err := os.MkdirTemp("", "qualitybench-keys-")
 	if err != nil {
 		log.Fatal(err)
@@ -222,6 +248,36 @@ func pages(ctx context.Context, db *sqlite.DB, from, to time.Time, measure func(
 	}
 }
 
+// benchStore is what both stores are to this program.
+type benchStore interface {
+	callvault.Store
+	callvault.QualityStore
+	Close() error
+}
+
+// loopbackURL refuses a database URL whose host is not this machine.
+func loopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: the host must be a loopback address (127.0.0.1 or ::1)", u.Hostname())
+	}
+	return nil
+}
+
+// analyze runs ANALYZE on the database of url.
+func analyze(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "ANALYZE")
+	return err
+}
+
 // scanOnly hides the store's aggregation: the analytics count the rows.
 type scanOnly struct{ callvault.QualityStore }
 
@@ -235,7 +291,7 @@ func cpu() time.Duration {
 }
 
 // fill imports generated records straight from the generator.
-func fill(ctx context.Context, db *sqlite.DB, sessions int, from, to time.Time) error {
+func fill(ctx context.Context, db callvault.Store, sessions int, from, to time.Time) error {
 	probe, err := synth.Write(io.Discard, synth.Config{Tenant: tenant, Seed: 1, Records: 2000, From: from, To: to})
 	if err != nil {
 		return err
