@@ -222,6 +222,12 @@ type QualityAggregate struct {
 	Media string
 	By    []string
 	Where map[string]string
+	// Stale lets a store with a daily rollup answer from it as it stands,
+	// without first computing again the days imports have changed since
+	// (a weekday of a million sessions takes seconds): those days count as
+	// they were when last computed. The web view asks so once it has
+	// waited long enough for the computation; the analytics API never does.
+	Stale bool
 }
 
 // QualityGroup is the counts of one group of a QualityAggregate: its

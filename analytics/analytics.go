@@ -33,6 +33,10 @@ type Query struct {
 	// before it are not counted, as Graph forgets their records. Zero
 	// counts everything.
 	NotBefore time.Time
+	// Stale answers from the store's daily rollup as it stands
+	// (callvault.QualityAggregate.Stale): the web view's pages, never the
+	// API's.
+	Stale bool
 }
 
 // Horizon is where figures start under a retention (serve --retention):

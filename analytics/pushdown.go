@@ -81,7 +81,7 @@ var columns = func() map[string]column {
 // aggregate turns q into a store's aggregate, or reports that the store
 // cannot count it by itself.
 func aggregate(q Query, by []string) (callvault.QualityAggregate, []column, bool) {
-	a := callvault.QualityAggregate{Start: callvault.TimeRange{From: q.From, FromInclusive: true, To: q.To}, Media: q.Media, Where: map[string]string{}}
+	a := callvault.QualityAggregate{Start: callvault.TimeRange{From: q.From, FromInclusive: true, To: q.To}, Media: q.Media, Where: map[string]string{}, Stale: q.Stale}
 	var cols []column
 	for _, d := range by {
 		c, ok := columns[d]

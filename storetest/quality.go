@@ -303,6 +303,22 @@ func (s *qualitySuite) testRefreshRollup(t *testing.T) {
 	if err != nil || len(groups) != 1 || groups[0].Streams != 3 || groups[0].Calls != 3 {
 		t.Errorf("the refreshed day: %+v, %v; want 3 streams in 3 legs", groups, err)
 	}
+	// Another record that day makes it dirty: a Stale query answers from
+	// the rollup as it stands, a fresh one computes the day first, and a
+	// Stale one after that has the day as computed.
+	r2 := qualityRecord(tenant, "r2", 1, qualityT0.Add(time.Hour), 2)
+	r2.Quality = fakeQuality(r2)
+	put(t, st, r2)
+	for _, c := range []struct {
+		stale   bool
+		streams int64
+	}{{true, 3}, {false, 5}, {true, 5}} {
+		groups, err := agg.AggregateQuality(t.Context(), tenant, callvault.QualityAggregate{
+			Start: callvault.TimeRange{From: day, FromInclusive: true, To: day.Add(24 * time.Hour)}, By: []string{callvault.BucketDay}, Stale: c.stale})
+		if err != nil || len(groups) != 1 || groups[0].Streams != c.streams {
+			t.Errorf("stale %v: %+v, %v; want %d streams", c.stale, groups, err, c.streams)
+		}
+	}
 }
 
 func (s *qualitySuite) testAggregate(t *testing.T) {

@@ -38,11 +38,12 @@ func (s *Server) period(r *http.Request) (from, to time.Time, err error) {
 func (s *Server) horizon() time.Time { return analytics.Horizon(s.now(), s.Retention) }
 
 // kept gives qs the retention's horizon, so that what the Graph API has
-// forgotten is not counted.
-func (s *Server) kept(qs ...analytics.Query) []analytics.Query {
+// forgotten is not counted, and lets them answer from the daily rollup as
+// it stands when stale (current).
+func (s *Server) kept(stale bool, qs ...analytics.Query) []analytics.Query {
 	h := s.horizon()
 	for i := range qs {
-		qs[i].NotBefore = h
+		qs[i].NotBefore, qs[i].Stale = h, stale
 	}
 	return qs
 }
@@ -92,7 +93,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 	if err != nil {
 		return err
 	}
-	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, s.kept(OverviewQueries(from, to)...))
+	stale, late := s.current(r.Context())
+	res, err := analytics.RunAll(r.Context(), s.Quality, ses.tenant, files, s.kept(stale, OverviewQueries(from, to)...))
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ses *session) 
 		Chart      template.HTML
 		Worst      []worst
 		MinStreams int
-	}{base: newBase("Overview", "overview", ses, from, to), Total: days.Total, Days: days.Rows, Chart: trendChart(days.Rows), MinStreams: MinWorstStreams}
+		Late       bool
+	}{base: newBase("Overview", "overview", ses, from, to), Total: days.Total, Days: days.Rows, Chart: trendChart(days.Rows), MinStreams: MinWorstStreams, Late: late}
 	for i, d := range worstDims {
 		data.Worst = append(data.Worst, worst{Dim: d.dim, Title: d.title, Rows: res[i+1].Rows})
 	}
@@ -171,7 +174,8 @@ func (s *Server) breakdown(w http.ResponseWriter, r *http.Request, ses *session)
 	if err != nil {
 		return err
 	}
-	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(analytics.Query{From: from, To: to, Media: media, By: []string{dim}})[0])
+	stale, late := s.current(r.Context())
+	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(stale, analytics.Query{From: from, To: to, Media: media, By: []string{dim}})[0])
 	if err != nil {
 		return err
 	}
@@ -186,7 +190,8 @@ func (s *Server) breakdown(w http.ResponseWriter, r *http.Request, ses *session)
 		Dim, Media, CSV string
 		Dims, Medias    []string
 		Rows            []analytics.Row
-	}{base: newBase("Breakdown", "breakdown", ses, from, to), Dim: dim, Media: cmpOr(media, "all"),
+		Late            bool
+	}{base: newBase("Breakdown", "breakdown", ses, from, to), Dim: dim, Media: cmpOr(media, "all"), Late: late,
 		CSV: "/ui/export?" + csv.Encode(), Dims: analytics.Dimensions(), Medias: []string{"audio", "video", "vbss", "other", "all"}, Rows: rows})
 	return nil
 }
@@ -598,7 +603,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ses *session) er
 	if err != nil {
 		return err
 	}
-	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(q)[0])
+	res, err := analytics.Run(r.Context(), s.Quality, ses.tenant, files, s.kept(false, q)[0])
 	if err != nil {
 		return err
 	}

@@ -61,12 +61,20 @@ type Server struct {
 	// Retention is serve's --retention: the pages count and list no call
 	// the Graph API has forgotten. 0 keeps everything.
 	Retention time.Duration
+	// RollupWait is how long the overview and the breakdown wait for the
+	// daily rollup's dirty days to be computed, when the store has a
+	// rollup, before they answer from it as it stands and say so: after an
+	// import that changed a weekday of a large tenant the computation
+	// takes seconds. 0 waits until it is done (tests compare the pages'
+	// figures with the API's); serve sets a fraction of a second.
+	RollupWait time.Duration
 
-	verifier *auth.Verifier
-	pages    map[string]*template.Template
-	mu       sync.Mutex
-	used     map[string]time.Time // links used, until they expire
-	viewers  map[string]time.Time // tenant → when one of its people last opened a page
+	verifier   *auth.Verifier
+	refreshing *rollupRefresh // the computation of dirty days under way, under mu
+	pages      map[string]*template.Template
+	mu         sync.Mutex
+	used       map[string]time.Time // links used, until they expire
+	viewers    map[string]time.Time // tenant → when one of its people last opened a page
 }
 
 // Link returns a one-time sign-in link to the web view at base (the
@@ -229,12 +237,15 @@ func (s *Server) Warm(ctx context.Context, extra ...string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	_, refresher := s.Quality.(callvault.QualityRollupRefresher)
 	for i, t := range tenants {
 		files, err := analytics.LoadFiles(ctx, s.Quality, t)
 		if err != nil {
 			return i, err
 		}
-		if _, err := analytics.RunAll(ctx, s.Quality, t, files, s.kept(OverviewQueries(period.From, period.To)...)); err != nil {
+		// As the overview will ask: serve warms right after computing the
+		// dirty days, so a store with a rollup answers from it as it stands.
+		if _, err := analytics.RunAll(ctx, s.Quality, t, files, s.kept(refresher, OverviewQueries(period.From, period.To)...)); err != nil {
 			return i, err
 		}
 	}
@@ -340,4 +351,59 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, ses *session) err
 	w.Header().Del("Content-Security-Policy")
 	s.API.ServeHTTP(w, r2)
 	return nil
+}
+
+// rollupRefresh is one computation of the rollup's dirty days, which pages
+// wait for: err is set before done is closed.
+type rollupRefresh struct {
+	done chan struct{}
+	err  error
+}
+
+// current computes the daily rollup's dirty days, every tenant's as serve's
+// background loop does, one computation at a time for all pages, and
+// waits for it at most RollupWait (0: until it ends). stale says the page
+// may answer from the rollup as it stands: the computation ended well, or
+// is still running, which late says and the page tells its reader. With
+// no rollup, or a computation that failed, stale is false: the store's own
+// path then computes the days, or says why it cannot.
+func (s *Server) current(ctx context.Context) (stale, late bool) {
+	r, ok := s.Quality.(callvault.QualityRollupRefresher)
+	if !ok {
+		return false, false
+	}
+	s.mu.Lock()
+	run := s.refreshing
+	if run == nil {
+		run = &rollupRefresh{done: make(chan struct{})}
+		s.refreshing = run
+		go func() {
+			// Not the request's context: the computation goes on for the
+			// next page when this one stops waiting.
+			_, run.err = r.RefreshQualityRollup(context.Background())
+			s.mu.Lock()
+			s.refreshing = nil
+			s.mu.Unlock()
+			close(run.done)
+		}()
+	}
+	s.mu.Unlock()
+	var timeout <-chan time.Time
+	if s.RollupWait > 0 {
+		t := time.NewTimer(s.RollupWait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-run.done:
+		if run.err != nil {
+			s.Logger.WarnContext(ctx, "ui: the daily rollup's dirty days could not be computed", "err", run.err)
+			return false, false
+		}
+		return true, false
+	case <-timeout:
+		return true, true
+	case <-ctx.Done():
+		return true, true
+	}
 }

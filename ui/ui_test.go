@@ -380,35 +380,61 @@ func (s *recordingStore) take() []string {
 	return got
 }
 
-// Warm asks the store what the overview will ask (so that the store's kept
-// answers are ready for it), for the tenants whose people opened a page and
-// for those it is given, and for no other.
-func TestWarmAsksWhatTheOverviewWillAsk(t *testing.T) {
+// demoStore opens a new SQLite store holding 30 records of the demo
+// tenant's.
+func demoStore(t *testing.T) *sqlite.DB {
+	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "callvault.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	importInto(t, st, func(w io.Writer) error {
+		_, err := synth.WriteDemo(w, synth.DemoConfig{Now: now.Truncate(24 * time.Hour), Seed: 1, Records: 30})
+		return err
+	})
+	return st
+}
+
+// importInto imports what write writes into st, for the demo tenant.
+func importInto(t *testing.T, st callvault.Store, write func(io.Writer) error) {
+	t.Helper()
 	var buf bytes.Buffer
-	if _, err := synth.WriteDemo(&buf, synth.DemoConfig{Now: now.Truncate(24 * time.Hour), Seed: 1, Records: 30}); err != nil {
+	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
 	var stats ingest.Stats
-	if err := (&ingest.Importer{Store: st, Tenant: synth.DemoTenant}).Import(t.Context(), "demo", &buf, &stats); err != nil {
+	if err := (&ingest.Importer{Store: st, Tenant: synth.DemoTenant}).Import(t.Context(), "test", &buf, &stats); err != nil {
 		t.Fatal(err)
 	}
-	rec := &recordingStore{DB: st}
+}
+
+// mountWeb serves web, signing with a new key, on a test server on
+// 127.0.0.1.
+func mountWeb(t *testing.T, web *ui.Server) *httptest.Server {
+	t.Helper()
 	signer, err := auth.LoadOrCreateSigner(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	web.Signer = signer
 	mux := http.NewServeMux()
-	web := &ui.Server{Store: st, Quality: rec, Signer: signer, Now: func() time.Time { return now }, Retention: 240 * time.Hour}
 	if err := web.Mount(mux); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
+	return hs
+}
+
+// Warm asks the store what the overview will ask (so that the store's kept
+// answers are ready for it), for the tenants whose people opened a page and
+// for those it is given, and for no other.
+func TestWarmAsksWhatTheOverviewWillAsk(t *testing.T) {
+	st := demoStore(t)
+	rec := &recordingStore{DB: st}
+	web := &ui.Server{Store: st, Quality: rec, Now: func() time.Time { return now }, Retention: 240 * time.Hour}
+	hs := mountWeb(t, web)
 	if n, err := web.Warm(t.Context()); err != nil || n != 0 || len(rec.take()) != 0 {
 		t.Fatalf("with nobody looking: %d tenants warmed, %v", n, err)
 	}
@@ -422,7 +448,7 @@ func TestWarmAsksWhatTheOverviewWillAsk(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: time.Minute}
-	link, err := ui.Link(signer, hs.URL, synth.DemoTenant)
+	link, err := ui.Link(web.Signer, hs.URL, synth.DemoTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,5 +464,88 @@ func TestWarmAsksWhatTheOverviewWillAsk(t *testing.T) {
 	}
 	if warmed := rec.take(); !slices.Equal(warmed, page) {
 		t.Errorf("Warm asked\n%s\nthe overview asked\n%s", strings.Join(warmed, "\n"), strings.Join(page, "\n"))
+	}
+}
+
+// slowRollup is a store whose computation of the rollup's dirty days waits
+// for release.
+type slowRollup struct {
+	*sqlite.DB
+	release chan struct{}
+}
+
+func (s *slowRollup) RefreshQualityRollup(ctx context.Context) (int, error) {
+	<-s.release
+	return s.DB.RefreshQualityRollup(ctx)
+}
+
+// While the dirty days an import left take longer than RollupWait to
+// compute, the overview and the breakdown answer from the rollup as it
+// stands and say so; once they are computed, the pages count the new calls
+// and say nothing.
+func TestPagesDoNotWaitLongForTheRollup(t *testing.T) {
+	st := demoStore(t)
+	if _, err := st.RefreshQualityRollup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	from, to := synth.DemoWindow(now)
+	importInto(t, st, func(w io.Writer) error { // more calls, on days already computed
+		_, err := synth.Write(w, synth.Config{Tenant: synth.DemoTenant, Seed: 7, Records: 40, From: from, To: to})
+		return err
+	})
+	slow := &slowRollup{DB: st, release: make(chan struct{})}
+	web := &ui.Server{Store: st, Quality: slow, Now: func() time.Time { return now }, RollupWait: 50 * time.Millisecond}
+	hs := mountWeb(t, web)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: time.Minute}
+	link, err := ui.Link(web.Signer, hs.URL, synth.DemoTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := regexp.MustCompile(`id="total-streams">(\d+)<`)
+	overview := func() (total string, late bool) {
+		t.Helper()
+		status, body := get(t, c, hs.URL+"/ui/")
+		m := streams.FindStringSubmatch(body)
+		if status != 200 || m == nil {
+			t.Fatalf("overview: %d %.300s", status, body)
+		}
+		return m[1], strings.Contains(body, `id="late"`)
+	}
+	if status, _ := get(t, c, link); status != 200 {
+		t.Fatalf("sign-in: %d", status)
+	}
+	before, late := overview()
+	if !late {
+		t.Error("the overview answered from a rollup with dirty days without saying so")
+	}
+	if _, body := get(t, c, hs.URL+"/ui/breakdown"); !strings.Contains(body, `id="late"`) {
+		t.Error("the breakdown answered from a rollup with dirty days without saying so")
+	}
+	close(slow.release)
+	var after string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if after, late = overview(); !late {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the overview still says the days are being computed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := strconv.Atoi(before)
+	a, _ := strconv.Atoi(after)
+	if a <= b {
+		t.Errorf("%s audio streams before the days were computed, %s after; want more after", before, after)
+	}
+	// The figures computed are the analytics' own, fresh, over the page's
+	// default period.
+	period, err := analytics.ParseQuery(nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := analytics.Run(t.Context(), st, synth.DemoTenant, nil, analytics.Query{From: period.From, To: period.To, Media: callvault.MediaAudio, By: []string{"day"}})
+	if err != nil || fmt.Sprint(res.Total.Streams) != after {
+		t.Errorf("the API counts %d (%v), the page %s", res.Total.Streams, err, after)
 	}
 }

@@ -213,18 +213,26 @@ type CacheKey struct {
 }
 
 // Aggregate answers AggregateQuality for src, which store is: from the
-// rollup when it answers q (computing its dirty days first, and keeping
-// the answer in cache, where a page read again, whose worst subnets and
-// users add up tens of thousands of values over its days, costs a
-// lookup), else from the stream rows by the two statements of Build. No
-// tenant, or a column that is not a quality column, is an EINVALID error.
+// rollup when it answers q (computing its dirty days first unless q is
+// Stale, and keeping the answer in cache, where a page read again, whose
+// worst subnets and users add up tens of thousands of values over its
+// days, costs a lookup), else from the stream rows by the two statements
+// of Build. No tenant, or a column that is not a quality column, is an
+// EINVALID error.
+//
+// A Stale answer is kept under the same key as a fresh one: the key holds
+// the tenant's rollup generation, which every day computed again moves on,
+// and a fresh query computes its dirty days before it reads the
+// generation, so it never finds an answer from before them.
 func Aggregate(ctx context.Context, src *Source, store any, cache *Cache[CacheKey], tenant string, q callvault.QualityAggregate) ([]callvault.QualityGroup, error) {
 	if tenant == "" {
 		return nil, callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	if from, to, dim, ok := Rollable(q); ok {
-		if err := src.RefreshDays(ctx, tenant, from, to); err != nil {
-			return nil, err
+		if !q.Stale {
+			if err := src.RefreshDays(ctx, tenant, from, to); err != nil {
+				return nil, err
+			}
 		}
 		var gen int64
 		if err := src.each(ctx, src.Generation, []any{tenant}, []any{&gen}, nop); err != nil {
