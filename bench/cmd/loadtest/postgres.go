@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callvault/callvault/internal/loopback"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -30,20 +30,14 @@ type postgresRun struct {
 	results []measurement // baseline: the SQLite run's of the same case
 }
 
-// checkPostgresURL refuses a database that is not on a loopback IP literal.
+// checkPostgresURL refuses a database that is not on a loopback IP literal
+// (loopback.PostgresURL) or that names no database.
 func checkPostgresURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if err := loopback.PostgresURL(raw); err != nil {
 		return nil, err
 	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, fmt.Errorf("%q is not a postgres:// URL", raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
-	if err := loopbackAddr(net.JoinHostPort(u.Hostname(), port)); err != nil {
+	u, err := url.Parse(raw)
+	if err != nil {
 		return nil, err
 	}
 	if strings.Trim(u.Path, "/") == "" {

@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -33,6 +32,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault"
+	"github.com/callvault/callvault/internal/loopback"
 	"github.com/callvault/callvault/postgres"
 	"github.com/jackc/pgx/v5"
 )
@@ -65,8 +65,8 @@ const (
 )
 
 func run(ctx context.Context, admin string, sessions, months int, plain bool, reps int, keep bool) error {
-	if err := loopbackOnly(admin); err != nil {
-		return err
+	if err := loopback.PostgresURL(admin); err != nil {
+		return fmt.Errorf("-db: %w (pgscale loads only this machine)", err)
 	}
 	records := sessions / perRecord
 	now := time.Now().UTC()
@@ -396,24 +396,6 @@ func dropDatabase(ctx context.Context, admin, name string) {
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
 		fmt.Fprintln(os.Stderr, "pgscale: drop", name+":", err)
 	}
-}
-
-// loopbackOnly refuses a URL whose hosts are not loopback IP literals.
-func loopbackOnly(dsn string) error {
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return errors.New("-db must be a postgres:// URL")
-	}
-	for _, h := range strings.Split(u.Host, ",") {
-		if host, _, err := net.SplitHostPort(h); err == nil {
-			h = host
-		}
-		h = strings.Trim(h, "[]")
-		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("-db host %q is not a loopback IP literal (127.0.0.1 or ::1): pgscale loads only this machine", h)
-		}
-	}
-	return nil
 }
 
 func loadavg() string {

@@ -37,7 +37,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -50,6 +49,7 @@ import (
 	"github.com/callvault/callvault/analytics"
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/internal/loopback"
 	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/sqlite"
 	"github.com/callvault/callvault/synth"
@@ -80,7 +80,7 @@ func main() {
 	from := to.AddDate(0, 0, -28)
 	var db benchStore
 	if *pgURL != "" {
-		if err := loopbackURL(*pgURL); err != nil {
+		if err := loopback.PostgresURL(*pgURL); err != nil {
 			log.Fatalf("-postgres: %v", err)
 		}
 		pg, err := postgres.Open(ctx, *pgURL)
@@ -253,18 +253,6 @@ type benchStore interface {
 	callvault.Store
 	callvault.QualityStore
 	Close() error
-}
-
-// loopbackURL refuses a database URL whose host is not this machine.
-func loopbackURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q: the host must be a loopback address (127.0.0.1 or ::1)", u.Hostname())
-	}
-	return nil
 }
 
 // analyze runs ANALYZE on the database of url.
