@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"strings"
 	"time"
 	"unsafe"
@@ -147,13 +146,9 @@ func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, star
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "postgres: visit quality streams by call")
-	from, to := qualitysql.Bounds(start)
+	recFrom, from, to := qualitysql.CallBounds(start)
 	if from > to {
 		return nil
-	}
-	recFrom := from
-	if recFrom > math.MinInt64+int64(callvault.MaxCallDuration) {
-		recFrom -= int64(callvault.MaxCallDuration)
 	}
 	var ids []string
 	var id string

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -209,11 +208,7 @@ func (db *DB) VisitQualityStreamsByCall(ctx context.Context, tenant string, star
 		return callvault.Errorf(callvault.EINVALID, "A tenant is required.")
 	}
 	defer wrap(&err, "sqlite: visit quality streams by call")
-	from, to := qualitysql.Bounds(start)
-	recFrom := from
-	if recFrom > math.MinInt64+int64(callvault.MaxCallDuration) {
-		recFrom -= int64(callvault.MaxCallDuration)
-	}
+	recFrom, from, to := qualitysql.CallBounds(start)
 	return db.visitStreams(ctx, fn, sqlStreamsByCall, tenant, recFrom, to, from, to)
 }
 

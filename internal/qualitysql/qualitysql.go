@@ -5,6 +5,7 @@ package qualitysql
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -104,6 +105,18 @@ func Bounds(r callvault.TimeRange) (from, to int64) {
 		return 1, 0
 	}
 	return lo, hi
+}
+
+// CallBounds is Bounds for a QualityCallVisitor: with the earliest start,
+// callsFrom, of a call whose streams may be in r (callvault.MaxCallDuration
+// before from, or as early as there is).
+func CallBounds(r callvault.TimeRange) (callsFrom, from, to int64) {
+	from, to = Bounds(r)
+	callsFrom = from
+	if callsFrom > math.MinInt64+int64(callvault.MaxCallDuration) {
+		callsFrom -= int64(callvault.MaxCallDuration)
+	}
+	return callsFrom, from, to
 }
 
 // Groups merges the rows of the two statements into groups. scanStreams
