@@ -132,11 +132,11 @@ func (c *uiConfig) start(srv *graph.Server, store callvault.Store, signer *auth.
 const uiRollupWait = 150 * time.Millisecond
 
 // rollupEvery is how often serve computes the dirty days of the daily
-// rollup in the background, so that pages seldom have to: a page whose
-// period has a day an import changed computes it first (some 4 s for a
-// weekday of 150,000 streams), so under a mirror's steady imports the pages
-// of the minute after each one waited. Looking for dirty days costs one read of a
-// small table.
+// rollup in the background, so that pages seldom have to: a day an import
+// changed takes some 4 s to compute again for a weekday of 150,000 streams,
+// and every minute left the pages behind for most of a minute under a
+// mirror's steady imports. Looking for dirty days costs one read of a small
+// table.
 const rollupEvery = 10 * time.Second
 
 // refreshRollupLoop computes the rollup's dirty days at once and then
