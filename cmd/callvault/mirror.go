@@ -144,10 +144,11 @@ func (c *mirrorConfig) run(ctx context.Context, args []string, std stdio) error 
 	if err := c.check(); err != nil {
 		return err
 	}
-	logger, err := newLogger(std, c.logLevel, "text")
+	logger, flushLog, err := newLogger(std, c.logLevel, "text")
 	if err != nil {
 		return err
 	}
+	defer flushLog()
 	store, err := openStore(ctx, c.data, c.db)
 	if err != nil {
 		return err

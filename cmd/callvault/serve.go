@@ -19,6 +19,7 @@ import (
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/internal/logbuf"
 	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/postgres"
 	"github.com/callvault/callvault/synth"
@@ -111,10 +112,11 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	if c.demoRecords < 0 {
 		return fmt.Errorf("%w: --demo-records must not be negative", errUsage)
 	}
-	logger, err := newLogger(std, c.logLevel, c.logFormat)
+	logger, flushLog, err := newLogger(std, c.logLevel, c.logFormat)
 	if err != nil {
 		return err
 	}
+	defer flushLog()
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%w: --public-url %q is not an absolute http or https URL", errUsage, c.publicURL)
@@ -242,19 +244,31 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 	return c.ops.shutdown(hs, errc, logger)
 }
 
-func newLogger(std stdio, level, format string) (*slog.Logger, error) {
+// logDelay is how long a log line may wait to be written with others
+// (logbuf): a line a request was a system call a request. Warnings and
+// errors are written at once.
+const logDelay = 100 * time.Millisecond
+
+// newLogger returns the logger of a long-running command, writing to
+// standard error, and the function that writes the lines it still holds,
+// to be called before the command returns.
+func newLogger(std stdio, level, format string) (_ *slog.Logger, flush func() error, _ error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
+		return nil, nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	w := logbuf.New(std.err, logDelay)
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(std.err, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(std.err, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, format)
 	}
-	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, format)
+	return slog.New(logbuf.Handler(h, w, slog.LevelWarn)), w.Close, nil
 }
 
 // demoWindow is the days the demo data set spans.
