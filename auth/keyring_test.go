@@ -145,8 +145,8 @@ func TestKeyRotation(t *testing.T) {
 			t.Errorf("%d keys after %d rotations, want %d", got, n, n+1)
 		}
 		entries, _ := os.ReadDir(dir)
-		if len(entries) != 1 {
-			t.Errorf("the data directory holds %d files, want only the key file (no lock or temporary file left)", len(entries))
+		if names := entryNames(entries); !slices.Equal(names, []string{auth.ChangesFile, auth.SigningKeyFile}) {
+			t.Errorf("the data directory holds %q, want only the key file and its change counter (no lock or temporary file left)", names)
 		}
 	})
 
@@ -157,9 +157,13 @@ func TestKeyRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		token, _ := s.Mint(auth.TokenOptions{Tenant: tenant})
+		// A hand edit is not counted (changes.go): it is seen by the stat
+		// made at most every statEvery.
+		defer auth.SetStatEvery(10 * time.Millisecond)()
 		if err := os.WriteFile(filepath.Join(dir, auth.SigningKeyFile), []byte("oops"), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(20 * time.Millisecond)
 		if _, err := s.Verifier(auth.VerifierOptions{}).Verify(token); err != nil {
 			t.Errorf("verification stopped: %v", err)
 		}
@@ -223,5 +227,70 @@ func TestJWK(t *testing.T) {
 		if _, err := bad.PublicKey(); err == nil {
 			t.Errorf("%s was accepted", name)
 		}
+	}
+}
+
+// entryNames returns the names of a directory's entries, sorted.
+func entryNames(entries []os.DirEntry) []string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestKeyCommandsAreSeenWithoutAStatPerToken(t *testing.T) {
+	// With the stat of unannounced changes an hour away, only the change
+	// counter can tell the verifier of a rotation or a removal.
+	defer auth.SetStatEvery(time.Hour)()
+	dir := t.TempDir()
+	s, err := auth.LoadOrCreateSigner(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Verifier(auth.VerifierOptions{CacheSize: -1}) // every token checked in full
+	old := s.KeyID()
+	oldToken, _ := s.Mint(auth.TokenOptions{Tenant: tenant})
+	if _, err := v.Verify(oldToken); err != nil {
+		t.Fatal(err)
+	}
+
+	stats, restore := auth.CountKeyFileStats()
+	defer restore()
+	for range 1000 {
+		if _, err := v.Verify(oldToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := stats(); n != 0 {
+		t.Errorf("%d stats of the key file for 1000 tokens, want none", n)
+	}
+
+	// "callvault keys rotate" in another process: the next token is signed
+	// with the new key, which the verifier knows at once.
+	kid, err := auth.RotateSigningKey(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.KeyID() != kid {
+		t.Errorf("signing with %s after a rotation to %s", s.KeyID(), kid)
+	}
+	newToken, _ := s.Mint(auth.TokenOptions{Tenant: tenant})
+	if _, err := v.Verify(newToken); err != nil {
+		t.Errorf("a token of the rotated key: %v", err)
+	}
+	// "callvault keys remove": the old key's tokens are refused at once.
+	if err := auth.RemoveSigningKey(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(oldToken); err == nil {
+		t.Error("a token of a removed key was accepted")
+	}
+	if _, err := v.Verify(newToken); err != nil {
+		t.Errorf("a token of the remaining key: %v", err)
+	}
+	if n := stats(); n != 2 {
+		t.Errorf("%d stats of the key file for two changes, want 2: one at the first use after each", n)
 	}
 }

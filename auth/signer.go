@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ type Signer struct {
 	mu   sync.Mutex // serialises reloads
 	ring atomic.Pointer[keyRing]
 	src  *pemSource // keys read through a function (SignerFromSource); nil otherwise
+
+	// The key file's change counter (changes.go), nil without one; the count
+	// and the time (Unix ns) of the last stat that found the ring current.
+	changes *changeCounter
+	seen    atomic.Uint64
+	statAt  atomic.Int64
 }
 
 // keyRing is one reading of the key file. It is never modified.
@@ -193,6 +200,7 @@ func updateKeyFile(path string, change func([]signingKey) ([]signingKey, error))
 	if err := writeFileAtomic(path, encodeKeys(keys), 0o600); err != nil {
 		return fmt.Errorf("auth: write signing keys: %w", err)
 	}
+	noteChange(path)
 	return nil
 }
 
@@ -260,6 +268,12 @@ func loadSigner(path string) (*Signer, error) {
 	}
 	s := &Signer{path: path}
 	s.ring.Store(ring)
+	// The counter is mapped once the file exists, and only trusted after
+	// the first stat (statAt is 0 until then).
+	if c, release := openCounter(path); c != nil {
+		s.changes = c
+		runtime.AddCleanup(s, func(release func()) { release() }, release)
+	}
 	return s, nil
 }
 
@@ -372,16 +386,28 @@ func (s *Signer) current() (*keyRing, error) {
 	if s.path == "" {
 		return r, nil
 	}
-	info, err := os.Stat(s.path)
+	var count uint64
+	now := time.Now().UnixNano()
+	if s.changes != nil {
+		// No command has changed the file since the last stat, which was
+		// recent: the ring stands without a system call.
+		count = s.changes.load()
+		if at := s.statAt.Load(); count == s.seen.Load() && now >= at && now-at < statEvery.Load() {
+			return r, nil
+		}
+	}
+	info, err := statKeyFile(s.path)
 	if err != nil {
 		return r, fmt.Errorf("auth: signing keys: %w", err)
 	}
 	if !fileChanged(r.file, info) {
+		s.checked(count, now)
 		return r, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r = s.ring.Load(); !fileChanged(r.file, info) {
+		s.checked(count, now)
 		return r, nil // another goroutine has just read it
 	}
 	nr, err := loadRing(s.path)
@@ -389,7 +415,21 @@ func (s *Signer) current() (*keyRing, error) {
 		return r, err
 	}
 	s.ring.Store(nr)
+	s.checked(count, now)
 	return nr, nil
+}
+
+// statKeyFile is os.Stat, counted by the tests.
+var statKeyFile = os.Stat
+
+// checked records that the ring was found current by a stat at now, made
+// after the change counter read count. The count is read before the stat,
+// so a change counted later is never taken as seen.
+func (s *Signer) checked(count uint64, now int64) {
+	if s.changes != nil {
+		s.seen.Store(count)
+		s.statAt.Store(now)
+	}
 }
 
 // newest returns the key that signs.
@@ -428,8 +468,8 @@ func (s *Signer) Verifier(opts VerifierOptions) *Verifier {
 type signerKeys struct{ s *Signer }
 
 func (k signerKeys) verificationKey(_, _, kid string) (*rsa.PublicKey, error) {
-	// A stat per token tells whether a key was added or removed since; it
-	// costs little next to the RSA verification.
+	// The change counter (or a stat) tells whether a key was added or
+	// removed since.
 	r, _ := k.s.current()
 	if pub := r.byID[kid]; pub != nil || k.s.src == nil {
 		return pub, nil
