@@ -225,7 +225,7 @@ func (pw *pageWriter) object(b []byte, t *schema.Type, body, render []byte, sel 
 			return out
 		}
 	}
-	return pw.codec.Object(b, t, body, sel, pw.opts, false)
+	return pw.codec.ObjectStored(b, t, body, render, sel, pw.opts)
 }
 
 // closeSession ends the segments of the last session written.

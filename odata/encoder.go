@@ -171,7 +171,7 @@ const maxMembers = 48
 // written all the same, by indexing its members first.
 func (c *Codec) Object(buf []byte, t *schema.Type, v []byte, sel *Selection, o Options, open bool) []byte {
 	if i := jsonx.SkipSpace(v, 0); i < len(v) && v[i] == '{' {
-		if out, _, ok := c.merge(buf, c.plans[t], v, i, sel, o, open, nil); ok {
+		if out, _, ok := c.merge(buf, c.plans[t], v, i, sel, o, open, nil, nil); ok {
 			return out
 		}
 	}
@@ -187,7 +187,11 @@ func (c *Codec) Object(buf []byte, t *schema.Type, v []byte, sel *Selection, o O
 // is given the default request (sel nil, Options{}, open false). It fails
 // where merge would write part of the object otherwise than by this walk
 // (by indexing it).
-func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o Options, open bool, rec *compiler) (_ []byte, end int, ok bool) {
+//
+// ends, when not nil, is the member table of the object (members.go): where
+// each member's value ends, so that a value merge does not write is not
+// read.
+func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o Options, open bool, rec *compiler, ends *memberEnds) (_ []byte, end int, ok bool) {
 	if !pl.merge {
 		return buf, 0, false
 	}
@@ -203,7 +207,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 		if rec != nil && vs >= len(v) {
 			rec.failed = true
 		}
-		ve := jsonx.ValueEnd(v, vs)
+		ve := valueEnd(v, vs, ends.take(v, vs))
 		if ve-vs >= 3 && v[vs] == '"' {
 			if rt := pl.derived[string(v[vs+2:ve-1])]; rt != nil {
 				if !rt.merge {
@@ -251,6 +255,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 		if rec != nil && vs >= len(v) {
 			rec.failed = true
 		}
+		te := ends.take(v, vs) // -1 without a member table
 		// Properties before this one are absent from the body.
 		if k < len(pl.props) && pl.at[k] < j {
 			m := k + 1
@@ -272,7 +277,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 			if sel == nil || sel.Has(pl.props[k]) {
 				vp := &pl.values[k]
 				if vp.kind != structuredValue && !vp.collection && vs == ke+1 {
-					ve = jsonx.ValueEnd(v, vs)
+					ve = valueEnd(v, vs, te)
 					if vp.kind == copyValue || o.IncludeUnknownEnums || !vp.hides(v[vs:ve]) {
 						// Written as stored: extend the run.
 						start := i
@@ -319,11 +324,11 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 					return buf, 0, false
 				}
 			} else {
-				ve = jsonx.ValueEnd(v, vs) // not selected
+				ve = valueEnd(v, vs, te) // not selected
 			}
 			k++
 		} else {
-			ve = jsonx.ValueEnd(v, vs) // not in this version
+			ve = valueEnd(v, vs, te) // not in this version
 		}
 		i = next(v, ve)
 	}
@@ -345,7 +350,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 		if rec != nil && vs >= len(v) {
 			rec.failed = true
 		}
-		ve := jsonx.ValueEnd(v, vs)
+		ve := valueEnd(v, vs, ends.take(v, vs))
 		if pl.t.Open && sel == nil && !(o.OmitNulls && jsonx.IsNull(v[vs:ve])) {
 			if rec != nil {
 				rec.dynamic(first, i, ke, vs, ve)
@@ -476,7 +481,7 @@ func (c *Codec) mergeSingle(buf []byte, vp *valuePlan, v []byte, i int, o Option
 	case structuredValue:
 		if i < len(v) && v[i] == '{' {
 			mark := len(buf)
-			out, end, ok := c.merge(buf, vp.sub, v, i, nil, o, false, rec)
+			out, end, ok := c.merge(buf, vp.sub, v, i, nil, o, false, rec, nil)
 			if ok {
 				return out, end, true
 			}

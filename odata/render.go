@@ -44,7 +44,8 @@ import (
 // that a body both versions write alike (most) compiles to the same ops,
 // which CompileAll stores once, with both fingerprints.
 //
-// CompileAll's blob is a sequence of uvarint length, script.
+// CompileAll's blob is a sequence of uvarint length, script, and last the
+// body's member table (members.go).
 
 // scriptFormat is hashed into every fingerprint: bump it whenever the
 // script format, the dictionary or what Object writes changes, so that
@@ -175,7 +176,7 @@ func (c *Codec) compile(buf, ops []byte, t *schema.Type, body []byte) (want, _ [
 		return c.Object(buf, t, body, nil, Options{}, false), ops, false
 	}
 	k := compiler{rs: c.renderState(), v: body, ops: ops}
-	want, _, ok = c.merge(buf, pl, body, i, nil, Options{}, false, &k)
+	want, _, ok = c.merge(buf, pl, body, i, nil, Options{}, false, &k, nil)
 	if !ok {
 		return c.indexed(buf, t, body, nil, Options{}, false), k.ops, false
 	}
@@ -400,6 +401,9 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 			}
 			out = append(out, rest...)
 		}
+	}
+	if out != nil {
+		out = appendMemberTable(out, body) // for the merges of $select (members.go)
 	}
 	return out
 }
