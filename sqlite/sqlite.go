@@ -133,6 +133,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := db.write.QueryRowContext(ctx, "PRAGMA page_size").Scan(&db.pageSize); err != nil {
 		return nil, err
 	}
+	if err := db.commitToWAL(ctx); err != nil {
+		return nil, err
+	}
 
 	if db.read, err = sql.Open("sqlite", dsn(abs, url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
@@ -155,6 +158,23 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// commitToWAL commits a transaction that changes nothing but a header
+// page. While the WAL holds no commit (a database checkpointed when its last
+// connection closed: every restart), SQLite learns the database's size at
+// the start of every read transaction from the file, an fstat each, a
+// system call a request; once a commit is in the WAL, from the WAL index in
+// shared memory, where it stays after later checkpoints. A server that only
+// reads would otherwise pay it until its first write. Writing
+// user_version's own value back is that commit.
+func (db *DB) commitToWAL(ctx context.Context) error {
+	var v int64
+	if err := db.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	_, err := db.write.ExecContext(ctx, "PRAGMA user_version = "+strconv.FormatInt(v, 10))
+	return err
 }
 
 // Close closes the database. It is safe to call on a DB that Open only
