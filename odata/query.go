@@ -57,7 +57,22 @@ type Selection struct {
 }
 
 // Has reports whether p is selected.
-func (s *Selection) Has(p *schema.Property) bool { return s == nil || s.Star || s.index[p] }
+func (s *Selection) Has(p *schema.Property) bool {
+	if s == nil || s.Star {
+		return true
+	}
+	// A merge asks for every member of every body: a few pointer compares
+	// cost less than hashing (4 % of a $select page in process).
+	if len(s.Props) <= 8 {
+		for _, q := range s.Props {
+			if q == p {
+				return true
+			}
+		}
+		return false
+	}
+	return s.index[p]
+}
 
 // Expand is one item of $expand, with its nested $select and $expand.
 type Expand struct {
