@@ -217,6 +217,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 			}
 		}
 		ann = i
+		ends.note(ve)
 		i = next(v, ve)
 	}
 	buf = append(buf, '{')
@@ -303,6 +304,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 						re = ve
 						first = false
 						k++
+						ends.note(ve)
 						if i = ve + 1; ve+1 >= len(v) || v[ve] != ',' || v[ve+1] != '"' {
 							i = next(v, ve)
 						}
@@ -330,6 +332,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 		} else {
 			ve = valueEnd(v, vs, te) // not in this version
 		}
+		ends.note(ve)
 		i = next(v, ve)
 	}
 	buf = append(buf, v[rs:re]...)
@@ -364,6 +367,7 @@ func (c *Codec) merge(buf []byte, pl *plan, v []byte, i int, sel *Selection, o O
 			buf = append(buf, '"', ':')
 			buf = appendDynamic(buf, v[vs:ve], o.OmitNulls)
 		}
+		ends.note(ve)
 		i = next(v, ve)
 	}
 	if i >= len(v) || v[i] != '}' {

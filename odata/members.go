@@ -32,31 +32,37 @@ const memberKind = 'm'
 
 // appendMemberTable appends the member table of body, an entry of a
 // scripts blob, to out; out as it was when body is not an object in stored
-// form.
-func appendMemberTable(out, body []byte) []byte {
+// form. seen, when not nil, holds the ends a merge of body found (as the
+// compiler's does, noting them): checked here, they spare reading the body
+// again.
+func appendMemberTable(out, body []byte, seen []int) []byte {
 	if len(body) == 0 || body[0] != '{' {
 		return out
 	}
 	var endsBuf [32]int
 	ends := endsBuf[:0]
-	i := 1
-	for i < len(body) && body[i] == '"' {
-		ke := jsonx.StringEnd(body, i)
-		if ke+1 >= len(body) || body[ke] != ':' {
+	if fits(body, seen) {
+		ends = seen
+	} else {
+		i := 1
+		for i < len(body) && body[i] == '"' {
+			ke := jsonx.StringEnd(body, i)
+			if ke+1 >= len(body) || body[ke] != ':' {
+				return out
+			}
+			ve := jsonx.ValueEnd(body, ke+1)
+			if ve >= len(body) || (body[ve] != ',' && body[ve] != '}') {
+				return out // spaces, or not an object: not stored form
+			}
+			ends = append(ends, ve)
+			if body[ve] == '}' {
+				break
+			}
+			i = ve + 1
+		}
+		if len(ends) == 0 || ends[len(ends)-1] != len(body)-1 {
 			return out
 		}
-		ve := jsonx.ValueEnd(body, ke+1)
-		if ve >= len(body) || (body[ve] != ',' && body[ve] != '}') {
-			return out // spaces, or not an object: not stored form
-		}
-		ends = append(ends, ve)
-		if body[ve] == '}' {
-			break
-		}
-		i = ve + 1
-	}
-	if len(ends) == 0 || ends[len(ends)-1] != len(body)-1 {
-		return out
 	}
 	var entry [2 + 2*binary.MaxVarintLen64]byte
 	e := append(entry[:0], 0, memberKind)
@@ -78,6 +84,23 @@ func appendMemberTable(out, body []byte) []byte {
 	return out
 }
 
+// fits reports whether ends can be body's member ends in stored form: each
+// past the last, on a ',' that a key follows, the last on the closing
+// brace.
+func fits(body []byte, ends []int) bool {
+	if len(ends) == 0 || ends[len(ends)-1] != len(body)-1 || body[len(body)-1] != '}' {
+		return false
+	}
+	prev := 1
+	for _, e := range ends[:len(ends)-1] {
+		if e <= prev || e+1 >= len(body) || body[e] != ',' || body[e+1] != '"' {
+			return false
+		}
+		prev = e + 1
+	}
+	return len(ends) == 1 || ends[len(ends)-1] > prev
+}
+
 func uvarintLen(x uint64) int {
 	n := 1
 	for x >= 0x80 {
@@ -87,11 +110,21 @@ func uvarintLen(x uint64) int {
 	return n
 }
 
-// memberEnds is a member table being read, in the order of the members.
+// memberEnds is a member table being read, in the order of the members;
+// or, for the compiler, the ends a merge finds, noted.
 type memberEnds struct {
 	b    []byte // the deltas not read yet
 	prev int
-	n    int // members not read yet
+	n    int   // members not read yet
+	seen []int // noted ends, when noting
+}
+
+// note records ve, where a merge found the end of a member's value, when m
+// is noting.
+func (m *memberEnds) note(ve int) {
+	if m != nil && m.seen != nil {
+		m.seen = append(m.seen, ve)
+	}
 }
 
 // findMembers returns the member table of body in scripts, a blob

@@ -1,6 +1,9 @@
 package odata
 
 import (
+	"bytes"
+	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/callvault/callvault/schema"
@@ -38,6 +41,50 @@ func TestMemberTableIsReadWhole(t *testing.T) {
 			if m.n != 0 || len(m.b) != 0 || m.prev != len(body)-1 {
 				t.Errorf("%s $select=%s: %d entries left (%d bytes), the last end taken %d of %d: the table was not read whole",
 					c.Model.Version, sel, m.n, len(m.b), m.prev, len(body)-1)
+			}
+		}
+	}
+}
+
+// TestNotedEndsAreTheWalkedEnds: CompileAll builds the table from the ends
+// its merge noted; they must be those a walk of the body finds, and ends
+// that do not fit the body must be refused for a walk.
+func TestNotedEndsAreTheWalkedEnds(t *testing.T) {
+	codecs := []*Codec{NewCodec(schema.MustLoad(schema.V1)), NewCodec(schema.MustLoad(schema.Beta))}
+	for _, tc := range []struct{ typ, raw string }{
+		{"session", `{"id":"s1","caller":{"@odata.type":"#microsoft.graph.callRecords.participantEndpoint","userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"web"}},"modalities":["audio"],"startDateTime":"2026-01-01T09:00:00Z"}`},
+		{"segment", `{"id":"g","media":[{"label":"main-audio","streams":[{"streamId":"1","averageJitter":"PT0.01S"}]}],"startDateTime":"2026-01-01T09:00:00Z"}`},
+		{"session", `{"id":"only"}`},
+	} {
+		name := schema.CallRecordsNamespace + "." + tc.typ
+		body := codecs[1].Object(nil, codecs[1].Model.Type(name), []byte(tc.raw), nil, Options{OmitNulls: true}, false)
+		blob := CompileAll(codecs, name, body)
+		walked := appendMemberTable(nil, body, nil)
+		if len(walked) == 0 || !bytes.HasSuffix(blob, walked) {
+			t.Errorf("%s: CompileAll's table is not the walked one:\n blob % x\nwalk % x", body, blob, walked)
+		}
+		var m memberEnds
+		if findMembers(&m, blob, body) == nil {
+			t.Fatalf("%s: no table found", body)
+		}
+		var ends []int
+		for range m.n {
+			d, w := binary.Uvarint(m.b)
+			m.b, m.prev = m.b[w:], m.prev+int(d)
+			ends = append(ends, m.prev)
+		}
+		if !fits(body, ends) {
+			t.Errorf("%s: its own ends %v do not fit", body, ends)
+		}
+		for _, bad := range [][]int{nil, ends[:len(ends)-1], append([]int{1}, ends...), {len(body) - 1, len(body) - 1}} {
+			if len(bad) > 0 && slices.Equal(bad, ends) {
+				continue
+			}
+			if fits(body, bad) {
+				t.Errorf("%s: ends %v fit", body, bad)
+			}
+			if got := appendMemberTable(nil, body, bad); !bytes.Equal(got, walked) {
+				t.Errorf("%s: with the ends %v, the table is % x, not the walked % x", body, bad, got, walked)
 			}
 		}
 	}

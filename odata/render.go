@@ -148,7 +148,7 @@ func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
 	bp, op := scratch.Get().(*[]byte), scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
 	defer scratch.Put(op)
-	want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body)
+	want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body, nil)
 	*bp, *op = want, ops
 	if !ok {
 		return nil
@@ -164,19 +164,23 @@ func (c *Codec) Compile(t *schema.Type, body []byte) []byte {
 // scratch holds the buffers scripts are checked in.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
+// seenScratch holds the member ends CompileValid notes.
+var seenScratch = sync.Pool{New: func() any { s := make([]int, 0, 32); return &s }}
+
 // compile writes body as Object does for the default request (sel nil,
 // Options{}, closed), appending it to buf as want, in one walk of merge
 // that records the ops of the script that writes it, appended to ops. ok
 // is false when no script can: the body is not in stored form, and want
-// is then Object's indexed output.
-func (c *Codec) compile(buf, ops []byte, t *schema.Type, body []byte) (want, _ []byte, ok bool) {
+// is then Object's indexed output. ends, when noting, gets the ends of the
+// top-level members.
+func (c *Codec) compile(buf, ops []byte, t *schema.Type, body []byte, ends *memberEnds) (want, _ []byte, ok bool) {
 	pl := c.plans[t]
 	i := jsonx.SkipSpace(body, 0)
 	if pl == nil || i >= len(body) || body[i] != '{' {
 		return c.Object(buf, t, body, nil, Options{}, false), ops, false
 	}
 	k := compiler{rs: c.renderState(), v: body, ops: ops}
-	want, _, ok = c.merge(buf, pl, body, i, nil, Options{}, false, &k, nil)
+	want, _, ok = c.merge(buf, pl, body, i, nil, Options{}, false, &k, ends)
 	if !ok {
 		return c.indexed(buf, t, body, nil, Options{}, false), k.ops, false
 	}
@@ -345,6 +349,10 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 	bp, op := scratch.Get().(*[]byte), scratch.Get().(*[]byte)
 	defer scratch.Put(bp)
 	defer scratch.Put(op)
+	sp := seenScratch.Get().(*[]int)
+	defer seenScratch.Put(sp)
+	ends := memberEnds{seen: (*sp)[:0]} // noting: not nil
+	noted := false
 	for _, c := range codecs {
 		of = append(of, -1)
 		t := c.Model.Type(typeName)
@@ -368,7 +376,12 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 				continue
 			}
 		}
-		want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body)
+		// The first walk notes the members' ends for the member table.
+		var note *memberEnds
+		if !noted {
+			noted, note = true, &ends
+		}
+		want, ops, ok := c.compile((*bp)[:0], (*op)[:0], t, body, note)
 		*bp, *op = want, ops
 		if ok {
 			if rest := rs.script(body, want, ops); rest != nil {
@@ -388,7 +401,9 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 		for n > 0 { // a count byte says at most 255 fingerprints
 			k := min(n, 255)
 			if out == nil {
-				out = make([]byte, 0, len(rests)*(binary.MaxVarintLen64+1+len(codecs)*fpLen+len(rest)))
+				// Room for the member table too: a few bytes a member.
+				out = make([]byte, 0, len(rests)*(binary.MaxVarintLen64+1+len(codecs)*fpLen+len(rest))+
+					3*binary.MaxVarintLen64+3*len(ends.seen))
 			}
 			out = binary.AppendUvarint(out, uint64(1+k*fpLen+len(rest)))
 			out = append(out, byte(k))
@@ -403,8 +418,9 @@ func CompileValid(codecs []*Codec, typeName string, body []byte) []byte {
 		}
 	}
 	if out != nil {
-		out = appendMemberTable(out, body) // for the merges of $select (members.go)
+		out = appendMemberTable(out, body, ends.seen) // for the merges of $select (members.go)
 	}
+	*sp = ends.seen[:0]
 	return out
 }
 
