@@ -21,5 +21,15 @@ func TestIndexSpaceIsIndexFuncIsSpace(t *testing.T) {
 		if got, want := indexSpace(s), strings.IndexFunc(s, unicode.IsSpace); got != want {
 			t.Errorf("indexSpace with U+%04X = %d, want %d", c, got, want)
 		}
+		// Every byte value at every place of a word the fast path reads, and
+		// after it.
+		for at := range 20 {
+			b := []byte(strings.Repeat("eyJhbGciOi", 2))
+			b[at] = byte(c)
+			s := string(b)
+			if got, want := indexSpace(s), strings.IndexFunc(s, unicode.IsSpace); got != want {
+				t.Errorf("indexSpace with byte %#x at %d = %d, want %d", c, at, got, want)
+			}
+		}
 	}
 }
