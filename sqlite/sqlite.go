@@ -133,9 +133,9 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := db.write.QueryRowContext(ctx, "PRAGMA page_size").Scan(&db.pageSize); err != nil {
 		return nil, err
 	}
-	if err := db.commitToWAL(ctx); err != nil {
-		return nil, err
-	}
+	// Only a saving: a database this process may read but not write
+	// still opens.
+	_ = db.commitToWAL(ctx)
 
 	if db.read, err = sql.Open("sqlite", dsn(abs, url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},
