@@ -387,8 +387,9 @@ func (s *Signer) current() (*keyRing, error) {
 		return r, nil
 	}
 	var count uint64
-	now := time.Now().UnixNano()
+	var now int64
 	if s.changes != nil {
+		now = time.Now().UnixNano()
 		// No command has changed the file since the last stat, which was
 		// recent: the ring stands without a system call.
 		count = s.changes.load()

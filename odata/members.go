@@ -33,62 +33,53 @@ const memberKind = 'm'
 // appendMemberTable appends the member table of body, an entry of a
 // scripts blob, to out; out as it was when body is not an object in stored
 // form. seen, when not nil, holds the ends a merge of body found (as the
-// compiler's does, noting them): checked here, they spare reading the body
-// again.
+// compiler's does, noting them): when they fit, they spare reading the
+// body again.
 func appendMemberTable(out, body []byte, seen []int) []byte {
-	if len(body) == 0 || body[0] != '{' {
-		return out
-	}
 	var endsBuf [32]int
-	ends := endsBuf[:0]
-	if fits(body, seen) {
-		ends = seen
-	} else {
-		i := 1
-		for i < len(body) && body[i] == '"' {
-			ke := jsonx.StringEnd(body, i)
-			if ke+1 >= len(body) || body[ke] != ':' {
-				return out
-			}
-			ve := jsonx.ValueEnd(body, ke+1)
-			if ve >= len(body) || (body[ve] != ',' && body[ve] != '}') {
-				return out // spaces, or not an object: not stored form
-			}
-			ends = append(ends, ve)
-			if body[ve] == '}' {
-				break
-			}
-			i = ve + 1
-		}
-		if len(ends) == 0 || ends[len(ends)-1] != len(body)-1 {
+	ends := seen
+	if !fits(body, ends) {
+		ends = walkEnds(body, endsBuf[:0])
+		if !fits(body, ends) {
 			return out
 		}
 	}
-	var entry [2 + 2*binary.MaxVarintLen64]byte
-	e := append(entry[:0], 0, memberKind)
+	var entryBuf [128]byte
+	e := append(entryBuf[:0], 0, memberKind)
 	e = binary.AppendUvarint(e, uint64(len(body)))
 	e = binary.AppendUvarint(e, uint64(len(ends)))
-	n := len(e)
 	prev := 0
 	for _, x := range ends {
-		n += uvarintLen(uint64(x - prev))
+		e = binary.AppendUvarint(e, uint64(x-prev))
 		prev = x
 	}
-	out = binary.AppendUvarint(out, uint64(n))
-	out = append(out, e...)
-	prev = 0
-	for _, x := range ends {
-		out = binary.AppendUvarint(out, uint64(x-prev))
-		prev = x
+	out = binary.AppendUvarint(out, uint64(len(e)))
+	return append(out, e...)
+}
+
+// walkEnds appends to ends where each member of body's top-level object
+// ends, reading the body, as far as it is in stored form (fits tells).
+func walkEnds(body []byte, ends []int) []int {
+	for i := 1; i < len(body) && body[i] == '"'; {
+		ke := jsonx.StringEnd(body, i)
+		if ke+1 >= len(body) || body[ke] != ':' {
+			break
+		}
+		ve := jsonx.ValueEnd(body, ke+1)
+		ends = append(ends, ve)
+		if ve >= len(body) || body[ve] != ',' {
+			break
+		}
+		i = ve + 1
 	}
-	return out
+	return ends
 }
 
 // fits reports whether ends can be body's member ends in stored form: each
 // past the last, on a ',' that a key follows, the last on the closing
 // brace.
 func fits(body []byte, ends []int) bool {
-	if len(ends) == 0 || ends[len(ends)-1] != len(body)-1 || body[len(body)-1] != '}' {
+	if len(ends) == 0 || len(body) < 2 || body[0] != '{' || ends[len(ends)-1] != len(body)-1 || body[len(body)-1] != '}' {
 		return false
 	}
 	prev := 1
@@ -99,15 +90,6 @@ func fits(body []byte, ends []int) bool {
 		prev = e + 1
 	}
 	return len(ends) == 1 || ends[len(ends)-1] > prev
-}
-
-func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
 }
 
 // memberEnds is a member table being read, in the order of the members;
