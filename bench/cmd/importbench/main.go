@@ -39,6 +39,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,8 +60,10 @@ func main() {
 	dir := flag.String("dir", "", "the directory for the file and the databases (default: a new temporary one)")
 	phases := flag.String("phases", "validate,raw,import", "the phases to run, comma-separated: validate, raw, rawrecord, import, importsub")
 	flag.IntVar(&subscriptions, "subscriptions", subscriptions, "importsub: how many subscriptions the tenant has")
+	flag.IntVar(&workers, "workers", workers, "import: how many goroutines validate (the Importer's Workers; 0: GOMAXPROCS)")
 	flag.IntVar(&batchBytes, "batch-bytes", batchBytes, "store the records in batches of about this many bytes of input (the Importer's BatchBytes)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of each phase to this file name with the phase's name appended (.raw, .import, …)")
+	traceFile := flag.String("trace", "", "write an execution trace of each phase to this file name with the phase's name appended, for go tool trace (where the pipeline waits)")
 	child := flag.String("child", "", "run this one phase on -in and -dir and print its result (used by the parent)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -89,9 +92,12 @@ func main() {
 	if *child == "" {
 		fmt.Printf("GOMAXPROCS %d, %s\n", runtime.GOMAXPROCS(0), runtime.Version())
 		for _, p := range splitComma(*phases) {
-			args := []string{"-child", p, "-in", file, "-dir", work, "-batch-bytes", fmt.Sprint(batchBytes), "-subscriptions", fmt.Sprint(subscriptions)}
+			args := []string{"-child", p, "-in", file, "-dir", work, "-batch-bytes", fmt.Sprint(batchBytes), "-workers", fmt.Sprint(workers), "-subscriptions", fmt.Sprint(subscriptions)}
 			if *cpuprofile != "" {
 				args = append(args, "-cpuprofile", *cpuprofile)
+			}
+			if *traceFile != "" {
+				args = append(args, "-trace", *traceFile)
 			}
 			cmd := exec.Command(os.Args[0], args...)
 			var out bytes.Buffer
@@ -112,7 +118,7 @@ func main() {
 		return
 	}
 	for _, p := range []string{*child} {
-		var fn func(ctx context.Context, file, db string) (ingest.Stats, excluded, error)
+		var fn phaseFunc
 		switch p {
 		case "validate":
 			fn = validateOnly
@@ -137,19 +143,10 @@ func main() {
 			log.Fatalf("unknown phase %q", p)
 		}
 		if *cpuprofile != "" {
-			inner := fn
-			fn = func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
-				f, err := os.Create(*cpuprofile + "." + p)
-				if err != nil {
-					return ingest.Stats{}, excluded{}, err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return ingest.Stats{}, excluded{}, err
-				}
-				defer pprof.StopCPUProfile()
-				return inner(ctx, file, db)
-			}
+			fn = recorded(fn, *cpuprofile+"."+p, pprof.StartCPUProfile, pprof.StopCPUProfile)
+		}
+		if *traceFile != "" {
+			fn = recorded(fn, *traceFile+"."+p, trace.Start, trace.Stop)
 		}
 		db := filepath.Join(work, p+".db")
 		m := measure(func() (ingest.Stats, excluded, error) { return fn(ctx, file, db) })
@@ -301,8 +298,31 @@ func count(st *ingest.Stats, rec *callvault.Record) {
 	}
 }
 
+// phaseFunc runs one phase on the file, into the database at db.
+type phaseFunc func(ctx context.Context, file, db string) (ingest.Stats, excluded, error)
+
+// recorded is fn with a recording (a CPU profile, an execution trace)
+// written to the file name from start to stop.
+func recorded(fn phaseFunc, name string, start func(io.Writer) error, stop func()) phaseFunc {
+	return func(ctx context.Context, file, db string) (ingest.Stats, excluded, error) {
+		f, err := os.Create(name)
+		if err != nil {
+			return ingest.Stats{}, excluded{}, err
+		}
+		defer f.Close()
+		if err := start(f); err != nil {
+			return ingest.Stats{}, excluded{}, err
+		}
+		defer stop()
+		return fn(ctx, file, db)
+	}
+}
+
 // batchBytes is the size of the raw phases' batches, in bytes of input.
 var batchBytes = 8 << 20
+
+// workers is the Importer's Workers in the import phases (-workers).
+var workers = 0
 
 // rawInsert validates the records in chunks with the clock stopped, and
 // times only storing them: batched (PutRecords, 8 MiB of input a
@@ -395,6 +415,7 @@ func importFile(ctx context.Context, file, path string, subs int) (ingest.Stats,
 	}
 	defer f.Close()
 	im := &ingest.Importer{Store: db, Tenant: tenant, BatchBytes: batchBytes}
+	im.Workers = workers
 	err = im.Import(ctx, file, f, &st)
 	return st, err
 }
