@@ -47,11 +47,11 @@ type fixture struct {
 	db     *sqlite.DB
 }
 
-func newFixture(t *testing.T, wrap func(callvault.Store) callvault.Store) *fixture {
+func newFixture(t testing.TB, wrap func(callvault.Store) callvault.Store) *fixture {
 	return newFixtureWith(t, wrap, 0)
 }
 
-func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, retention time.Duration, configure ...func(*graph.Server)) *fixture {
+func newFixtureWith(t testing.TB, wrap func(callvault.Store) callvault.Store, retention time.Duration, configure ...func(*graph.Server)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -122,7 +122,7 @@ func newFixtureWith(t *testing.T, wrap func(callvault.Store) callvault.Store, re
 	return f
 }
 
-func (f *fixture) token(t *testing.T, o auth.TokenOptions) string {
+func (f *fixture) token(t testing.TB, o auth.TokenOptions) string {
 	t.Helper()
 	if o.Now.IsZero() {
 		o.Now = now
