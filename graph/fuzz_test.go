@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/callvault/callvault/auth"
+	"github.com/callvault/callvault/graph"
 )
 
 // fuzzRoutes are the read API's routes, with {k} where the fuzzer's key
@@ -156,4 +159,99 @@ func checkAnswer(t *testing.T, target string, rec *httptest.ResponseRecorder) {
 	if len(body) > 4096 {
 		t.Fatalf("%s: %d, an error of %d bytes:\n%.2000s", target, rec.Code, len(body), body)
 	}
+}
+
+// FuzzIngest posts whatever body, content type and encoding the fuzzer
+// makes to the ingest API, in process, and holds the answer to the API's
+// promises: never a 5xx, Graph's error envelope on a 4xx, and on a 200 an
+// outcome for every record that adds up, every record it says it stored
+// readable, and the same body posted again inserting nothing and
+// rejecting the same records (imports are idempotent).
+func FuzzIngest(f *testing.F) {
+	fx := newIngestFixture(f, true, 1<<20)
+	tok, err := fx.signer.Mint(auth.TokenOptions{Tenant: tenantA, Roles: ingestRole, Now: now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	recs := ingestRecords(3)
+	array := append(append([]byte("["), bytes.Join(recs[:2], []byte(","))...), ']')
+	// Small records, which the fuzzer mutates and minimizes quickly.
+	small := func(id string, version int, sessions string) []byte {
+		return fmt.Appendf(nil, `{"id":%q,"version":%d,"type":"groupCall","modalities":["audio"],"lastModifiedDateTime":"2024-06-01T10:00:00Z","startDateTime":"2024-06-01T09:00:00Z","endDateTime":"2024-06-01T09:30:00Z","sessions":[%s]}`, id, version, sessions)
+	}
+	session := `{"id":"s1","modalities":["audio"],"startDateTime":"2024-06-01T09:00:00Z","endDateTime":"2024-06-01T09:10:00Z","segments":[{"id":"g1","startDateTime":"2024-06-01T09:00:00Z","endDateTime":"2024-06-01T09:10:00Z"}]}`
+	for _, seed := range []struct {
+		body     []byte
+		ct, enc  string
+		compress bool
+	}{
+		{lines(small("a", 1, ""), small("b", 2, session), small("a", 3, session), small("b", 1, "")), "application/x-ndjson", "", false},
+		{small("c", 1, session+","+session), "application/json", "", true},
+		{lines(recs...), "application/x-ndjson", "", false},
+		{lines(recs[0], []byte(`{"id":`), recs[1]), "application/x-ndjson", "", true},
+		{array, "application/json", "", false},
+		{append([]byte("\xef\xbb\xbf"), recs[2]...), "application/json; charset=utf-8", "", false},
+		{[]byte(`{"@odata.type":"#microsoft.graph.callRecords.pstnCallLogRow","id":"r1"}`), "application/x-ndjson", "", false},
+		{withVersion(recs[1], 0), "application/x-ndjson", "", false},
+		{[]byte("[]"), "application/json", "", false},
+		{[]byte("{}\n{}"), "text/plain", "", false},
+		{recs[0], "application/x-ndjson", "br", false},
+		{[]byte("\x1f\x8b\x08\x00"), "application/x-ndjson", "gzip", false},
+	} {
+		f.Add(seed.body, seed.ct, seed.enc, seed.compress)
+	}
+	post := func(t *testing.T, body []byte, ct, enc string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, graph.IngestPath, bytes.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		if enc != "" {
+			req.Header.Set("Content-Encoding", enc)
+		}
+		rec := httptest.NewRecorder()
+		fx.handler.ServeHTTP(rec, req)
+		checkAnswer(t, "POST "+graph.IngestPath, rec)
+		return rec
+	}
+	f.Fuzz(func(t *testing.T, body []byte, ct, enc string, compress bool) {
+		if compress {
+			var zb bytes.Buffer
+			zw := gzip.NewWriter(&zb)
+			zw.Write(body)
+			zw.Close()
+			body, enc = zb.Bytes(), "gzip"
+		}
+		if strings.ContainsAny(ct+enc, "\r\n\x00") {
+			return // not a header net/http would hand over
+		}
+		first := post(t, body, ct, enc)
+		if first.Code != http.StatusOK {
+			return
+		}
+		var a ingestAnswer
+		if err := json.Unmarshal(first.Body.Bytes(), &a); err != nil {
+			t.Fatalf("a 200 that is not the ingest answer (%v): %.2000s", err, first.Body)
+		}
+		if n := a.Inserted + a.Replaced + a.Stale + a.Rejected; n != len(a.Value) {
+			t.Fatalf("the counts add up to %d for %d outcomes: %.2000s", n, len(a.Value), first.Body)
+		}
+		for _, v := range a.Value {
+			if v.Outcome != "inserted" && v.Outcome != "replaced" {
+				continue
+			}
+			if _, err := fx.store.GetRecord(context.Background(), tenantA, v.ID); err != nil {
+				t.Fatalf("record %q answered %s is not readable: %v", v.ID, v.Outcome, err)
+			}
+		}
+		again := post(t, body, ct, enc)
+		var b ingestAnswer
+		if again.Code != http.StatusOK || json.Unmarshal(again.Body.Bytes(), &b) != nil {
+			t.Fatalf("the same body again: %d %.2000s", again.Code, again.Body)
+		}
+		if b.Inserted != 0 || b.Rejected != a.Rejected {
+			t.Fatalf("the same body again inserted %d and rejected %d (first %d): %.2000s", b.Inserted, b.Rejected, a.Rejected, again.Body)
+		}
+	})
 }

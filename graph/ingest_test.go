@@ -25,12 +25,13 @@ import (
 // ingestFixture is a server on an empty SQLite store, with the ingest API
 // mounted unless disabled.
 type ingestFixture struct {
-	server *httptest.Server
-	signer *auth.Signer
-	store  callvault.Store
+	server  *httptest.Server
+	handler http.Handler // the server's, for requests in process
+	signer  *auth.Signer
+	store   callvault.Store
 }
 
-func newIngestFixture(t *testing.T, enabled bool, limit int64) *ingestFixture {
+func newIngestFixture(t testing.TB, enabled bool, limit int64) *ingestFixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "callvault.db"))
@@ -53,7 +54,8 @@ func newIngestFixture(t *testing.T, enabled bool, limit int64) *ingestFixture {
 		srv.Extra = http.NewServeMux()
 		srv.Extra.Handle(graph.IngestPath, srv.IngestHandler(limit))
 	}
-	f := &ingestFixture{server: httptest.NewServer(srv.Handler()), signer: signer, store: db}
+	h := srv.Handler()
+	f := &ingestFixture{server: httptest.NewServer(h), handler: h, signer: signer, store: db}
 	t.Cleanup(f.server.Close)
 	return f
 }
