@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ const (
 	extensionBad       = "subscription_extension_400" // 400 ExtensionError
 	extensionForbidden = "subscription_extension_403" // 403 ExtensionError
 	resourceNotFound   = "subscription_not_found"     // 404 ResourceNotFound
+	optionNotAllowed   = "subscription_query_option"  // 400 with an empty code
 )
 
 func init() {
@@ -60,6 +62,7 @@ func init() {
 		extensionBad:       {http.StatusBadRequest, "ExtensionError"},
 		extensionForbidden: {http.StatusForbidden, "ExtensionError"},
 		resourceNotFound:   {http.StatusNotFound, "ResourceNotFound"},
+		optionNotAllowed:   {http.StatusBadRequest, ""},
 	} {
 		graphErrors[code] = e
 	}
@@ -101,6 +104,11 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, vers
 	if p.Delegated || p.Require(readRoles...) != nil {
 		return callvault.Errorf(extensionForbidden, "Operation: %s; Exception: [Status Code: Forbidden; Reason: The request is not authorized for this user or application.]", name)
 	}
+	if name == "List" || name == "Get" {
+		if err := refuseQueryOptions(r.URL.RawQuery); err != nil {
+			return err
+		}
+	}
 	sr := &subRequest{s: s, w: w, r: r, version: version, p: p, id: id}
 	switch name {
 	case "List":
@@ -115,6 +123,35 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, vers
 		return sr.delete()
 	}
 	return sr.reauthorize()
+}
+
+// queryOptions are OData's system query options, by the names ASP.NET
+// OData's AllowedQueryOptions gives them in its message.
+var queryOptions = map[string]string{
+	"$select": "Select", "$expand": "Expand", "$filter": "Filter", "$orderby": "OrderBy",
+	"$top": "Top", "$skip": "Skip", "$count": "Count", "$search": "Search", "$format": "Format",
+	"$skiptoken": "SkipToken", "$deltatoken": "DeltaToken", "$apply": "Apply", "$compute": "Compute",
+}
+
+// refuseQueryOptions refuses the first system query option of rawQuery:
+// reading subscriptions takes none. Graph's answer to $select on GET
+// /subscriptions is ASP.NET OData's validation error, a 400 whose code is
+// empty (docs/notifications.md). Other parameters are left alone, as
+// there.
+func refuseQueryOptions(rawQuery string) error {
+	for rest := rawQuery; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if opt, ok := queryOptions[strings.ToLower(name)]; ok {
+			return callvault.Errorf(optionNotAllowed, "The query specified in the URI is not valid. Query option '%s' is not allowed. "+
+				"To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.", opt)
+		}
+	}
+	return nil
 }
 
 // subRequest is one request to the subscriptions API.

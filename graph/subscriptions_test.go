@@ -236,6 +236,29 @@ func TestSubscriptionQuotaIsAHundredPerTenant(t *testing.T) {
 	resp.Body.Close()
 }
 
+// TestSubscriptionReadsTakeNoQueryOptions: Graph refuses $select on GET
+// /subscriptions with ASP.NET OData's validation error, code empty; the
+// other system query options likewise, and on one subscription too.
+func TestSubscriptionReadsTakeNoQueryOptions(t *testing.T) {
+	f := newFixture(t, nil)
+	golden(t, "subscription-error-query-option-list", render(t, f.send(t, "GET", "/v1.0/subscriptions?$select=id,resource", "", "")))
+	golden(t, "subscription-error-query-option-get", render(t, f.send(t, "GET", "/beta/subscriptions/x?tenant=a&%24TOP=1", "", "")))
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1.0/subscriptions?$count=true", http.StatusBadRequest},
+		{"GET", "/v1.0/subscriptions?$skiptoken=x", http.StatusBadRequest},
+		{"GET", "/v1.0/subscriptions?tenant=a&select=id", http.StatusOK}, // not system query options
+		{"DELETE", "/v1.0/subscriptions/x?$top=1", http.StatusNotFound}, // only reads validate them
+	} {
+		resp := f.send(t, c.method, c.path, "", "")
+		if b := render(t, resp); resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d\n%s", c.method, c.path, resp.StatusCode, c.status, b)
+		}
+	}
+}
+
 func TestSubscriptionMethodsAndPaths(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, c := range []struct{ method, path string }{
