@@ -250,7 +250,7 @@ func TestSubscriptionReadsTakeNoQueryOptions(t *testing.T) {
 		{"GET", "/v1.0/subscriptions?$count=true", http.StatusBadRequest},
 		{"GET", "/v1.0/subscriptions?$skiptoken=x", http.StatusBadRequest},
 		{"GET", "/v1.0/subscriptions?tenant=a&select=id", http.StatusOK}, // not system query options
-		{"DELETE", "/v1.0/subscriptions/x?$top=1", http.StatusNotFound}, // only reads validate them
+		{"DELETE", "/v1.0/subscriptions/x?$top=1", http.StatusNotFound},  // only reads validate them
 	} {
 		resp := f.send(t, c.method, c.path, "", "")
 		if b := render(t, resp); resp.StatusCode != c.status {
