@@ -45,10 +45,10 @@ type site struct {
 
 var now = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 
-func newSite(t *testing.T) *site { return newSiteKeeping(t, 0) }
+func newSite(t testing.TB) *site { return newSiteKeeping(t, 0) }
 
 // newSiteKeeping is newSite with serve's --retention.
-func newSiteKeeping(t *testing.T, retention time.Duration) *site {
+func newSiteKeeping(t testing.TB, retention time.Duration) *site {
 	t.Helper()
 	srv := callvaulttest.Start(t, callvaulttest.Options{Demo: true, DemoRecords: 60, Now: func() time.Time { return now }, Retention: retention})
 	from, to := synth.DemoWindow(now)
