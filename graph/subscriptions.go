@@ -125,14 +125,6 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, vers
 	return sr.reauthorize()
 }
 
-// queryOptions are OData's system query options, by the names ASP.NET
-// OData's AllowedQueryOptions gives them in its message.
-var queryOptions = map[string]string{
-	"$select": "Select", "$expand": "Expand", "$filter": "Filter", "$orderby": "OrderBy",
-	"$top": "Top", "$skip": "Skip", "$count": "Count", "$search": "Search", "$format": "Format",
-	"$skiptoken": "SkipToken", "$deltatoken": "DeltaToken", "$apply": "Apply", "$compute": "Compute",
-}
-
 // refuseQueryOptions refuses the first system query option of rawQuery:
 // reading subscriptions takes none. Graph's answer to $select on GET
 // /subscriptions is ASP.NET OData's validation error, a 400 whose code is
@@ -146,7 +138,7 @@ func refuseQueryOptions(rawQuery string) error {
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		if opt, ok := queryOptions[strings.ToLower(name)]; ok {
+		if opt := odata.AllowedQueryOption(name); opt != "" {
 			return callvault.Errorf(optionNotAllowed, "The query specified in the URI is not valid. Query option '%s' is not allowed. "+
 				"To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.", opt)
 		}

@@ -10,13 +10,21 @@ import (
 	"github.com/callvault/callvault/schema"
 )
 
-// systemOptions are the OData system query options. An option that starts
-// with '$' and is not among them is a client error.
-var systemOptions = map[string]bool{
-	"$select": true, "$expand": true, "$filter": true, "$orderby": true, "$top": true, "$skip": true,
-	"$count": true, "$search": true, "$format": true, "$skiptoken": true, "$deltatoken": true,
-	"$apply": true, "$compute": true, "$index": true, "$levels": true, "$id": true, "$schemaversion": true,
+// systemOptions are the OData system query options, each with the name
+// ASP.NET OData's AllowedQueryOptions gives it ("" for those it has none
+// for). An option that starts with '$' and is not among them is a client
+// error.
+var systemOptions = map[string]string{
+	"$select": "Select", "$expand": "Expand", "$filter": "Filter", "$orderby": "OrderBy", "$top": "Top", "$skip": "Skip",
+	"$count": "Count", "$search": "Search", "$format": "Format", "$skiptoken": "SkipToken", "$deltatoken": "DeltaToken",
+	"$apply": "Apply", "$compute": "Compute", "$index": "", "$levels": "", "$id": "", "$schemaversion": "",
 }
+
+// AllowedQueryOption returns the name ASP.NET OData's AllowedQueryOptions
+// gives the system query option name ("$select", in any case): "Select".
+// Graph's services built on it quote that name when they refuse an
+// option. It is "" for any other name.
+func AllowedQueryOption(name string) string { return systemOptions[strings.ToLower(name)] }
 
 // Rules say which query options a resource takes.
 type Rules struct {
@@ -99,14 +107,14 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 		}
 		lower := strings.ToLower(strings.TrimSpace(name))
 		if !strings.HasPrefix(lower, "$") {
-			if version == schema.Beta && systemOptions["$"+lower] {
+			if _, ok := systemOptions["$"+lower]; ok && version == schema.Beta {
 				lower = "$" + lower
 			} else {
 				q.Raw = append(q.Raw, RawOption{Name: name, RawPair: pair})
 				continue // not an OData option: Graph ignores it
 			}
 		}
-		if !systemOptions[lower] {
+		if _, ok := systemOptions[lower]; !ok {
 			return nil, callvault.Errorf(callvault.EINVALID, "'%s' is not an OData query option. The options of %s are: %s.", clip(name), rules.Resource, rules.list())
 		}
 		if seen[lower] {
