@@ -2,9 +2,7 @@ package graph
 
 import (
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/odata"
@@ -73,31 +71,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // this is the net under any that does not.
 const maxMessage = 1024
 
-// boundMessage bounds m, an error message, to maxMessage bytes as the
-// envelope writes it. A byte that is not UTF-8 is written as the six bytes
-// \ufffd and a control character as \u00XX, so a message of 1,024 such
-// bytes echoed from a request once made an error of 6 KB (FuzzRequest): a
-// run of bytes that are not UTF-8 now becomes one U+FFFD, and the message
-// is cut, on a character boundary, where its written form would pass
-// maxMessage bytes.
-func boundMessage(m string) string {
-	m = strings.ToValidUTF8(m, "\uFFFD")
-	size := 0
-	for i, r := range m {
-		switch {
-		case r < 0x20:
-			size += 6
-		case r == '"' || r == '\\':
-			size += 2
-		default:
-			size += utf8.RuneLen(r)
-		}
-		if size > maxMessage {
-			return m[:i] + "…"
-		}
-	}
-	return m
-}
+// boundMessage bounds m as the envelope writes it: bytes that are not
+// UTF-8 and control characters are written six bytes each, so a message of
+// 1,024 such bytes echoed from a request once made an error of 6 KB
+// (FuzzRequest).
+func boundMessage(m string) string { return odata.ClipWritten(m, maxMessage) }
 
 // appendEnvelope appends Graph's error envelope.
 func appendEnvelope(b []byte, code, message string, now time.Time, ids ids) []byte {

@@ -152,3 +152,31 @@ func TestParseRecordFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestClipWrittenBoundsWhatAppendStringWrites holds ClipWritten to the
+// bytes AppendString writes, whatever the text: at most n between the
+// quotes, plus the ellipsis when cut; whole and unchanged when it fits.
+func TestClipWrittenBoundsWhatAppendStringWrites(t *testing.T) {
+	const n = 64
+	for _, s := range []string{
+		"", "plain", strings.Repeat("k", 200), strings.Repeat("\xff", 200), strings.Repeat("\x01", 200),
+		strings.Repeat(`"\`, 100), strings.Repeat("é", 100), strings.Repeat("😀\xe6l", 60), "a\xffb\xfe\xfdc",
+	} {
+		for _, max := range []int{0, 1, 5, n} {
+			got := ClipWritten(s, max)
+			written := len(AppendString(nil, got)) - 2
+			if got != strings.ToValidUTF8(s, "\uFFFD") {
+				written -= len("…") // cut
+			}
+			if written > max {
+				t.Errorf("ClipWritten(%q, %d) = %q: AppendString writes %d bytes of it", s, max, got, written)
+			}
+		}
+	}
+	if got := ClipWritten("a\xff\xfeb", n); got != "a\uFFFDb" {
+		t.Errorf("a run of bad bytes: %q, want one U+FFFD", got)
+	}
+	if s := `fits "whole"` + "\n"; ClipWritten(s, n) != s {
+		t.Errorf("a text that fits was changed: %q", ClipWritten(s, n))
+	}
+}

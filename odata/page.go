@@ -79,3 +79,27 @@ func AppendString(buf []byte, s string) []byte {
 	}
 	return append(buf, '"')
 }
+
+// ClipWritten returns s as a message may quote it whole, bounded as
+// AppendString writes it: a run of bytes that are not UTF-8 becomes one
+// U+FFFD (AppendString would write each such byte as the six bytes
+// \ufffd), and s is cut, on a character boundary and marked with an
+// ellipsis, where AppendString would write more than n bytes of it.
+func ClipWritten(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	size := 0
+	for i, r := range s {
+		switch {
+		case r < 0x20:
+			size += 6 // \u00XX
+		case r == '"' || r == '\\':
+			size += 2
+		default:
+			size += utf8.RuneLen(r)
+		}
+		if size > n {
+			return s[:i] + "…"
+		}
+	}
+	return s
+}
