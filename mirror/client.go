@@ -115,11 +115,7 @@ func (c *Client) Get(ctx context.Context, target string) ([]byte, error) {
 // Do makes a request with a JSON body (nil for none), with Get's limiter
 // and retries, and returns the answer's body.
 func (c *Client) Do(ctx context.Context, method, target string, body []byte) ([]byte, error) {
-	u := target
-	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
-		u = strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(target, "/")
-	}
-	u, err := c.rebase(u)
+	u, err := c.resolve(target)
 	if err != nil {
 		return nil, err
 	}

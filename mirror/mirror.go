@@ -186,7 +186,11 @@ func (m *Mirror) Sweep(ctx context.Context, from, to time.Time, checkpoint strin
 func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
 	next := "communications/callRecords?$select=id,version,lastModifiedDateTime&$filter=" + queryEscape(filter)
+	var chain pageChain
 	for next != "" {
+		if err := chain.visit(m.Client, next); err != nil {
+			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
 		body, err := m.Client.Get(ctx, next)
 		if err != nil {
 			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
@@ -197,6 +201,9 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
 			return fmt.Errorf("list call records: the page is not Graph's JSON: %w", err)
+		}
+		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
+			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
 		ls, versioned := m.Store.(callvault.MirrorListingStore)
 		var queue []callvault.MirrorListing
@@ -621,8 +628,15 @@ func (m *Mirror) joinPages(ctx context.Context, id string, body []byte) ([]byte,
 	if err := json.Unmarshal(body, &rec); err != nil {
 		return nil, fmt.Errorf("record %s: the answer is not a JSON object: %w", id, err)
 	}
+	// The pages of both expansions, and the record's own answer, must fit
+	// in what a record may hold.
+	chain := pageChain{limit: ingest.MaxRecordSize}
+	if err := chain.page(1, len(body), true); err != nil {
+		return nil, fmt.Errorf("record %s: %w", id, err)
+	}
 	for _, nav := range []string{"sessions", "participants_v2"} {
-		if err := m.rest(ctx, rec, nav); err != nil {
+		chain.seen, chain.empty = nil, 0 // each expansion is a walk of its own
+		if err := m.rest(ctx, rec, nav, &chain); err != nil {
 			return nil, fmt.Errorf("record %s: %s: %w", id, nav, err)
 		}
 	}
@@ -635,8 +649,8 @@ func (m *Mirror) joinPages(ctx context.Context, id string, body []byte) ([]byte,
 }
 
 // rest follows nav@odata.nextLink to the end, appending every page to
-// rec[nav].
-func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav string) error {
+// rec[nav], as far as chain lets it.
+func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav string, chain *pageChain) error {
 	var items []json.RawMessage
 	if raw, ok := rec[nav]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &items); err != nil {
@@ -651,6 +665,9 @@ func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav s
 		return nil
 	}
 	for next != "" {
+		if err := chain.visit(m.Client, next); err != nil {
+			return err
+		}
 		body, err := m.Client.Get(ctx, next)
 		if err != nil {
 			return err
@@ -660,6 +677,9 @@ func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav s
 			NextLink string            `json:"@odata.nextLink"`
 		}
 		if err := json.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
 			return err
 		}
 		items = append(items, page.Value...)
@@ -686,7 +706,11 @@ func (m *Mirror) Reports(ctx context.Context, from, to time.Time, functions map[
 		for fn, kind := range functions {
 			next := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
 				day.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+			var chain pageChain
 			for next != "" {
+				if err := chain.visit(m.Client, next); err != nil {
+					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
+				}
 				body, err := m.Client.Get(ctx, next)
 				if err != nil {
 					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
@@ -697,6 +721,9 @@ func (m *Mirror) Reports(ctx context.Context, from, to time.Time, functions map[
 				}
 				if err := json.Unmarshal(body, &page); err != nil {
 					return fmt.Errorf("%s: %w", fn, err)
+				}
+				if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
+					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
 				}
 				if len(page.Value) > 0 {
 					var lines bytes.Buffer

@@ -1,0 +1,132 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callvault/callvault/outbound"
+)
+
+// loopSource is a source whose nextLinks never end: for a record's
+// sessions, the call records list and a report function. How it loops is
+// the test's: a link back to a page already given, the same link under
+// another host, or new links to pages with nothing in them. It answers on
+// loopback only, and counts what it was asked.
+type loopSource struct {
+	base     string
+	requests atomic.Int64
+	loop     func(base, path string, n int64) string // the nextLink of the n-th page at path
+}
+
+func (s *loopSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	if n > 10_000 {
+		// The test has failed already; do not let it spin for its timeout.
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"BadRequest","message":"enough"}}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	next := s.loop(s.base, r.URL.Path, n)
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/communications/callRecords/rec"):
+		fmt.Fprintf(w, `{"id":"rec","version":1,"sessions":[],"sessions@odata.nextLink":%q}`, next)
+	default:
+		fmt.Fprintf(w, `{"value":[],"@odata.nextLink":%q}`, next)
+	}
+}
+
+func newLoopMirror(t *testing.T, loop func(base, path string, n int64) string) (*Mirror, *loopSource) {
+	t.Helper()
+	src := &loopSource{loop: loop}
+	srv := httptest.NewServer(src) // loopback only
+	t.Cleanup(srv.Close)
+	src.base = srv.URL + "/beta"
+	hc := outbound.Policy{AllowHTTP: true}.Client(5 * time.Second)
+	c := &Client{Base: src.base, HTTP: hc, Tokens: staticToken("t"), Tenant: testTenant, App: "app", MaxAttempts: 1}
+	return &Mirror{Client: c, Tenant: testTenant, Workers: 1, Batch: 1, MaxAttempts: 1}, src
+}
+
+// A source whose nextLinks go round in a circle, or on forever through
+// empty pages, makes every walk of its pages fail with an error that says
+// so, after a bounded number of requests: a mirror must not ask forever,
+// nor gather a record's pages until it runs out of memory.
+func TestWalksOfPagesThatNeverEndFail(t *testing.T) {
+	loops := []struct {
+		name string
+		loop func(base, path string, n int64) string
+		want string
+	}{
+		{"to itself", func(base, path string, n int64) string {
+			return base + "/communications/callRecords/rec/sessions?$skiptoken=same"
+		}, "twice"},
+		{"in a circle of three", func(base, path string, n int64) string {
+			return fmt.Sprintf("%s/communications/callRecords/rec/sessions?$skiptoken=%d", base, n%3)
+		}, "twice"},
+		{"the same page under other hosts", func(base, path string, n int64) string {
+			return fmt.Sprintf("https://host%d.example/beta/communications/callRecords/rec/sessions?$skiptoken=same", n)
+		}, "twice"},
+		{"relative, then absolute", func(base, path string, n int64) string {
+			if n%2 == 0 {
+				return "communications/callRecords/rec/sessions?$skiptoken=same"
+			}
+			return base + "/communications/callRecords/rec/sessions?$skiptoken=same"
+		}, "twice"},
+		{"on through empty pages", func(base, path string, n int64) string {
+			return fmt.Sprintf("%s/communications/callRecords/rec/sessions?$skiptoken=%d", base, n)
+		}, "empty pages"},
+	}
+	walks := []struct {
+		name string
+		walk func(ctx context.Context, m *Mirror) error
+	}{
+		{"a record's sessions", func(ctx context.Context, m *Mirror) error {
+			_, err := m.Fetch(ctx, "rec")
+			return err
+		}},
+		{"a sweep's list", func(ctx context.Context, m *Mirror) error {
+			return m.sweepWindow(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+		}},
+		{"a report function", func(ctx context.Context, m *Mirror) error {
+			return m.Reports(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC),
+				map[string]string{"getPstnCalls": "pstnCallLogRow"})
+		}},
+	}
+	for _, l := range loops {
+		for _, w := range walks {
+			t.Run(l.name+"/"+w.name, func(t *testing.T) {
+				m, src := newLoopMirror(t, l.loop)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				err := w.walk(ctx, m)
+				if err == nil || !strings.Contains(err.Error(), l.want) {
+					t.Fatalf("err = %v, want one that says %q", err, l.want)
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("the walk ended with the test's deadline: %v", err)
+				}
+				if n := src.requests.Load(); n > maxEmptyPages+2 {
+					t.Errorf("%d requests to the source, want at most %d", n, maxEmptyPages+2)
+				}
+			})
+		}
+	}
+}
+
+// A walk whose pages add up to more than a record may hold stops there.
+func TestAWalkStopsAtTheSizeOfARecord(t *testing.T) {
+	c := pageChain{limit: 1000}
+	if err := c.page(1, 600, true); err != nil {
+		t.Fatal(err)
+	}
+	err := c.page(1, 600, true)
+	if err == nil || !strings.Contains(err.Error(), "1000 bytes") {
+		t.Fatalf("err = %v, want the record's bound", err)
+	}
+}
