@@ -1,7 +1,9 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -128,5 +130,44 @@ func TestAWalkStopsAtTheSizeOfARecord(t *testing.T) {
 	err := c.page(1, 600, true)
 	if err == nil || !strings.Contains(err.Error(), "1000 bytes") {
 		t.Fatalf("err = %v, want the record's bound", err)
+	}
+}
+
+// A source may write its answers indented, across lines, as JSON allows
+// (a proxy that pretty-prints, a hand-written stand-in). The mirror stores
+// the records of a batch as the lines of one import, so each must still be
+// one line: every record is stored, and settled as itself.
+func TestRecordsWrittenAcrossLinesAreStoredEach(t *testing.T) {
+	ids, records := testRecords(9)
+	for i, id := range ids {
+		if i%3 == 1 {
+			var b bytes.Buffer
+			if err := json.Indent(&b, records[id], "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			records[id] = append(b.Bytes(), "\r\n"...)
+		}
+	}
+	src := &recordSource{records: records}
+	m, db := newTestMirror(t, src)
+	m.Workers = 1 // one fetcher: the batches hold records in order, indented ones among others
+	ctx := context.Background()
+	if err := db.EnqueueMirror(ctx, testTenant, m.Client.Base, ids, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Drain(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Stats.Inserted.Load(); got != int64(len(ids)) {
+		t.Errorf("%d inserted, want %d", got, len(ids))
+	}
+	queued, parked, err := db.MirrorBacklog(ctx, testTenant, m.Client.Base)
+	if err != nil || queued != 0 || parked != 0 {
+		t.Errorf("backlog: %d queued, %d parked, %v; want none", queued, parked, err)
+	}
+	for _, id := range ids {
+		if _, err := db.GetRecord(ctx, testTenant, id); err != nil {
+			t.Errorf("record %s: %v", id, err)
+		}
 	}
 }
