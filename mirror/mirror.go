@@ -608,6 +608,13 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 	paged := false
 	for mem, ok := o.Next(); ok; mem, ok = o.Next() {
 		switch string(mem.Key) {
+		case "id":
+			// The item is settled by the id asked for: an answer that holds
+			// another record would settle it unstored.
+			var got string
+			if json.Unmarshal(mem.Value, &got) == nil && !strings.EqualFold(got, id) {
+				return nil, fmt.Errorf("record %s: the source answered with the record %q", id, got)
+			}
 		case "endDateTime":
 			end = mem.Value
 		case "sessions@odata.nextLink", "participants_v2@odata.nextLink":

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callvault/callvault/outbound"
+	"github.com/callvault/callvault/synth"
 )
 
 // loopSource is a source whose nextLinks never end: for a record's
@@ -169,5 +170,25 @@ func TestRecordsWrittenAcrossLinesAreStoredEach(t *testing.T) {
 		if _, err := db.GetRecord(ctx, testTenant, id); err != nil {
 			t.Errorf("record %s: %v", id, err)
 		}
+	}
+}
+
+// A source that answers a record's id with another record fails that
+// fetch: the item is settled by the id asked for, and would otherwise be
+// done with nothing stored under it.
+func TestAnAnswerWithAnotherRecordFails(t *testing.T) {
+	ids, records := testRecords(2)
+	records[ids[0]] = records[ids[1]]
+	src := &recordSource{records: records}
+	m, _ := newTestMirror(t, src)
+	_, err := m.Fetch(context.Background(), ids[0])
+	if err == nil || !strings.Contains(err.Error(), "answered with the record \""+ids[1]+"\"") {
+		t.Fatalf("err = %v, want the other record named", err)
+	}
+	// Graph's ids are GUIDs, which the source may write in either case.
+	const lower = "abcdef00-0000-4000-8000-00000000000a"
+	records[strings.ToUpper(lower)] = synth.RecordWithSessions(testTenant, 1, lower, 1)
+	if _, err := m.Fetch(context.Background(), strings.ToUpper(lower)); err != nil {
+		t.Errorf("the id in the other letter case: %v", err)
 	}
 }
