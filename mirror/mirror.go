@@ -593,10 +593,11 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 	if !ok || !json.Valid(body) {
 		return nil, fmt.Errorf("record %s: the answer is not a JSON object", id)
 	}
+	// Records are stored as the lines of one import (storeBatch): an answer
+	// written across lines, as JSON allows between tokens (never within a
+	// string), is put on one, and the space around it goes.
+	body = bytes.TrimSpace(body)
 	if bytes.ContainsAny(body, "\r\n") {
-		// Records are stored as the lines of one import (storeBatch): an
-		// answer written across lines, as JSON allows between tokens (never
-		// within a string), is put on one.
 		var b bytes.Buffer
 		b.Grow(len(body))
 		if err := json.Compact(&b, body); err != nil {

@@ -73,6 +73,26 @@ func newTestMirror(t *testing.T, src *recordSource) (*Mirror, *sqlite.DB) {
 	return &Mirror{Client: c, Store: db, Tenant: testTenant, Workers: 3, Batch: 5, MaxAttempts: 1}, db
 }
 
+// newSourceMirror starts h as a source on loopback (its Base ends in
+// /beta) and returns a mirror of it into a new SQLite store: one worker,
+// batches of one, one attempt a request and a record, so that a test sees
+// what each answer does at once.
+func newSourceMirror(tb testing.TB, h http.Handler) (*Mirror, *sqlite.DB) {
+	tb.Helper()
+	srv := httptest.NewServer(h) // loopback only
+	tb.Cleanup(srv.Close)
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "callvault.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	hc := outbound.Policy{AllowHTTP: true}.Client(5 * time.Second)
+	c := &Client{Base: srv.URL + "/beta", HTTP: hc, Tokens: staticToken("t"), Tenant: testTenant, App: "app", MaxAttempts: 1}
+	m := &Mirror{Client: c, Store: db, Tenant: testTenant, Workers: 1, Batch: 1, MaxAttempts: 1}
+	m.init()
+	return m, db
+}
+
 func testRecords(n int) (ids []string, records map[string][]byte) {
 	records = map[string][]byte{}
 	for i := range n {

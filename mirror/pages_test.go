@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/callvault/callvault/outbound"
 	"github.com/callvault/callvault/synth"
 )
 
@@ -48,12 +46,9 @@ func (s *loopSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newLoopMirror(t *testing.T, loop func(base, path string, n int64) string) (*Mirror, *loopSource) {
 	t.Helper()
 	src := &loopSource{loop: loop}
-	srv := httptest.NewServer(src) // loopback only
-	t.Cleanup(srv.Close)
-	src.base = srv.URL + "/beta"
-	hc := outbound.Policy{AllowHTTP: true}.Client(5 * time.Second)
-	c := &Client{Base: src.base, HTTP: hc, Tokens: staticToken("t"), Tenant: testTenant, App: "app", MaxAttempts: 1}
-	return &Mirror{Client: c, Tenant: testTenant, Workers: 1, Batch: 1, MaxAttempts: 1}, src
+	m, _ := newSourceMirror(t, src)
+	src.base = m.Client.Base
+	return m, src
 }
 
 // A source whose nextLinks go round in a circle, or on forever through
