@@ -161,16 +161,25 @@ func (m *Mirror) Sweep(ctx context.Context, from, to time.Time, checkpoint strin
 			}
 		}
 	}
+	// A window that fails does not stop the later ones: a day the source
+	// cannot list (an incident, a page it cannot write) would otherwise keep
+	// every newer record from the mirror for as long as it fails. The
+	// checkpoint stays before the first failed window, so that a sweep
+	// resumed under its name lists that window again.
 	start := from
+	var failed []error
 	for day := from; day.Before(to); {
 		end := day.Add(24 * time.Hour)
 		if end.After(to) {
 			end = to
 		}
 		if err := m.sweepWindow(ctx, day, end); err != nil {
-			return err
-		}
-		if checkpoint != "" {
+			if ctx.Err() != nil {
+				return err
+			}
+			m.Logger.Error("a window of the sweep failed; the later ones go on", "from", day, "to", end, "err", err)
+			failed = append(failed, err)
+		} else if checkpoint != "" && len(failed) == 0 {
 			v, _ := json.Marshal(struct{ From, Done time.Time }{start, end})
 			if err := m.Store.SetMirrorState(ctx, m.Tenant, m.source(), checkpoint, v); err != nil {
 				return err
@@ -178,7 +187,7 @@ func (m *Mirror) Sweep(ctx context.Context, from, to time.Time, checkpoint strin
 		}
 		day = end
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // sweepWindow lists one window, following nextLinks, and queues what is new

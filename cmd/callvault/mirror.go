@@ -231,13 +231,19 @@ func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.
 		swept := make(chan struct{})
 		drained := make(chan error, 1)
 		go func() { drained <- m.DrainUntil(ctx, swept) }()
-		if err := backfill(ctx); err != nil {
+		berr := backfill(ctx)
+		if berr != nil && ctx.Err() != nil {
 			cancel()
 			<-drained
+			return berr
+		}
+		// A window the source could not list fails the run, after what the
+		// other windows queued is fetched.
+		close(swept)
+		if err := <-drained; err != nil {
 			return err
 		}
-		close(swept)
-		return <-drained
+		return berr
 	}
 
 	errc := make(chan error, 2)
@@ -263,10 +269,20 @@ func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.
 		}()
 	}
 	go func() {
-		if err := backfill(ctx); err != nil {
-			errc <- err
-			return
+		// A backfill that fails (a window the source cannot list) is tried
+		// again at each interval, from its checkpoint, while the sweeps
+		// follow the source: the days it could list are queued already.
+		backfilled := false
+		tryBackfill := func() {
+			if err := backfill(ctx); err != nil {
+				if ctx.Err() == nil {
+					m.Logger.Error("the backfill is not complete; it goes on from its checkpoint at the next interval", "err", err)
+				}
+				return
+			}
+			backfilled = true
 		}
+		tryBackfill()
 		lastDeep := time.Now()
 		for {
 			select {
@@ -274,6 +290,9 @@ func (c *mirrorConfig) mirror(ctx context.Context, m *mirror.Mirror, start time.
 				errc <- ctx.Err()
 				return
 			case <-time.After(c.interval):
+			}
+			if !backfilled {
+				tryBackfill()
 			}
 			now := time.Now()
 			window := c.lookback
