@@ -726,54 +726,81 @@ func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav s
 // Rows are keyed in the store, so pulling a day again adds nothing twice.
 func (m *Mirror) Reports(ctx context.Context, from, to time.Time, functions map[string]string) error {
 	m.init()
+	// A day the source cannot answer does not stop the others, as in a
+	// sweep: pulling a day again adds nothing twice.
+	var failed []error
 	for day := from; day.Before(to); day = day.Add(24 * time.Hour) {
 		end := day.Add(24 * time.Hour)
 		if end.After(to) {
 			end = to
 		}
 		for fn, kind := range functions {
-			next := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
-				day.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
-			var chain pageChain
-			for next != "" {
-				if err := chain.visit(m.Client, next); err != nil {
-					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
+			if err := m.reportDay(ctx, fn, kind, day, end); err != nil {
+				if ctx.Err() != nil {
+					return err
 				}
-				body, err := m.Client.Get(ctx, next)
-				if err != nil {
-					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
-				}
-				var page struct {
-					Value    []json.RawMessage `json:"value"`
-					NextLink string            `json:"@odata.nextLink"`
-				}
-				if err := json.Unmarshal(body, &page); err != nil {
-					return fmt.Errorf("%s: %w", fn, err)
-				}
-				if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
-					return fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
-				}
-				if len(page.Value) > 0 {
-					var lines bytes.Buffer
-					for _, row := range page.Value {
-						lines.Write(row)
-						lines.WriteByte('\n')
-					}
-					var stats ingest.Stats
-					var rej error
-					im := &ingest.Importer{Store: m.Store, Tenant: m.Tenant, Kind: kind, Workers: 1,
-						OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} }}
-					if err := im.Import(ctx, fn, &lines, &stats); err != nil {
-						return err
-					}
-					if rej != nil {
-						m.Logger.Error("report row refused", "function", fn, "err", rej)
-					}
-					m.Stats.Rows.Add(int64(stats.Rows))
-				}
-				next = page.NextLink
+				m.Logger.Error("a day of report rows failed; the others go on", "function", fn, "day", day.Format(time.DateOnly), "err", err)
+				failed = append(failed, err)
 			}
 		}
+	}
+	return errors.Join(failed...)
+}
+
+// reportDay copies the rows of the report function fn, whose rows are of
+// kind, for [day, end).
+func (m *Mirror) reportDay(ctx context.Context, fn, kind string, day, end time.Time) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
+		}
+	}()
+	next := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
+		day.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+	var chain pageChain
+	for next != "" {
+		if err := chain.visit(m.Client, next); err != nil {
+			return err
+		}
+		body, err := m.Client.Get(ctx, next)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"@odata.nextLink"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return fmt.Errorf("the page is not Graph's JSON: %w", err)
+		}
+		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
+			return err
+		}
+		if len(page.Value) > 0 {
+			// The rows are imported as lines: a row the source wrote across
+			// lines is put on one (Fetch does the same for records).
+			var lines bytes.Buffer
+			for _, row := range page.Value {
+				if bytes.ContainsAny(row, "\r\n") {
+					json.Compact(&lines, row) // valid: Unmarshal took it
+				} else {
+					lines.Write(row)
+				}
+				lines.WriteByte('\n')
+			}
+			var stats ingest.Stats
+			var rej error
+			im := &ingest.Importer{Store: m.Store, Tenant: m.Tenant, Kind: kind, Workers: 1,
+				OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} }}
+			if err := im.Import(ctx, fn, &lines, &stats); err != nil {
+				return err
+			}
+			if rej != nil {
+				m.Logger.Error("report row refused", "function", fn, "err", rej)
+			}
+			m.Stats.Rows.Add(int64(stats.Rows))
+		}
+		next = page.NextLink
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callvault/callvault"
 )
 
 // dayListing lists one record a day, whose id names the day, and answers
@@ -93,5 +96,65 @@ func TestASweepGoesOnPastAWindowThatFails(t *testing.T) {
 	}
 	if cp := checkpoint(); !cp.Equal(day.Add(72 * time.Hour)) {
 		t.Errorf("checkpoint at %v, want the end of the sweep", cp)
+	}
+}
+
+// dayRows answers getPstnCalls with one row a day, and on the first day a
+// second one written across lines; the day bad gets a 400.
+type dayRows struct {
+	first, bad time.Time
+}
+
+func (s *dayRows) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, rest, _ := strings.Cut(r.URL.Path, "getPstnCalls(fromDateTime=")
+	day, err := time.Parse(time.RFC3339, strings.SplitN(rest, ",", 2)[0])
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if day.Equal(s.bad) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"code":"BadRequest","message":"this day cannot be listed"}}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !day.Equal(s.first) {
+		fmt.Fprintf(w, `{"value":[%s]}`, pstnRow(dayID(day), day.Add(time.Hour)))
+		return
+	}
+	// Two rows, the second written across lines.
+	var b bytes.Buffer
+	json.Indent(&b, []byte(pstnRow(dayID(day)+"b", day.Add(2*time.Hour))), "", "  ")
+	fmt.Fprintf(w, "{\n\"value\": [\n%s,\n%s\n]\n}", pstnRow(dayID(day), day.Add(time.Hour)), b.Bytes())
+}
+
+func pstnRow(id string, start time.Time) string {
+	return fmt.Sprintf(`{"id":"%s","callId":"c","userId":"db03c14b-06eb-4189-939b-7cbf3a20ba27","startDateTime":"%s","endDateTime":"%s","duration":60,"callType":"user_in","calleeNumber":"+1234567890","callerNumber":"+0123456789"}`,
+		id, start.Format(time.RFC3339), start.Add(time.Minute).Format(time.RFC3339))
+}
+
+// Report rows likewise: a day the source cannot answer does not keep the
+// others from the store, and a row written across lines is stored as one.
+func TestReportRowsGoOnPastADayThatFails(t *testing.T) {
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	m, db := newSourceMirror(t, &dayRows{first: day, bad: day.Add(24 * time.Hour)})
+	ctx := context.Background()
+	err := m.Reports(ctx, day, day.Add(72*time.Hour), map[string]string{"getPstnCalls": "pstnCallLogRow"})
+	if err == nil || !strings.Contains(err.Error(), "getPstnCalls for 2026-11-03") || !strings.Contains(err.Error(), "this day cannot be listed") {
+		t.Errorf("err = %v, want the failed day and why", err)
+	}
+	page, err := db.ListReportRows(ctx, callvault.ReportQuery{Tenant: testTenant, Kind: "pstnCallLogRow",
+		Range: callvault.TimeRange{From: day, To: day.Add(72 * time.Hour)}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, row := range page.Rows {
+		var r struct{ ID string }
+		json.Unmarshal(row, &r)
+		ids = append(ids, r.ID)
+	}
+	if want := []string{dayID(day), dayID(day) + "b", dayID(day.Add(48 * time.Hour))}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("stored rows %v, want %v", ids, want)
 	}
 }
