@@ -194,29 +194,11 @@ func (m *Mirror) Sweep(ctx context.Context, from, to time.Time, checkpoint strin
 // or changed.
 func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-	next := "communications/callRecords?$select=id,version,lastModifiedDateTime&$filter=" + queryEscape(filter)
-	var chain pageChain
-	for next != "" {
-		if err := chain.visit(m.Client, next); err != nil {
-			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
-		}
-		body, err := m.Client.Get(ctx, next)
-		if err != nil {
-			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
-		}
-		var page struct {
-			Value    []listed `json:"value"`
-			NextLink string   `json:"@odata.nextLink"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("list call records: the page is not Graph's JSON: %w", err)
-		}
-		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
-			return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
-		}
+	first := "communications/callRecords?$select=id,version,lastModifiedDateTime&$filter=" + queryEscape(filter)
+	err := walkPages(ctx, m.Client, first, &pageChain{}, func(page []listed) error {
 		ls, versioned := m.Store.(callvault.MirrorListingStore)
 		var queue []callvault.MirrorListing
-		for _, r := range page.Value {
+		for _, r := range page {
 			m.Stats.Listed.Add(1)
 			changed, err := m.changed(ctx, r)
 			if err != nil {
@@ -246,7 +228,10 @@ func (m *Mirror) sweepWindow(ctx context.Context, from, to time.Time) error {
 			}
 			m.Stats.Queued.Add(int64(len(queue)))
 		}
-		next = page.NextLink
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list call records %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
 	return nil
 }
@@ -692,26 +677,12 @@ func (m *Mirror) rest(ctx context.Context, rec map[string]json.RawMessage, nav s
 	if next == "" {
 		return nil
 	}
-	for next != "" {
-		if err := chain.visit(m.Client, next); err != nil {
-			return err
-		}
-		body, err := m.Client.Get(ctx, next)
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Value    []json.RawMessage `json:"value"`
-			NextLink string            `json:"@odata.nextLink"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return err
-		}
-		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
-			return err
-		}
-		items = append(items, page.Value...)
-		next = page.NextLink
+	err := walkPages(ctx, m.Client, next, chain, func(page []json.RawMessage) error {
+		items = append(items, page...)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	all, err := json.Marshal(items)
 	if err != nil {
@@ -755,54 +726,36 @@ func (m *Mirror) reportDay(ctx context.Context, fn, kind string, day, end time.T
 			err = fmt.Errorf("%s for %s: %w", fn, day.Format(time.DateOnly), err)
 		}
 	}()
-	next := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
+	first := fmt.Sprintf("communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)", fn,
 		day.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
-	var chain pageChain
-	for next != "" {
-		if err := chain.visit(m.Client, next); err != nil {
+	return walkPages(ctx, m.Client, first, &pageChain{}, func(page []json.RawMessage) error {
+		if len(page) == 0 {
+			return nil
+		}
+		// The rows are imported as lines: a row the source wrote across
+		// lines is put on one (Fetch does the same for records).
+		var lines bytes.Buffer
+		for _, row := range page {
+			if bytes.ContainsAny(row, "\r\n") {
+				json.Compact(&lines, row) // valid: Unmarshal took it
+			} else {
+				lines.Write(row)
+			}
+			lines.WriteByte('\n')
+		}
+		var stats ingest.Stats
+		var rej error
+		im := &ingest.Importer{Store: m.Store, Tenant: m.Tenant, Kind: kind, Workers: 1,
+			OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} }}
+		if err := im.Import(ctx, fn, &lines, &stats); err != nil {
 			return err
 		}
-		body, err := m.Client.Get(ctx, next)
-		if err != nil {
-			return err
+		if rej != nil {
+			m.Logger.Error("report row refused", "function", fn, "err", rej)
 		}
-		var page struct {
-			Value    []json.RawMessage `json:"value"`
-			NextLink string            `json:"@odata.nextLink"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return fmt.Errorf("the page is not Graph's JSON: %w", err)
-		}
-		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
-			return err
-		}
-		if len(page.Value) > 0 {
-			// The rows are imported as lines: a row the source wrote across
-			// lines is put on one (Fetch does the same for records).
-			var lines bytes.Buffer
-			for _, row := range page.Value {
-				if bytes.ContainsAny(row, "\r\n") {
-					json.Compact(&lines, row) // valid: Unmarshal took it
-				} else {
-					lines.Write(row)
-				}
-				lines.WriteByte('\n')
-			}
-			var stats ingest.Stats
-			var rej error
-			im := &ingest.Importer{Store: m.Store, Tenant: m.Tenant, Kind: kind, Workers: 1,
-				OnReject: func(r ingest.Rejection) { rej = &rejected{reason: r.Error()} }}
-			if err := im.Import(ctx, fn, &lines, &stats); err != nil {
-				return err
-			}
-			if rej != nil {
-				m.Logger.Error("report row refused", "function", fn, "err", rej)
-			}
-			m.Stats.Rows.Add(int64(stats.Rows))
-		}
-		next = page.NextLink
-	}
-	return nil
+		m.Stats.Rows.Add(int64(stats.Rows))
+		return nil
+	})
 }
 
 // ReportFunctions are the report functions a mirror copies by default, with

@@ -1,6 +1,8 @@
 package mirror
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -67,4 +69,33 @@ func (c *Client) resolve(target string) (string, error) {
 		u = strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(target, "/")
 	}
 	return c.rebase(u)
+}
+
+// walkPages asks c for first and for each page its nextLink leads to, as
+// far as chain lets it, and hands each page's items, decoded as T, to each.
+func walkPages[T any](ctx context.Context, c *Client, first string, chain *pageChain, each func(page []T) error) error {
+	for next := first; next != ""; {
+		if err := chain.visit(c, next); err != nil {
+			return err
+		}
+		body, err := c.Get(ctx, next)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Value    []T    `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return fmt.Errorf("the page is not Graph's JSON: %w", err)
+		}
+		if err := chain.page(len(page.Value), len(body), page.NextLink != ""); err != nil {
+			return err
+		}
+		if err := each(page.Value); err != nil {
+			return err
+		}
+		next = page.NextLink
+	}
+	return nil
 }
