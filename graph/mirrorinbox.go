@@ -55,7 +55,10 @@ func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request, store callva
 		return callvault.Errorf(callvault.EFORBIDDEN, "No mirror subscribes for this tenant and source.")
 	}
 	if token := q.Get("validationToken"); token != "" {
+		// The echo is whatever the URL held: text, never sniffed as HTML
+		// by a browser that a cross-site form sent here.
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, token)
 		return nil

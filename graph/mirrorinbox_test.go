@@ -48,6 +48,14 @@ func TestTheMirrorInboxTakesOnlyTheSourcesNotifications(t *testing.T) {
 	if status, body := post(at(tenantA)+"&validationToken=Validation%3a+hello", ""); status != 200 || body != "Validation: hello" {
 		t.Errorf("handshake: %d %q", status, body)
 	}
+	resp, err := http.Post(at(tenantA)+"&validationToken=%3Cb%3Ex", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("the echo's headers: Content-Type %q, X-Content-Type-Options %q; want text/plain, never sniffed", resp.Header.Get("Content-Type"), got)
+	}
 	if status, _ := post(at(tenantB)+"&validationToken=x", ""); status != 403 {
 		t.Errorf("handshake for a tenant no mirror subscribes for: %d", status)
 	}
