@@ -587,18 +587,7 @@ func (m *Mirror) Fetch(ctx context.Context, id string) ([]byte, error) {
 	if !ok || !json.Valid(body) {
 		return nil, fmt.Errorf("record %s: the answer is not a JSON object", id)
 	}
-	// Records are stored as the lines of one import (storeBatch): an answer
-	// written across lines, as JSON allows between tokens (never within a
-	// string), is put on one, and the space around it goes.
-	body = bytes.TrimSpace(body)
-	if bytes.ContainsAny(body, "\r\n") {
-		var b bytes.Buffer
-		b.Grow(len(body))
-		if err := json.Compact(&b, body); err != nil {
-			return nil, fmt.Errorf("record %s: %w", id, err)
-		}
-		body = b.Bytes()
-	}
+	body = oneLine(body)
 	var end []byte
 	paged := false
 	for mem, ok := o.Next(); ok; mem, ok = o.Next() {
@@ -643,10 +632,7 @@ func (m *Mirror) joinPages(ctx context.Context, id string, body []byte) ([]byte,
 	}
 	// The pages of both expansions, and the record's own answer, must fit
 	// in what a record may hold.
-	chain := pageChain{limit: ingest.MaxRecordSize}
-	if err := chain.page(1, len(body), true); err != nil {
-		return nil, fmt.Errorf("record %s: %w", id, err)
-	}
+	chain := pageChain{limit: ingest.MaxRecordSize, bytes: int64(len(body))}
 	for _, nav := range []string{"sessions", "participants_v2"} {
 		chain.seen, chain.empty = nil, 0 // each expansion is a walk of its own
 		if err := m.rest(ctx, rec, nav, &chain); err != nil {
@@ -732,15 +718,9 @@ func (m *Mirror) reportDay(ctx context.Context, fn, kind string, day, end time.T
 		if len(page) == 0 {
 			return nil
 		}
-		// The rows are imported as lines: a row the source wrote across
-		// lines is put on one (Fetch does the same for records).
 		var lines bytes.Buffer
 		for _, row := range page {
-			if bytes.ContainsAny(row, "\r\n") {
-				json.Compact(&lines, row) // valid: Unmarshal took it
-			} else {
-				lines.Write(row)
-			}
+			lines.Write(oneLine(row))
 			lines.WriteByte('\n')
 		}
 		var stats ingest.Stats

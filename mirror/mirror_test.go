@@ -34,7 +34,7 @@ type recordSource struct {
 }
 
 func (s *recordSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimPrefix(r.URL.Path, "/communications/callRecords/")
+	_, id, _ := strings.Cut(r.URL.Path, "/communications/callRecords/")
 	s.fetches.Add(1)
 	if r.Header.Get("Prefer") != "include-unknown-enum-members" {
 		// Without it a source hides newer enum members: the copy would lose them.
@@ -61,16 +61,9 @@ func (s *recordSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newTestMirror(t *testing.T, src *recordSource) (*Mirror, *sqlite.DB) {
 	t.Helper()
-	srv := httptest.NewServer(src) // loopback only
-	t.Cleanup(srv.Close)
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "callvault.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	hc := outbound.Policy{AllowHTTP: true}.Client(5 * time.Second)
-	c := &Client{Base: srv.URL, HTTP: hc, Tokens: staticToken("t"), Tenant: testTenant, App: "app"}
-	return &Mirror{Client: c, Store: db, Tenant: testTenant, Workers: 3, Batch: 5, MaxAttempts: 1}, db
+	m, db := newSourceMirror(t, src)
+	m.Workers, m.Batch, m.Client.MaxAttempts = 3, 5, 0
+	return m, db
 }
 
 // newSourceMirror starts h as a source on loopback (its Base ends in

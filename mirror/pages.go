@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -98,4 +99,21 @@ func walkPages[T any](ctx context.Context, c *Client, first string, chain *pageC
 		next = page.NextLink
 	}
 	return nil
+}
+
+// oneLine returns v, a valid JSON value, without the space around it and
+// on one line: records and report rows are imported as the lines of one
+// stream (storeBatch, reportDay), and JSON allows line breaks between
+// tokens, never within a string.
+func oneLine(v []byte) []byte {
+	v = bytes.TrimSpace(v)
+	if !bytes.ContainsAny(v, "\r\n") {
+		return v
+	}
+	var b bytes.Buffer
+	b.Grow(len(v))
+	if json.Compact(&b, v) != nil {
+		return v // not JSON after all: the importer refuses it with its reason
+	}
+	return b.Bytes()
 }
