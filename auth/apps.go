@@ -74,6 +74,8 @@ type Apps struct {
 	mu   sync.Mutex
 	doc  *appsDocument // as last read
 	file fs.FileInfo   // of the file last read; nil if it did not exist
+
+	checks secretChecks
 }
 
 // OpenApps returns the registry kept in path. The file need not exist yet.
@@ -184,8 +186,9 @@ func (a *Apps) List() ([]App, error) {
 }
 
 // Authenticate returns the app of tenant with clientID if secret is one of
-// its client secrets. The errors are ErrUnknownApp, ErrWrongSecret and
-// ErrSecretExpired, or one reading the registry.
+// its client secrets. The errors are ErrUnknownApp, ErrWrongSecret,
+// ErrSecretExpired and ErrBusy, or one reading the registry. A secret that
+// passed once costs one SHA-256 from then on (secretChecks).
 func (a *Apps) Authenticate(tenant, clientID, secret string, now time.Time) (App, error) {
 	doc, err := a.read()
 	if err != nil {
@@ -198,16 +201,16 @@ func (a *Apps) Authenticate(tenant, clientID, secret string, now time.Time) (App
 		return App{}, ErrUnknownApp
 	}
 	app := doc.Apps[i]
-	for _, s := range app.Secrets {
-		if !checkSecret(secret, s.Hash) {
-			continue
-		}
-		if s.Expires != nil && !now.Before(*s.Expires) {
-			return App{}, ErrSecretExpired
-		}
-		return app, nil
+	s, ok, err := a.checks.match(app, secret)
+	switch {
+	case err != nil:
+		return App{}, err
+	case !ok:
+		return App{}, ErrWrongSecret
+	case s.Expires != nil && !now.Before(*s.Expires):
+		return App{}, ErrSecretExpired
 	}
-	return App{}, ErrWrongSecret
+	return app, nil
 }
 
 // read returns the registry, reading the file again if it changed.

@@ -31,3 +31,28 @@ func CountKeyFileStats() (n func() int64, restore func()) {
 	}
 	return count.Load, func() { statKeyFile = old }
 }
+
+// HoldSecretChecks replaces the PBKDF2 check of client secrets until
+// restore: each check is counted, then waits for release to be closed.
+func HoldSecretChecks() (n func() int64, release chan struct{}, restore func()) {
+	var count atomic.Int64
+	release = make(chan struct{})
+	old := checkSecretHash
+	checkSecretHash = func(secret, hash string) bool {
+		count.Add(1)
+		<-release
+		return old(secret, hash)
+	}
+	return count.Load, release, func() { checkSecretHash = old }
+}
+
+// MaxSecretChecks is maxSecretChecks.
+const MaxSecretChecks = maxSecretChecks
+
+// SecretChecksInFlight returns how many checks of client secrets a's
+// Authenticate has in flight, running or waiting for a core.
+func SecretChecksInFlight(a *Apps) int {
+	a.checks.mu.Lock()
+	defer a.checks.mu.Unlock()
+	return len(a.checks.inFlight)
+}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/callvault/callvault/auth"
 )
 
 // An internal error is answered as Entra ID's server_error, its cause in the
@@ -48,8 +51,19 @@ func TestHandleWritesTheErrorAHandlerReturns(t *testing.T) {
 			t.Errorf("%v: the cause logged %v, want %v:\n%s", tc.err, got, tc.inLog, logs.String())
 		}
 	}
-	ok := is.handle(func(w http.ResponseWriter, _ *http.Request) error { w.WriteHeader(204); return nil })
+	// Too many secret checks at once: Entra ID's throttling of the client
+	// credentials grant.
+	busy := is.handle(func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("token endpoint: %w", auth.ErrBusy)
+	})
 	w := httptest.NewRecorder()
+	busy(w, httptest.NewRequest(http.MethodPost, "/t1/oauth2/v2.0/token", nil))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "1" || w.Body.String() != "Too Many Requests" ||
+		w.Header().Get("Cache-Control") != "no-store, no-cache" {
+		t.Errorf("ErrBusy: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	ok := is.handle(func(w http.ResponseWriter, _ *http.Request) error { w.WriteHeader(204); return nil })
+	w = httptest.NewRecorder()
 	ok(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if w.Code != 204 || w.Body.Len() != 0 {
 		t.Errorf("a handler that succeeds: %d %s", w.Code, w.Body)
