@@ -34,6 +34,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // them, with two registered apps.
 type fixture struct {
 	url                  string
+	handler              http.Handler // what url serves, for requests in process
 	signer               *auth.Signer
 	data                 string
 	app, noRoles, expiry auth.App
@@ -42,7 +43,7 @@ type fixture struct {
 	clock                time.Time
 }
 
-func newFixture(t *testing.T, tenants ...string) *fixture {
+func newFixture(t testing.TB, tenants ...string) *fixture {
 	t.Helper()
 	f := &fixture{data: t.TempDir(), clock: now}
 	var err error
@@ -71,7 +72,8 @@ func newFixture(t *testing.T, tenants ...string) *fixture {
 		Cursors: odata.Cursors{Key: make([]byte, 32)},
 		Extra:   dev.Routes(),
 	}
-	hs := httptest.NewServer(srv.Handler())
+	f.handler = srv.Handler()
+	hs := httptest.NewServer(f.handler)
 	t.Cleanup(hs.Close)
 	f.url = hs.URL
 	return f
