@@ -17,6 +17,7 @@ import "context"
 // (package storetest runs each on every store that has it):
 //
 //	BatchStore              PutRecords                 SQLite, PostgreSQL
+//	BulkLoader              BeginBulk                  SQLite
 //	SessionPageVisitor      VisitSessions              SQLite
 //	ScriptCompiler          CompileScripts             SQLite, PostgreSQL
 //	SecretUpdater           UpdateSecret, …            PostgreSQL
@@ -52,6 +53,22 @@ type BatchStore interface {
 	// written); err is a failure of the whole batch, of which nothing is
 	// then stored.
 	PutRecords(ctx context.Context, records []*Record) (outcomes []PutOutcome, errs []error, err error)
+}
+
+// BulkLoader is a Store that stores a large import faster by putting off
+// the upkeep of what it can rebuild at the end, such as an index written at
+// random places. ingest.Importer begins a bulk load once an import has
+// stored ingest.BulkAfterBatches batches, and ends it when the import ends;
+// without it, every batch keeps every index as it goes: the same records,
+// slower.
+type BulkLoader interface {
+	// BeginBulk puts off what the store chooses to, and returns end, which
+	// restores it (once; the Importer calls it however the import ends).
+	// Between the two every read still answers right, some more slowly,
+	// and a process that stops before end leaves the store to restore it
+	// when it is next opened. A store may decline, when its size makes the
+	// rebuild cost more than it saves: then end does nothing.
+	BeginBulk(ctx context.Context) (end func(context.Context) error, err error)
 }
 
 // SessionPageVisitor is a Store that hands a page of sessions to a

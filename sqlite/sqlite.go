@@ -61,6 +61,8 @@ type DB struct {
 	ckpt     *checkpointer
 	dsnCkpt  string
 	bulkWAL  int // bulkWALBytes, which tests make small
+	// bulkMaxParticipants, which tests make small (bulk.go).
+	bulkMaxParticipants int64
 	// Pages appended to the WAL since the checkpointer was poked, and since
 	// the writer checkpointed (noteWALGrowth). The writer's connection
 	// guards them: PutRecords holds it.
@@ -95,7 +97,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, err
 	}
 
-	db := &DB{bulkWAL: bulkWALBytes}
+	db := &DB{bulkWAL: bulkWALBytes, bulkMaxParticipants: bulkMaxParticipants}
 	defer func() {
 		if err != nil {
 			db.Close()
@@ -136,6 +138,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 	// Only a saving: a database this process may read but not write
 	// still opens.
 	_ = db.commitToWAL(ctx)
+	db.restoreBulk(ctx)
 
 	if db.read, err = sql.Open("sqlite", dsn(abs, url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMillis)},

@@ -21,6 +21,7 @@ var capabilities = []struct {
 	has  func(callvault.Store) bool
 }{
 	{"BatchStore", has[callvault.BatchStore]},
+	{"BulkLoader", has[callvault.BulkLoader]},
 	{"SessionPageVisitor", has[callvault.SessionPageVisitor]},
 	{"ScriptCompiler", has[callvault.ScriptCompiler]},
 	{"SecretUpdater", has[callvault.SecretUpdater]}, // RunSecrets
@@ -72,6 +73,7 @@ func capable[T any](s *suite, t *testing.T) (callvault.Store, T) {
 
 func (s *suite) testCapabilities(t *testing.T) {
 	t.Run("BatchStore: a batch stores each record as PutRecord would, refusing only the bad ones", s.testBatch)
+	t.Run("BulkLoader: queries answer the same during a bulk load and after it", s.testBulk)
 	t.Run("SessionPageVisitor: a visit hands over the page ListSessions reads", s.testVisit)
 	t.Run("ScriptCompiler: compiled scripts are stored and served, and a second run changes nothing", s.testCompileScripts)
 	t.Run("SecretUpdater: LoadOrCreateSecret creates a secret once and then loads it", s.testLoadOrCreateSecret)
@@ -119,6 +121,53 @@ func (s *suite) testBatch(t *testing.T) {
 			t.Errorf("record %s: version %d, want %d", want.ID, h.Version, want.Version)
 		}
 	}
+}
+
+func (s *suite) testBulk(t *testing.T) {
+	st, bl := capable[callvault.BulkLoader](s, t)
+	a := tenant(t, "a")
+	var records []*callvault.Record
+	for i := range 40 {
+		ps := [][]string{{"x"}, {"y"}, {"x", "y", "x"}, {"z", "x"}}[i%4]
+		start := base.Add(time.Duration(i%15) * time.Minute)
+		records = append(records, listed(a, fmt.Sprintf("record-%02d", 39-i), start, start.Add(time.Hour), ps...))
+	}
+	putAll(t, st, records[:20]...)
+	check := func(when string) {
+		t.Helper()
+		for _, q := range []callvault.RecordQuery{
+			{Tenant: a, ParticipantID: "x"},
+			{Tenant: a, ParticipantID: "y", Start: callvault.TimeRange{From: base.Add(3 * time.Minute), To: base.Add(9 * time.Minute), FromInclusive: true}},
+			{Tenant: a, ParticipantID: "z"},
+			{Tenant: a},
+		} {
+			for _, limit := range []int{1, 7, 100} {
+				checkWalk(t, st, records, q, limit)
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("the walks above failed %s", when)
+		}
+	}
+	end, err := bl.BeginBulk(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, st, records[20:]...)
+	check("during the bulk load")
+	if err := end(t.Context()); err != nil {
+		t.Fatalf("end: %v", err)
+	}
+	check("after its end")
+	// Another load, on the same store, ends as well.
+	end, err = bl.BeginBulk(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := end(t.Context()); err != nil {
+		t.Fatalf("end of a second bulk load: %v", err)
+	}
+	check("after a second one")
 }
 
 // visited collects what VisitSessions hands over, copied (the bytes are the

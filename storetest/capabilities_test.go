@@ -16,6 +16,7 @@ import (
 // fails the build here rather than silently losing the capability.
 var (
 	_ callvault.BatchStore             = (*sqlite.DB)(nil)
+	_ callvault.BulkLoader             = (*sqlite.DB)(nil)
 	_ callvault.SessionPageVisitor     = (*sqlite.DB)(nil)
 	_ callvault.ScriptCompiler         = (*sqlite.DB)(nil)
 	_ callvault.MigrationReporter      = (*sqlite.DB)(nil)
@@ -56,7 +57,7 @@ func TestCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	want := []string{"BatchStore", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
+	want := []string{"BatchStore", "BulkLoader", "SessionPageVisitor", "ScriptCompiler", "MigrationReporter", "Pinger",
 		"MirrorStore", "MirrorListingStore", "QualityStore", "QualityAggregator", "QualityCallVisitor", "QualityRollupRefresher", "SubscriptionStore", "Outbox", "DriftStore"}
 	if got := storetest.Capabilities(db); !slices.Equal(got, want) {
 		t.Errorf("the SQLite store has %q, want %q", got, want)
