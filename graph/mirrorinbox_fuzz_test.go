@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/graph"
 )
 
@@ -25,14 +24,8 @@ import (
 // subscription id.
 func FuzzMirrorInbox(f *testing.F) {
 	fx := newFixture(f, nil)
-	srv := &graph.Server{Now: func() time.Time { return now }}
-	srv.Handler() // initialises the logger
-	inbox := srv.MirrorInboxHandler(fx.db)
 	const source, state, sub = "https://graph.example/beta", "the-right-client-state", "sub-1"
-	st, _ := json.Marshal(callvault.MirrorNotifyState{SubscriptionID: sub, ClientState: state, Expires: now.Add(time.Hour)})
-	if err := fx.db.SetMirrorState(f.Context(), tenantA, source, callvault.MirrorNotifyStateName, st); err != nil {
-		f.Fatal(err)
-	}
+	inbox := mirrorInbox(f, fx, source, sub, state)
 	fill := strings.NewReplacer("{tenant}", tenantA, "{source}", url.QueryEscape(source), "{state}", state, "{sub}", sub).Replace
 
 	item := func(sub, state, tenant, id string) string {

@@ -17,16 +17,10 @@ import (
 
 func TestTheMirrorInboxTakesOnlyTheSourcesNotifications(t *testing.T) {
 	f := newFixture(t, nil)
-	srv := &graph.Server{Now: func() time.Time { return now }}
-	srv.Handler() // initialises the logger
-	inbox := httptest.NewServer(srv.MirrorInboxHandler(f.db))
+	const source = "https://graph.example/beta"
+	inbox := httptest.NewServer(mirrorInbox(t, f, source, "sub-1", "right"))
 	defer inbox.Close()
 	ctx := context.Background()
-	const source = "https://graph.example/beta"
-	st, _ := json.Marshal(callvault.MirrorNotifyState{SubscriptionID: "sub-1", ClientState: "right", Expires: now.Add(time.Hour)})
-	if err := f.db.SetMirrorState(ctx, tenantA, source, callvault.MirrorNotifyStateName, st); err != nil {
-		t.Fatal(err)
-	}
 	at := func(tenant string) string {
 		return inbox.URL + "?" + url.Values{"tenant": {tenant}, "source": {source}}.Encode()
 	}
@@ -75,4 +69,17 @@ func TestTheMirrorInboxTakesOnlyTheSourcesNotifications(t *testing.T) {
 	if status, _ := post(at(tenantA), `{"value":`); status != 400 {
 		t.Errorf("a broken body: %d", status)
 	}
+}
+
+// mirrorInbox returns the inbox of a server on f's store, where a mirror of
+// tenant A on source is subscribed as sub with clientState state.
+func mirrorInbox(tb testing.TB, f *fixture, source, sub, state string) http.Handler {
+	tb.Helper()
+	srv := &graph.Server{Now: func() time.Time { return now }}
+	srv.Handler() // initialises the logger
+	st, _ := json.Marshal(callvault.MirrorNotifyState{SubscriptionID: sub, ClientState: state, Expires: now.Add(time.Hour)})
+	if err := f.db.SetMirrorState(context.Background(), tenantA, source, callvault.MirrorNotifyStateName, st); err != nil {
+		tb.Fatal(err)
+	}
+	return srv.MirrorInboxHandler(f.db)
 }
