@@ -137,3 +137,42 @@ func TestBulkLoadDeclinesOnALargeStore(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A server that has the store open, as serve beside callvault import,
+// answers queries by participant while the import's bulk load drops the
+// index and after it builds it again: its prepared statements follow the
+// schema.
+func TestAnotherProcessReadsThroughABulkLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callvault.db")
+	importer, server := open(t, path), open(t, path)
+	defer importer.Close()
+	defer server.Close()
+	ctx := t.Context()
+	if _, _, err := importer.PutRecords(ctx, participantRecords(0, 6)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"r002", "r005"}
+	if got := byParticipant(t, server, "p2"); !slices.Equal(got, want) {
+		t.Fatalf("before: %q", got)
+	}
+	end, err := importer.BeginBulk(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := importer.PutRecords(ctx, participantRecords(6, 3)); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "r008")
+	if got := byParticipant(t, server, "p2"); !slices.Equal(got, want) {
+		t.Errorf("during the bulk load: %q, want %q", got, want)
+	}
+	if err := end(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := byParticipant(t, server, "p2"); !slices.Equal(got, want) {
+		t.Errorf("after it: %q, want %q", got, want)
+	}
+	if n, err := server.CountRecords(ctx, callvault.RecordQuery{Tenant: "t", ParticipantID: "p2"}); err != nil || n != 3 {
+		t.Errorf("count: %d, %v", n, err)
+	}
+}
