@@ -58,7 +58,8 @@ type BatchStore interface {
 // BulkLoader is a Store that stores a large import faster by putting off
 // the upkeep of what it can rebuild at the end, such as an index written at
 // random places. ingest.Importer begins a bulk load once an import has
-// stored ingest.BulkAfterBatches batches, and ends it when the import ends;
+// stored Importer.BulkAfter batches (ingest.DefaultBulkAfter: 64 MiB of
+// input), and ends it when the import ends;
 // without it, every batch keeps every index as it goes: the same records,
 // slower.
 type BulkLoader interface {
