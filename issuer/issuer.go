@@ -348,7 +348,9 @@ func (is *Issuer) authenticate(tenant, clientID, secret string, now time.Time) (
 			text: fmt.Sprintf("The provided client secret keys for app '%s' are expired. "+
 				"Create a new secret with 'callvault app add', or remove the app.", clip(clientID))}
 	case errors.Is(err, auth.ErrBusy):
-		is.Logger.Warn("token request throttled: too many client secrets being checked at once", "tenant", clip(tenant), "client_id", clip(clientID))
+		// Info, as every refusal: a warning is written at once, and a
+		// flood of them would add a write to each request of the flood.
+		is.Logger.Info("token request throttled: too many client secrets being checked at once", "tenant", clip(tenant), "client_id", clip(clientID))
 		return auth.App{}, err
 	case err != nil:
 		return auth.App{}, fmt.Errorf("token endpoint: app registry: %w", err)
