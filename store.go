@@ -68,7 +68,7 @@ type BulkLoader interface {
 	// Between the two every read still answers right, some more slowly,
 	// and a process that stops before end leaves the store to restore it
 	// when it is next opened. A store may decline, when its size makes the
-	// rebuild cost more than it saves: then end does nothing.
+	// rebuild cost more than it saves: then end is nil.
 	BeginBulk(ctx context.Context) (end func(context.Context) error, err error)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -35,6 +36,9 @@ func (b *bulkStore) PutRecords(ctx context.Context, rs []*callvault.Record) ([]c
 func (b *bulkStore) BeginBulk(ctx context.Context) (func(context.Context) error, error) {
 	b.begunAt = b.batches
 	end, err := b.DB.BeginBulk(ctx)
+	if end == nil {
+		return nil, err
+	}
 	return func(ctx context.Context) error {
 		b.ended++
 		b.endedDone = b.endedDone || ctx.Err() != nil
@@ -96,5 +100,43 @@ func TestImportBeginsABulkLoadAfterBulkAfterBatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With HoldBulk, the imports of one job count their batches together and
+// share one bulk load, which only EndBulk ends; the next import counts
+// from zero again.
+func TestHeldBulkLoadSpansImports(t *testing.T) {
+	var in bytes.Buffer
+	if _, err := synth.Write(&in, synth.Config{Tenant: tenant, Seed: 6, Records: 12}); err != nil {
+		t.Fatal(err)
+	}
+	records := in.String()
+	store := &bulkStore{DB: openDB(t)}
+	im := &ingest.Importer{Store: store, Tenant: tenant, BatchRecords: 3, BulkAfter: 6, HoldBulk: true}
+	var st ingest.Stats
+	for i := range 2 { // 4 batches each: the load begins in the second
+		if err := im.Import(t.Context(), fmt.Sprint("file ", i), strings.NewReader(records), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.begunAt != 6 || store.ended != 0 || !im.InBulk() {
+		t.Fatalf("begun after %d batches, ended %d times, in bulk %v; want 6, 0, true", store.begunAt, store.ended, im.InBulk())
+	}
+	if err := im.EndBulk(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if store.ended != 1 || im.InBulk() {
+		t.Fatalf("ended %d times, in bulk %v; want once, not", store.ended, im.InBulk())
+	}
+	if err := im.EndBulk(t.Context()); err != nil || store.ended != 1 {
+		t.Errorf("EndBulk again: %v, ended %d times", err, store.ended)
+	}
+	store.begunAt = 0
+	if err := im.Import(t.Context(), "file 3", strings.NewReader(records), &st); err != nil {
+		t.Fatal(err)
+	}
+	if store.begunAt != 0 || im.InBulk() {
+		t.Errorf("a third import of 4 batches began a load after %d: it counts from zero", store.begunAt)
 	}
 }

@@ -93,10 +93,16 @@ type Importer struct {
 	// bulk load, when the Store is a callvault.BulkLoader; 0 means
 	// DefaultBulkAfter, and a negative value never.
 	BulkAfter int
+	// HoldBulk keeps a bulk load open when Import returns, so that the
+	// imports of one job (callvault import's files) count their batches
+	// together and share one load; EndBulk ends it. Without it, each
+	// Import ends its own.
+	HoldBulk bool
 
 	rows    []callvault.ReportRow
 	rowKind string
-	budget  *budget // of the Import running
+	budget  *budget  // of the Import running
+	bulk    bulkLoad // of the Imports so far, when HoldBulk
 }
 
 // rowBatch is how many report rows go to the store in one transaction.
@@ -268,13 +274,26 @@ func (im *Importer) validate(ctx context.Context, work <-chan *entry) {
 // store takes the validated objects in stream order and stores them, in a
 // bulk load once it has stored im.BulkAfter batches.
 func (im *Importer) store(ctx context.Context, source string, ordered <-chan *entry, stats *Stats) (err error) {
-	var bulk bulkLoad
-	defer func() {
-		if endErr := bulk.end(ctx); endErr != nil {
-			err = errors.Join(err, endErr)
-		}
-	}()
-	return im.storeAll(ctx, source, ordered, stats, &bulk)
+	if !im.HoldBulk {
+		defer func() {
+			if endErr := im.EndBulk(ctx); endErr != nil {
+				err = errors.Join(err, endErr)
+			}
+		}()
+	}
+	return im.storeAll(ctx, source, ordered, stats, &im.bulk)
+}
+
+// InBulk reports whether the Importer's imports have begun a bulk load
+// that has not ended: with HoldBulk, whether EndBulk has work to do.
+func (im *Importer) InBulk() bool { return im.bulk.finish != nil }
+
+// EndBulk ends the bulk load that the Importer's imports began, if any,
+// even when ctx is done: what it put off is restored before it returns
+// (with SQLite, the index of participants is built). The next import
+// counts its batches from zero.
+func (im *Importer) EndBulk(ctx context.Context) error {
+	return im.bulk.end(ctx)
 }
 
 func (im *Importer) storeAll(ctx context.Context, source string, ordered <-chan *entry, stats *Stats, bulk *bulkLoad) error {
@@ -558,8 +577,9 @@ func (im *Importer) reject(r Rejection) {
 	}
 }
 
-// bulkLoad is the bulk load of an import: begun once it has stored
-// Importer.BulkAfter batches, ended when the import ends, however it ends.
+// bulkLoad is the bulk load of an import, or of the imports of one job
+// (Importer.HoldBulk): begun once they have stored Importer.BulkAfter
+// batches, ended when the import ends however it ends, or by EndBulk.
 type bulkLoad struct {
 	batches int
 	finish  func(context.Context) error
@@ -585,11 +605,13 @@ func (b *bulkLoad) stored(ctx context.Context, im *Importer) error {
 	return nil
 }
 
-// end ends the bulk load, if one was begun, also when ctx is done: what it
-// put off is restored before the import returns.
+// end ends the bulk load, if one was begun, also when ctx is done, and
+// starts the count of batches again.
 func (b *bulkLoad) end(ctx context.Context) error {
-	if b.finish == nil {
+	finish := b.finish
+	*b = bulkLoad{}
+	if finish == nil {
 		return nil
 	}
-	return b.finish(context.WithoutCancel(ctx))
+	return finish(context.WithoutCancel(ctx))
 }

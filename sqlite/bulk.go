@@ -35,11 +35,10 @@ const bulkMaxParticipants = 4_000_000
 //
 // Meanwhile ListRecords of one participant reads the participants table
 // instead of the index: the same answers, more slowly. BeginBulk declines,
-// and end does nothing, when the store holds more than bulkMaxParticipants
+// and end is nil, when the store holds more than bulkMaxParticipants
 // participant rows.
 func (db *DB) BeginBulk(ctx context.Context) (end func(context.Context) error, err error) {
 	defer wrap(&err, "sqlite: begin a bulk load")
-	nothing := func(context.Context) error { return nil }
 	// The largest rowid, from the end of the table's B-tree, bounds how
 	// many rows it has without counting them.
 	var rows int64
@@ -47,7 +46,7 @@ func (db *DB) BeginBulk(ctx context.Context) (end func(context.Context) error, e
 		return nil, err
 	}
 	if rows > db.bulkMaxParticipants {
-		return nothing, nil
+		return nil, nil
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {

@@ -153,6 +153,9 @@ func (s *suite) testBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if end == nil {
+		t.Fatal("a store of 20 records declined a bulk load")
+	}
 	putAll(t, st, records[20:]...)
 	check("during the bulk load")
 	if err := end(t.Context()); err != nil {
@@ -161,8 +164,8 @@ func (s *suite) testBulk(t *testing.T) {
 	check("after its end")
 	// Another load, on the same store, ends as well.
 	end, err = bl.BeginBulk(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || end == nil {
+		t.Fatalf("a second bulk load: %v (declined: %v)", err, end == nil)
 	}
 	if err := end(t.Context()); err != nil {
 		t.Fatalf("end of a second bulk load: %v", err)
