@@ -51,6 +51,12 @@ the stored row with the same id.
 Progress goes to standard error; a summary (records, sessions, segments,
 rejected) ends the run. The exit status is 1 when any record was rejected.
 
+On SQLite, once the files have given 64 MiB the import puts off the index of
+participants and builds it once after the last file (about 2 s a million
+participants): until then a server on the same store answers queries by
+participant from the table, more slowly. An import stopped before its end
+leaves the index to the next process that opens the store.
+
 With --lenient, a record that holds a property or an enum member the schema
 does not declare yet (Graph adds some every few months) is kept whole rather
 than rejected: serve writes such values back, and callvault schema drift lists
