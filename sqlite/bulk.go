@@ -48,6 +48,22 @@ func (db *DB) BeginBulk(ctx context.Context) (end func(context.Context) error, e
 	if rows > db.bulkMaxParticipants {
 		return nil, nil
 	}
+	// The lock tells the next Open of another process that this load is
+	// running, not stopped. Another load holding it is running as well;
+	// this one then goes on without it.
+	if release, err := lockBulk(db.path); err == nil {
+		db.bulkMu.Lock()
+		if db.bulkRelease != nil {
+			db.bulkRelease()
+		}
+		db.bulkRelease = release
+		db.bulkMu.Unlock()
+	}
+	defer func() {
+		if err != nil {
+			db.releaseBulk()
+		}
+	}()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -76,6 +92,7 @@ func (db *DB) BeginBulk(ctx context.Context) (end func(context.Context) error, e
 	return func(ctx context.Context) (err error) {
 		once.Do(func() {
 			defer wrap(&err, "sqlite: end a bulk load")
+			defer db.releaseBulk()
 			err = db.buildPutOff(ctx)
 		})
 		return err
@@ -122,12 +139,27 @@ func (db *DB) buildPutOff(ctx context.Context) error {
 	return nil
 }
 
+// releaseBulk drops the bulk lock this DB holds, if any.
+func (db *DB) releaseBulk() {
+	db.bulkMu.Lock()
+	defer db.bulkMu.Unlock()
+	if db.bulkRelease != nil {
+		db.bulkRelease()
+		db.bulkRelease = nil
+	}
+}
+
 // restoreBulk builds the indexes a bulk load put off if the process that
-// began it stopped before its end. A database this process may only read
-// keeps going without them.
+// began it stopped before its end; a load still running, in another
+// process, keeps them put off. A database this process may only read keeps
+// going without them.
 func (db *DB) restoreBulk(ctx context.Context) {
 	var n int
 	if err := db.write.QueryRowContext(ctx, "SELECT count(*) FROM put_off_indexes").Scan(&n); err != nil || n == 0 {
+		return
+	}
+	if bulkRunning(db.path) {
+		slog.Info("sqlite: a bulk load runs in another process: the indexes it put off are built at its end", "indexes", n)
 		return
 	}
 	slog.Warn("sqlite: a bulk load did not end: building the indexes it put off", "indexes", n)

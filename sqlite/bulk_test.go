@@ -163,6 +163,17 @@ func TestAnotherProcessReadsThroughABulkLoad(t *testing.T) {
 	if got := byParticipant(t, server, "p2"); !slices.Equal(got, want) {
 		t.Errorf("during the bulk load: %q, want %q", got, want)
 	}
+	// A process that opens the store now (callvault token, a new serve)
+	// sees a load that runs, not one that stopped: it leaves the index
+	// to the load's end.
+	late := open(t, path)
+	if got := schemaOf(t, late, "participants_by_id"); got != "" {
+		t.Errorf("an Open during the bulk load built participants_by_id:\n%s", got)
+	}
+	if got := byParticipant(t, late, "p2"); !slices.Equal(got, want) {
+		t.Errorf("read by a process opened during the bulk load: %q, want %q", got, want)
+	}
+	late.Close()
 	if err := end(ctx); err != nil {
 		t.Fatal(err)
 	}

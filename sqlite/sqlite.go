@@ -63,6 +63,12 @@ type DB struct {
 	bulkWAL  int // bulkWALBytes, which tests make small
 	// bulkMaxParticipants, which tests make small (bulk.go).
 	bulkMaxParticipants int64
+	// path is the database file's absolute path; bulkMu guards
+	// bulkRelease, which drops the bulk lock of a load this DB began
+	// (bulklock_unix.go), at its end or at Close.
+	path        string
+	bulkMu      sync.Mutex
+	bulkRelease func()
 	// Pages appended to the WAL since the checkpointer was poked, and since
 	// the writer checkpointed (noteWALGrowth). The writer's connection
 	// guards them: PutRecords holds it.
@@ -97,7 +103,7 @@ func Open(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, err
 	}
 
-	db := &DB{bulkWAL: bulkWALBytes, bulkMaxParticipants: bulkMaxParticipants}
+	db := &DB{bulkWAL: bulkWALBytes, bulkMaxParticipants: bulkMaxParticipants, path: abs}
 	defer func() {
 		if err != nil {
 			db.Close()
@@ -184,6 +190,7 @@ func (db *DB) commitToWAL(ctx context.Context) error {
 // partly opened.
 func (db *DB) Close() error {
 	var errs []error
+	db.releaseBulk() // a load not ended is one that stopped: the next Open builds its indexes
 	if db.raw != nil {
 		// First: it waits for the reads in progress.
 		errs = append(errs, db.raw.close())
