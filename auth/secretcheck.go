@@ -107,9 +107,11 @@ func (c *secretChecks) match(app App, secret string) (Secret, bool, error) {
 		c.mu.Unlock()
 		close(ch.done)
 	}
-	for _, s := range app.Secrets {
-		if ch.hash != "" && s.Hash == ch.hash {
-			return s, true, nil
+	if ch.hash != "" {
+		for _, s := range app.Secrets {
+			if s.Hash == ch.hash {
+				return s, true, nil
+			}
 		}
 	}
 	return Secret{}, false, nil

@@ -281,22 +281,6 @@ func (im *Importer) store(ctx context.Context, source string, ordered <-chan *en
 			}
 		}()
 	}
-	return im.storeAll(ctx, source, ordered, stats, &im.bulk)
-}
-
-// InBulk reports whether the Importer's imports have begun a bulk load
-// that has not ended: with HoldBulk, whether EndBulk has work to do.
-func (im *Importer) InBulk() bool { return im.bulk.finish != nil }
-
-// EndBulk ends the bulk load that the Importer's imports began, if any,
-// even when ctx is done: what it put off is restored before it returns
-// (with SQLite, the index of participants is built). The next import
-// counts its batches from zero.
-func (im *Importer) EndBulk(ctx context.Context) error {
-	return im.bulk.end(ctx)
-}
-
-func (im *Importer) storeAll(ctx context.Context, source string, ordered <-chan *entry, stats *Stats, bulk *bulkLoad) error {
 	batchStore, _ := im.Store.(callvault.BatchStore)
 	maxBytes, maxRecords := im.batchBytes(), im.BatchRecords
 	if maxRecords <= 0 {
@@ -317,7 +301,7 @@ func (im *Importer) storeAll(ctx context.Context, source string, ordered <-chan 
 		if err != nil {
 			return err
 		}
-		return bulk.stored(ctx, im)
+		return im.bulk.stored(ctx, im)
 	}
 	for it := range ordered {
 		select {
@@ -575,6 +559,18 @@ func (im *Importer) reject(r Rejection) {
 	if im.OnReject != nil {
 		im.OnReject(r)
 	}
+}
+
+// InBulk reports whether the Importer's imports have begun a bulk load
+// that has not ended: with HoldBulk, whether EndBulk has work to do.
+func (im *Importer) InBulk() bool { return im.bulk.finish != nil }
+
+// EndBulk ends the bulk load that the Importer's imports began, if any,
+// even when ctx is done: what it put off is restored before it returns
+// (with SQLite, the index of participants is built). The next import
+// counts its batches from zero.
+func (im *Importer) EndBulk(ctx context.Context) error {
+	return im.bulk.end(ctx)
 }
 
 // bulkLoad is the bulk load of an import, or of the imports of one job

@@ -51,11 +51,9 @@ func (db *DB) BeginBulk(ctx context.Context) (end func(context.Context) error, e
 	// The lock tells the next Open of another process that this load is
 	// running, not stopped. Another load holding it is running as well;
 	// this one then goes on without it.
+	db.releaseBulk()
 	if release, err := lockBulk(db.path); err == nil {
 		db.bulkMu.Lock()
-		if db.bulkRelease != nil {
-			db.bulkRelease()
-		}
 		db.bulkRelease = release
 		db.bulkMu.Unlock()
 	}
