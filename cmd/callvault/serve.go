@@ -19,6 +19,7 @@ import (
 	"github.com/callvault/callvault/graph"
 	"github.com/callvault/callvault/identity"
 	"github.com/callvault/callvault/ingest"
+	"github.com/callvault/callvault/internal/heapfloor"
 	"github.com/callvault/callvault/internal/logbuf"
 	"github.com/callvault/callvault/odata"
 	"github.com/callvault/callvault/postgres"
@@ -76,10 +77,18 @@ With --demo, a database without the demo meeting is seeded from the generator
 of 'callvault generate': --demo-records calls over the 28 days before today
 (UTC), the named demo records (a meeting of 150 sessions among them) and the
 getPstnCalls and getDirectRoutingCalls rows of their phone legs. The data keeps
-the dates of the day it was seeded: later starts find it and import nothing.`)
+the dates of the day it was seeded: later starts find it and import nothing.
+
+Unless the environment sets GOGC, the garbage collector's goal is at least
+32 MiB, which spares a small heap dozens of collections a second under load
+(docs/operations.md).`)
 		return c.run
 	},
 }
+
+// serveHeapFloor is the least goal of serve's garbage collector, unless the
+// environment sets GOGC.
+const serveHeapFloor = 32 << 20
 
 type serveConfig struct {
 	data, addr, publicURL string
@@ -117,6 +126,9 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer flushLog()
+	// A small live heap collected at every doubling was a fifth of a small
+	// request's CPU under load (internal/heapfloor; docs/operations.md).
+	defer heapfloor.Start(serveHeapFloor)()
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%w: --public-url %q is not an absolute http or https URL", errUsage, c.publicURL)
