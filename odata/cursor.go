@@ -1,8 +1,8 @@
 package odata
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 
@@ -47,7 +47,8 @@ func (c Cursors) Seal(s Scope, p Position) string {
 	b = append(b, cursorFormat)
 	b = binary.AppendVarint(b, p.N)
 	b = append(b, p.Key...)
-	b = append(b, c.mac(s, b)...)
+	sum := c.mac(s, b)
+	b = append(b, sum[:]...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -62,7 +63,7 @@ func (c Cursors) Open(s Scope, token string) (Position, error) {
 		return Position{}, errBadToken
 	}
 	body, sum := b[:len(b)-macSize], b[len(b)-macSize:]
-	if !hmac.Equal(sum, c.mac(s, body)) {
+	if want := c.mac(s, body); subtle.ConstantTimeCompare(sum, want[:]) != 1 {
 		return Position{}, errBadToken
 	}
 	n, size := binary.Varint(body[1:])
@@ -74,12 +75,41 @@ func (c Cursors) Open(s Scope, token string) (Position, error) {
 
 var errBadToken = callvault.Errorf(callvault.EINVALID, "The $skiptoken is not valid for this request: it was altered, or it was issued for another resource, query or tenant. Follow the @odata.nextLink exactly as it was returned.")
 
-func (c Cursors) mac(s Scope, body []byte) []byte {
-	h := hmac.New(sha256.New, c.Key)
-	for _, part := range []string{s.Tenant, s.Resource, s.Version, s.Shape} {
-		h.Write(binary.AppendUvarint(nil, uint64(len(part))))
-		h.Write([]byte(part))
+// mac is HMAC-SHA-256 (RFC 2104) over the scope's parts, each after its
+// length, and body, cut to macSize: crypto/hmac's, the same bytes, computed
+// in a buffer on the stack. crypto/hmac allocated two digests, their pads
+// and its sums for every page with a next link: the largest part of a
+// small page's allocations.
+func (c Cursors) mac(s Scope, body []byte) (out [macSize]byte) {
+	var buf [512]byte // a scope and body fit; a longer one grows on the heap
+	m := padKey(buf[:0], c.Key, 0x36)
+	for _, part := range [...]string{s.Tenant, s.Resource, s.Version, s.Shape} {
+		m = binary.AppendUvarint(m, uint64(len(part)))
+		m = append(m, part...)
 	}
-	h.Write(body)
-	return h.Sum(nil)[:macSize]
+	m = append(m, body...)
+	inner := sha256.Sum256(m)
+	m = padKey(buf[:0], c.Key, 0x5c)
+	m = append(m, inner[:]...)
+	outer := sha256.Sum256(m)
+	copy(out[:], outer[:])
+	return out
+}
+
+// padKey appends HMAC's block of key XOR pad: the key, hashed first when
+// it is longer than a block, and zeros after it.
+func padKey(b, key []byte, pad byte) []byte {
+	var hashed [sha256.Size]byte
+	if len(key) > sha256.BlockSize {
+		hashed = sha256.Sum256(key)
+		key = hashed[:]
+	}
+	for i := range sha256.BlockSize {
+		k := byte(0)
+		if i < len(key) {
+			k = key[i]
+		}
+		b = append(b, k^pad)
+	}
+	return b
 }
