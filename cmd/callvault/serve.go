@@ -80,7 +80,7 @@ getPstnCalls and getDirectRoutingCalls rows of their phone legs. The data keeps
 the dates of the day it was seeded: later starts find it and import nothing.
 
 Unless the environment sets GOGC, the garbage collector's goal is at least
-32 MiB, which spares a small heap dozens of collections a second under load
+16 MiB, which spares a small heap dozens of collections a second under load
 (docs/operations.md).`)
 		return c.run
 	},
@@ -88,7 +88,7 @@ Unless the environment sets GOGC, the garbage collector's goal is at least
 
 // serveHeapFloor is the least goal of serve's garbage collector, unless the
 // environment sets GOGC.
-const serveHeapFloor = 32 << 20
+const serveHeapFloor = 16 << 20
 
 type serveConfig struct {
 	data, addr, publicURL string

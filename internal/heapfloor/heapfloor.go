@@ -5,10 +5,10 @@
 // and the runtime's least goal is 4 MiB. callvault serve keeps about 2 MiB
 // live and allocates some 9 KiB a request, so under load it collected 30 to
 // 50 times a second, each collection 2 to 3 ms of CPU and two pauses of both
-// processors: a fifth of a small request's CPU. A floor of some tens of MiB
-// makes that a collection every few thousand requests, for memory the
-// process then holds anyway; a large live heap (a big ingest) keeps GOGC's
-// proportion, so the floor never multiplies it.
+// processors: about a tenth of a small request's CPU. A floor of a few
+// times the least goal makes that a collection every couple of thousand
+// requests, for those MiB of memory; a large live heap (a big ingest) keeps
+// GOGC's proportion, so the floor never multiplies it.
 //
 // The goal cannot be given a floor directly: after each collection the
 // floor's tuner reads the live heap and sets GOGC so that the next goal is
