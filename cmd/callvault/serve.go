@@ -126,8 +126,8 @@ func (c *serveConfig) run(ctx context.Context, args []string, std stdio) error {
 		return err
 	}
 	defer flushLog()
-	// A small live heap collected at every doubling was a fifth of a small
-	// request's CPU under load (internal/heapfloor; docs/operations.md).
+	// A small live heap collected at every doubling was about a tenth of a
+	// small request's CPU under load (internal/heapfloor; docs/operations.md).
 	defer heapfloor.Start(serveHeapFloor)()
 	if c.publicURL != "" {
 		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
