@@ -38,3 +38,6 @@ var (
 
 // SetPartitionBatch sets how many records Partition copies in a batch.
 func SetPartitionBatch(n int) { partitionBatch = n }
+
+// ServerMajor is serverMajor, for its example.
+var ServerMajor = serverMajor

@@ -100,6 +100,7 @@ func connect(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		return nil, errors.New("the connection string is not valid: use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS]")
 	}
 	bufferReads(cfg)
+	compressLZ4(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
