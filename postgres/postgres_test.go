@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -332,4 +333,39 @@ func TestQualityStore(t *testing.T) {
 	storetest.RunQuality(t, func(t *testing.T) callvault.Store {
 		return open(t, dsn)
 	})
+}
+
+// TestKeptPageCheckAllocatesLittle checks that asking whether a kept page
+// stands (SessionQuery.Known, the page cache's question) does not reserve
+// room for a page it does not read: it once allocated the size of the last
+// page, a megabyte with segments, on every request.
+func TestKeptPageCheckAllocatesLittle(t *testing.T) {
+	db := openClosed(t, pgtest.DSN(t))
+	ctx := t.Context()
+	body := []byte(`{"x":"` + strings.Repeat("y", 8<<10) + `"}`)
+	r := &callvault.Record{Tenant: "kept", ID: "r", Version: 1, Body: []byte(`{}`)}
+	for i := range 60 {
+		r.Sessions = append(r.Sessions, callvault.Session{ID: fmt.Sprint(i), Body: body, Segments: []callvault.Segment{{ID: "g", Body: body}}})
+	}
+	if _, err := db.PutRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	q := callvault.SessionQuery{Tenant: "kept", RecordID: "r", Limit: 60, Segments: true}
+	page, err := db.ListSessions(ctx, q) // a page of about a megabyte, the size the next reads expect
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Known = page.Stamp
+	const n = 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		if p, err := db.ListSessions(ctx, q); err != nil || !p.Unchanged {
+			t.Fatalf("the kept page's check: %+v, %v; want unchanged", p, err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 64<<10 {
+		t.Errorf("a kept page's check allocated %d bytes; want a few KB, not room for the %d-byte page", per, len(page.Arena))
+	}
 }

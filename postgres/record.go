@@ -275,7 +275,7 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	defer putSessionScan(sc)
 	var found, more, unchanged bool
 	err = db.read(ctx, q.Tenant, func(r reader) error {
-		sc.reset(db.reserve(q.Arena))
+		sc.reset(q.Arena)
 		if q.Known != 0 {
 			// The caller holds the page of a stamp: one row tells whether it
 			// stands, and a page that changed is then read in full.
@@ -289,6 +289,10 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 				return nil
 			}
 		}
+		// Room for the page only now that it is read: the size of the last
+		// page is a megabyte with segments, which a kept page's check of one
+		// row once allocated and zeroed on every request.
+		sc.arena = db.reserve(q.Arena)
 		var rows pgx.Rows
 		var err error
 		if q.Segments {
