@@ -18,7 +18,7 @@ import "context"
 //
 //	BatchStore              PutRecords                 SQLite, PostgreSQL
 //	BulkLoader              BeginBulk                  SQLite
-//	SessionPageVisitor      VisitSessions              SQLite
+//	SessionPageVisitor      VisitSessions              SQLite, PostgreSQL
 //	ScriptCompiler          CompileScripts             SQLite, PostgreSQL
 //	SecretUpdater           UpdateSecret, …            PostgreSQL
 //	MigrationReporter       Applied                    SQLite

@@ -38,8 +38,8 @@ func (p *pageReads) last() (int64, int) {
 	return p.known[len(p.known)-1], p.sessions[len(p.sessions)-1]
 }
 
-// listedReads is a store without VisitSessions, as PostgreSQL is: pages come
-// from ListSessions.
+// listedReads is a store without VisitSessions (a store of another package,
+// or one wrapped): pages come from ListSessions.
 type listedReads struct {
 	callvault.Store
 	reads *pageReads

@@ -277,7 +277,8 @@ func (set *replicaSet) pick(tenant string) *replica {
 // read runs fn on a replica that may take a read of tenant, or on the
 // primary when none may. A replica that fails to answer leaves the
 // rotation, and fn runs again on the primary: a read never fails for a
-// replica's sake.
+// replica's sake, but for one that had handed part of its answer on
+// (visitedError).
 func (db *DB) read(ctx context.Context, tenant string, fn func(q reader) error) error {
 	if r := db.replicas.pick(tenant); r != nil {
 		err := fn(r.pool)
@@ -286,6 +287,9 @@ func (db *DB) read(ctx context.Context, tenant string, fn func(q reader) error) 
 			return err
 		}
 		db.replicas.out(r, "unreachable: "+firstLine(err.Error()))
+		if errors.As(err, new(visitedError)) {
+			return err // the caller has part of the answer: the primary's would repeat it
+		}
 	}
 	err := fn(db.pool)
 	db.failed(err)

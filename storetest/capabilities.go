@@ -220,6 +220,23 @@ func (s *suite) testVisit(t *testing.T) {
 		if !samePage(v.page.Sessions, want.Sessions) {
 			t.Errorf("%+v: VisitSessions handed over\n%s\nListSessions read\n%s", q, showPage(v.page.Sessions), showPage(want.Sessions))
 		}
+		if v.page.Stamp != want.Stamp {
+			t.Errorf("%+v: stamp %d, ListSessions says %d", q, v.page.Stamp, want.Stamp)
+		}
+		// A kept page's check: the stamp alone when it stands, the page when not.
+		if want.Stamp == 0 {
+			continue
+		}
+		q.Known = want.Stamp
+		kept := &visited{}
+		if more, err := vs.VisitSessions(t.Context(), q, kept); err != nil || more || kept.page.Stamp != want.Stamp || len(kept.page.Sessions) != 0 {
+			t.Errorf("%+v: with the stamp known: stamp %d, %d sessions, more %v, %v; want the stamp alone", q, kept.page.Stamp, len(kept.page.Sessions), more, err)
+		}
+		q.Known = want.Stamp + 1
+		changed := &visited{}
+		if _, err := vs.VisitSessions(t.Context(), q, changed); err != nil || changed.page.Stamp != want.Stamp || !samePage(changed.page.Sessions, want.Sessions) {
+			t.Errorf("%+v: with another stamp known: stamp %d, %d sessions, %v; want the page", q, changed.page.Stamp, len(changed.page.Sessions), err)
+		}
 	}
 
 	q := callvault.SessionQuery{Tenant: spec.tenant, RecordID: "absent", Limit: 10}

@@ -32,6 +32,7 @@ var (
 	_ callvault.DriftStore             = (*sqlite.DB)(nil)
 
 	_ callvault.BatchStore             = (*postgres.DB)(nil)
+	_ callvault.SessionPageVisitor     = (*postgres.DB)(nil)
 	_ callvault.ScriptCompiler         = (*postgres.DB)(nil)
 	_ callvault.Pinger                 = (*postgres.DB)(nil)
 	_ callvault.ReplicaReporter        = (*postgres.DB)(nil)
