@@ -286,3 +286,91 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReplicaFailsMidVisit checks that a replica that fails once a visit
+// has handed sessions on fails the visit, rather than the page being read
+// again on the primary and its first sessions handed on twice.
+func TestReplicaFailsMidVisit(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const victim = "callvault_visit_victim"
+	replica := replicaDSN(t, dsn)
+	db := openWithReplica(t, dsn, replica+"&application_name="+victim)
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+
+	// A page far larger than what the sockets and pgx buffer (some MB on
+	// loopback), so that most of it is still on the replica when the visit
+	// begins.
+	body := []byte(`{"x":"` + strings.Repeat("y", 512<<10) + `"}`)
+	r := &callvault.Record{Tenant: "visit", ID: "big", Version: 1, Body: []byte(`{}`)}
+	for i := range 60 {
+		r.Sessions = append(r.Sessions, callvault.Session{ID: fmt.Sprint(i), Body: body})
+	}
+	if _, err := db.PutRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	q := callvault.SessionQuery{Tenant: "visit", RecordID: "big", Limit: 60}
+	waitFor(t, 10*time.Second, "the replica in rotation and caught up", func() bool {
+		before := postgres.ReplicaReads(db)[0]
+		if _, err := db.GetRecord(ctx, "visit", "big"); err != nil {
+			t.Fatal(err)
+		}
+		return postgres.ReplicaReads(db)[0] > before
+	})
+
+	admin, err := pgx.Connect(ctx, replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	v := &killingVisitor{kill: func() {
+		// The replica's connections of db end while the page streams.
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, victim); err != nil {
+			t.Error(err)
+		}
+		waitFor(t, 10*time.Second, "the replica's connections ended", func() bool {
+			var n int
+			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, victim).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n == 0
+		})
+	}}
+	_, err = db.VisitSessions(ctx, q, v)
+	if err == nil {
+		t.Errorf("the visit succeeded though its replica failed after %d sessions; want an error", len(v.seqs))
+	}
+	seen := map[int64]bool{}
+	for _, s := range v.seqs {
+		if seen[s] {
+			t.Fatalf("session %d handed over twice (%v): the page was read again on the primary", s, v.seqs)
+		}
+		seen[s] = true
+	}
+	t.Logf("the visit handed over %d sessions, then failed: %v", len(v.seqs), err)
+
+	// The next visit is whole, on whichever server answers it.
+	v = &killingVisitor{}
+	if _, err := db.VisitSessions(ctx, q, v); err != nil || len(v.seqs) != 60 {
+		t.Errorf("the next visit: %d sessions, %v; want all 60", len(v.seqs), err)
+	}
+}
+
+// killingVisitor records the sessions it is handed, and runs kill, when
+// set, at the first.
+type killingVisitor struct {
+	kill func()
+	seqs []int64
+}
+
+func (v *killingVisitor) Stamp(int64) {}
+
+func (v *killingVisitor) Session(seq int64, _, _ []byte) error {
+	if len(v.seqs) == 0 && v.kill != nil {
+		v.kill()
+	}
+	v.seqs = append(v.seqs, seq)
+	return nil
+}
+
+func (v *killingVisitor) Segment(_, _ []byte) error { return nil }

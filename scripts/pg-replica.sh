@@ -101,7 +101,7 @@ run() {
 }
 
 echo "== pg-replica: the store suite with reads on the replica"
-run reads 'TestStoreOnReplica|TestReplicaRotation' \
+run reads 'TestStoreOnReplica|TestReplicaRotation|TestReplicaFailsMidVisit' \
   CALLVAULT_TEST_POSTGRES="$base:$primary_port$opts" \
   CALLVAULT_TEST_POSTGRES_REPLICA="$base:$replica_port$opts"
 
