@@ -46,8 +46,9 @@ func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // is 3 to 9 KB of JSON, which TOAST compresses, and every page of
 // sessions with segments decompresses some seventy of them. Measured on
 // the load test's page (docs/performance.md, fifteenth round): pglz cost
-// PostgreSQL about 1.6 ms of CPU a page and lz4 about 1.0, and an import
-// compresses three times faster, for about a tenth more bytes on disk.
+// PostgreSQL about 1.6 ms of CPU a page and lz4 about 1.0, and lz4
+// compresses an import's bodies three times faster, for some 7 % more
+// bytes in segments.
 //
 // It is the session's default_toast_compression, set after connecting, so
 // a column's own COMPRESSION (ALTER TABLE … SET COMPRESSION) still wins,
