@@ -269,40 +269,19 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	}
 	defer wrap(&err, "postgres: list sessions of record %s", q.RecordID)
 
-	// One more session than the page, to learn whether it is the last.
-	fetch := addCapped(int64(q.Limit), 1)
 	sc := getSessionScan(nil)
 	defer putSessionScan(sc)
 	var found, more, unchanged bool
 	err = db.read(ctx, q.Tenant, func(r reader) error {
-		sc.reset(q.Arena)
-		if q.Known != 0 {
-			// The caller holds the page of a stamp: one row tells whether it
-			// stands, and a page that changed is then read in full.
-			switch err := r.QueryRow(ctx, sqlSelectStamp, q.Tenant, q.RecordID).Scan(&sc.stamp); {
-			case errors.Is(err, pgx.ErrNoRows):
-				return nil // not found
-			case err != nil:
-				return err
-			case sc.stamp == q.Known:
-				found, unchanged = true, true
-				return nil
-			}
+		rows, stamp, kept, err := pageRows(ctx, r, db.sql(), q)
+		if err != nil || rows == nil {
+			found, unchanged, sc.stamp = kept, kept, stamp
+			return err
 		}
 		// Room for the page only now that it is read: the size of the last
 		// page is a megabyte with segments, which a kept page's check of one
 		// row once allocated and zeroed on every request.
-		sc.arena = db.reserve(q.Arena)
-		var rows pgx.Rows
-		var err error
-		if q.Segments {
-			rows, err = r.Query(ctx, db.sql().selectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
-		} else {
-			rows, err = r.Query(ctx, db.sql().selectSessions, q.Tenant, q.RecordID, q.After, fetch)
-		}
-		if err != nil {
-			return err
-		}
+		sc.reset(db.reserve(q.Arena))
 		found, more, err = sc.scan(rows, q.Limit)
 		return err
 	})
@@ -316,6 +295,30 @@ func (db *DB) ListSessions(ctx context.Context, q callvault.SessionQuery) (_ *ca
 	}
 	db.lastPage.Store(int64(min(len(sc.arena)-len(q.Arena), maxPageHint)))
 	return &callvault.SessionPage{Sessions: sc.sessions(), More: more, Arena: sc.arena, Stamp: sc.stamp}, nil
+}
+
+// pageRows runs on r the statement of the page q asks for. When the caller
+// holds the page of stamp q.Known, one row first tells whether it stands:
+// then rows is nil, and kept is true when it does (stamp is the record's)
+// and false when the tenant has no such record.
+func pageRows(ctx context.Context, r reader, stmts *statements, q callvault.SessionQuery) (rows pgx.Rows, stamp int64, kept bool, err error) {
+	if q.Known != 0 {
+		switch err := r.QueryRow(ctx, sqlSelectStamp, q.Tenant, q.RecordID).Scan(&stamp); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, 0, false, nil
+		case err != nil:
+			return nil, 0, false, err
+		case stamp == q.Known:
+			return nil, stamp, true, nil
+		}
+	}
+	fetch := addCapped(int64(q.Limit), 1) // one more session than the page, to learn whether it is the last
+	if q.Segments {
+		rows, err = r.Query(ctx, stmts.selectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
+	} else {
+		rows, err = r.Query(ctx, stmts.selectSessions, q.Tenant, q.RecordID, q.After, fetch)
+	}
+	return rows, 0, false, err
 }
 
 // storable reports whether s fits a TEXT column: PostgreSQL's text is UTF-8

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/callvault/callvault"
-	"github.com/jackc/pgx/v5"
 )
 
 var _ callvault.SessionPageVisitor = (*DB)(nil)
@@ -40,29 +38,12 @@ func (db *DB) VisitSessions(ctx context.Context, q callvault.SessionQuery, v cal
 // session, an error is a visitedError: the caller has written part of the
 // page, and db.read must not read it again from another server.
 func visitPage(ctx context.Context, r reader, stmts *statements, q callvault.SessionQuery, v callvault.SessionVisitor) (found, more bool, err error) {
-	if q.Known != 0 {
-		// The caller holds the page of a stamp: one row tells whether it
-		// stands, and a page that changed is then read in full.
-		var stamp int64
-		switch err := r.QueryRow(ctx, sqlSelectStamp, q.Tenant, q.RecordID).Scan(&stamp); {
-		case errors.Is(err, pgx.ErrNoRows):
-			return false, false, nil
-		case err != nil:
-			return false, false, err
-		case stamp == q.Known:
+	rows, stamp, kept, err := pageRows(ctx, r, stmts, q)
+	if err != nil || rows == nil {
+		if kept {
 			v.Stamp(stamp)
-			return true, false, nil
 		}
-	}
-	var rows pgx.Rows
-	fetch := addCapped(int64(q.Limit), 1) // one more session than the page, to learn whether it is the last
-	if q.Segments {
-		rows, err = r.Query(ctx, stmts.selectSessionsAndSegments, q.Tenant, q.RecordID, q.After, fetch, addCapped(q.After, int64(q.Limit)))
-	} else {
-		rows, err = r.Query(ctx, stmts.selectSessions, q.Tenant, q.RecordID, q.After, fetch)
-	}
-	if err != nil {
-		return false, false, err
+		return kept, false, err
 	}
 	defer rows.Close()
 
