@@ -324,13 +324,18 @@ func TestReplicaFailsMidVisit(t *testing.T) {
 	}
 	defer admin.Close(context.Background())
 	v := &killingVisitor{kill: func() {
-		// The replica's connections of db end while the page streams.
-		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, victim); err != nil {
-			t.Error(err)
+		// The replica's connections of db end while the page streams. The
+		// replica's checks open new ones at once: wait for these to end.
+		var pids []int32
+		if err := admin.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1`, victim).Scan(&pids); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(p) FROM unnest($1::int[]) AS p`, pids); err != nil {
+			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, "the replica's connections ended", func() bool {
 			var n int
-			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, victim).Scan(&n); err != nil {
+			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			return n == 0
