@@ -143,10 +143,36 @@ type SessionPage struct {
 	Unchanged bool
 }
 
-// TimeRange bounds a time from either side; a zero bound is open.
+// TimeRange bounds a time from either side; a zero bound is open. A bound
+// a client gives is set with AtLeast and AtMost, which keep a bound at the
+// zero instant from reading as none.
 type TimeRange struct {
 	From, To                   time.Time
 	FromInclusive, ToInclusive bool
+}
+
+// AtLeast sets the lower bound to t, inclusive or not. The zero instant
+// (0001-01-01T00:00:00Z, which Graph writes for "no date" and a .NET
+// client sends for a default DateTimeOffset) is held as the nanosecond
+// beside it that bounds the same times, since a zero From is no bound.
+func (r *TimeRange) AtLeast(t time.Time, inclusive bool) {
+	if t.IsZero() && inclusive {
+		t, inclusive = t.Add(-1), false // at or after zero: after the instant before it
+	} else if t.IsZero() {
+		t, inclusive = t.Add(1), true // after zero: at or after the instant after it
+	}
+	r.From, r.FromInclusive = t, inclusive
+}
+
+// AtMost sets the upper bound to t, inclusive or not, holding the zero
+// instant as AtLeast does.
+func (r *TimeRange) AtMost(t time.Time, inclusive bool) {
+	if t.IsZero() && inclusive {
+		t, inclusive = t.Add(1), false // at or before zero: before the instant after it
+	} else if t.IsZero() {
+		t, inclusive = t.Add(-1), true // before zero: at or before the instant before it
+	}
+	r.To, r.ToInclusive = t, inclusive
 }
 
 // Contains reports whether t lies in the range.

@@ -73,6 +73,14 @@ func TestReadAPIResponses(t *testing.T) {
 		{"error sms log on v1.0", records + "/getSmsLog(fromDateTime=2022-10-01,toDateTime=2022-11-01)", nil},
 		{"error pstn role reads no records", records, pstnOnly},
 		{"another tenant sees none of the pstn calls", records + "/getPstnCalls(fromDateTime=2019-11-01,toDateTime=2019-12-01)", map[string]string{"Authorization": "Bearer " + f.token(t, auth.TokenOptions{Tenant: tenantB})}},
+
+		// Added after the cases above, so that their request ids stay.
+		{"records filtered with plus for spaces", records + "?$filter=startDateTime+ge+2024-06-01T00:00:00Z+and+startDateTime+lt+2024-06-02T09:00:00Z", nil},
+		{"records filtered with an offset", records + "?$filter=startDateTime+ge+2024-06-01T02:00:00%2B02:00&$select=id,startDateTime", nil},
+		{"error records filter offset lost", records + "?$filter=startDateTime+ge+2024-06-01T02:00:00+02:00", nil},
+		{"records before the zero instant", records + "?$count=true&$filter=startDateTime%20lt%200001-01-01T00:00:00Z%20and%20startDateTime%20gt%202024-06-01T00:00:00Z", nil},
+		{"records count from the zero instant", records + "/$count?$filter=startDateTime%20ge%200001-01-01T00:00:00Z", nil},
+		{"pstn calls at the zero instant", records + "/getPstnCalls(fromDateTime=0001-01-01,toDateTime=0001-01-01)", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, "read/"+strings.ReplaceAll(tc.name, " ", "-"), render(t, f.do(t, http.MethodGet, tc.path, tc.headers)))

@@ -134,7 +134,10 @@ func functionRange(fn *schema.Function, args string, spec reportSpec) (callvault
 	if spec.maxDays > 0 && to.Sub(from) > time.Duration(spec.maxDays)*24*time.Hour {
 		return callvault.TimeRange{}, callvault.Errorf(callvault.EINVALID, "The date range of %s may be at most %d days; %s to %s is longer.", fn.Name, spec.maxDays, from.Format("2006-01-02"), to.Format("2006-01-02"))
 	}
-	return callvault.TimeRange{From: from, To: to, FromInclusive: true, ToInclusive: spec.toInclusive}, nil
+	var r callvault.TimeRange
+	r.AtLeast(from, true)
+	r.AtMost(to, spec.toInclusive)
+	return r, nil
 }
 
 func clipText(s string) string { return odata.Clip(s) }

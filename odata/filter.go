@@ -129,6 +129,15 @@ func (p *filterParser) next() {
 	}
 }
 
+// offsetLost reports whether the date-time just read is followed by what
+// looks like an offset whose '+' was decoded as a space: " 02:00".
+func (p *filterParser) offsetLost() bool {
+	r := p.src[p.pos:]
+	return len(r) >= 6 && r[0] == ' ' && isDigit(r[1]) && isDigit(r[2]) && r[3] == ':' && isDigit(r[4]) && isDigit(r[5])
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 func looksLikeTime(s string) bool {
 	return len(s) >= 10 && s[4] == '-' && s[7] == '-'
 }
@@ -176,7 +185,9 @@ func (p *filterParser) primary(f *RecordFilter) error {
 			return callvault.Errorf(callvault.EINVALID, "The $filter compares startDateTime with '%s', which is not a date-time such as 2024-05-01T00:00:00Z.", clip(p.tok.text))
 		}
 		t, err := parseDateTimeLiteral(p.tok.text)
-		if err != nil {
+		if err != nil && p.offsetLost() {
+			return callvault.Errorf(callvault.EINVALID, "The $filter compares startDateTime with '%s%s', whose time zone offset lost its plus: in a query string '+' means a space. Send the plus as %%2B, as in startDateTime ge 2024-05-01T12:00:00%%2B02:00.", clip(p.tok.text), p.src[p.pos:p.pos+6])
+		} else if err != nil {
 			return callvault.Errorf(callvault.EINVALID, "The $filter compares startDateTime with '%s', which is not a date-time such as 2024-05-01T00:00:00Z.", clip(p.tok.text))
 		}
 		p.next()
@@ -236,14 +247,16 @@ func (p *filterParser) primary(f *RecordFilter) error {
 func narrow(r *callvault.TimeRange, op string, t time.Time) {
 	switch op {
 	case "gt", "ge":
-		incl := op == "ge"
-		if r.From.IsZero() || t.After(r.From) || (t.Equal(r.From) && !incl) {
-			r.From, r.FromInclusive = t, incl
+		var b callvault.TimeRange
+		b.AtLeast(t, op == "ge")
+		if r.From.IsZero() || b.From.After(r.From) || (b.From.Equal(r.From) && !b.FromInclusive) {
+			r.From, r.FromInclusive = b.From, b.FromInclusive
 		}
 	case "lt", "le":
-		incl := op == "le"
-		if r.To.IsZero() || t.Before(r.To) || (t.Equal(r.To) && !incl) {
-			r.To, r.ToInclusive = t, incl
+		var b callvault.TimeRange
+		b.AtMost(t, op == "le")
+		if r.To.IsZero() || b.To.Before(r.To) || (b.To.Equal(r.To) && !b.ToInclusive) {
+			r.To, r.ToInclusive = b.To, b.ToInclusive
 		}
 	}
 }

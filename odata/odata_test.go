@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callvault/callvault"
 	"github.com/callvault/callvault/schema"
@@ -178,5 +179,60 @@ func TestClipWrittenBoundsWhatAppendStringWrites(t *testing.T) {
 	}
 	if s := `fits "whole"` + "\n"; ClipWritten(s, n) != s {
 		t.Errorf("a text that fits was changed: %q", ClipWritten(s, n))
+	}
+}
+
+// TestFilterBoundsAtTheZeroInstant: 0001-01-01T00:00:00Z, which Graph
+// writes for "no date", is a bound like any other, not the absence of one.
+func TestFilterBoundsAtTheZeroInstant(t *testing.T) {
+	zero := time.Time{}
+	later := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		filter          string
+		zeroIn, laterIn bool
+	}{
+		{"startDateTime lt 0001-01-01T00:00:00Z", false, false},
+		{"startDateTime le 0001-01-01T00:00:00Z", true, false},
+		{"startDateTime ge 0001-01-01T00:00:00Z", true, true},
+		{"startDateTime gt 0001-01-01T00:00:00Z", false, true},
+		{"startDateTime lt 0001-01-01T00:00:00Z and startDateTime gt 2024-01-01T00:00:00Z", false, false},
+		{"startDateTime ge 0001-01-01T00:00:00Z and startDateTime le 0001-01-01T00:00:00Z", true, false},
+	} {
+		f, err := ParseRecordFilter(tc.filter)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.filter, err)
+		}
+		if got := f.Start.Contains(zero); got != tc.zeroIn {
+			t.Errorf("%s: contains the zero instant: %v, want %v", tc.filter, got, tc.zeroIn)
+		}
+		if got := f.Start.Contains(later); got != tc.laterIn {
+			t.Errorf("%s: contains %s: %v, want %v", tc.filter, later, got, tc.laterIn)
+		}
+		// The stores read the range as keys: the same times.
+		lo, hi, ok := f.Start.Keys()
+		inKeys := func(tm time.Time) bool {
+			k, _ := callvault.TimeKey(tm)
+			return ok && lo <= k && k <= hi
+		}
+		if inKeys(zero) != tc.zeroIn || inKeys(later) != tc.laterIn {
+			t.Errorf("%s: keys [%d, %d] %v disagree with Contains", tc.filter, lo, hi, ok)
+		}
+	}
+}
+
+// TestFilterSaysWhereAnOffsetsPlusWent: a '+' in a query string is a space,
+// as on Graph, so an offset sent with a bare '+' arrives as " 02:00"; the
+// 400 says how to send it.
+func TestFilterSaysWhereAnOffsetsPlusWent(t *testing.T) {
+	q, err := ParseQuery("$filter=startDateTime+ge+2024-06-01T02:00:00%2B02:00", "v1.0", nil, Rules{Filter: true})
+	if err != nil || q.Filter != "startDateTime ge 2024-06-01T02:00:00+02:00" {
+		t.Fatalf("%q, %v", q.Filter, err)
+	}
+	q, err = ParseQuery("$filter=startDateTime+ge+2024-06-01T02:00:00+02:00", "v1.0", nil, Rules{Filter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseRecordFilter(q.Filter); err == nil || !strings.Contains(err.Error(), "Send the plus as %2B") {
+		t.Errorf("an offset's lost plus: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ type Query struct {
 	Expand    []Expand
 	SkipToken string
 	Count     bool   // $count=true
-	Filter    string // the $filter expression, decoded ('+' kept as '+')
+	Filter    string // the $filter expression, decoded ('+' read as a space)
 	Skip      int    // $skip
 
 	// Raw holds the options in request order as name=value pairs, still
@@ -145,11 +145,9 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 				return nil, callvault.Errorf(callvault.EINVALID, "The $count query option takes true or false; got '%s'.", clip(value))
 			}
 		case lower == "$filter" && rules.Filter:
-			// Decode again without turning '+' into a space: time zone
-			// offsets such as +02:00 are common in filters.
-			if v, err := url.PathUnescape(rawValue); err == nil {
-				value = v
-			}
+			// '+' is a space here, as in every option and on Graph:
+			// clients that encode a space as '+' (Python's requests, Java's
+			// URLEncoder) must work; an offset's plus is sent as %2B.
 			if strings.TrimSpace(value) == "" {
 				return nil, callvault.Errorf(callvault.EINVALID, "The $filter query option is empty.")
 			}
