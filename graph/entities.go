@@ -10,11 +10,13 @@ import (
 )
 
 var (
-	sessionRules      = odata.Rules{Resource: "/communications/callRecords/{id}/sessions", Select: true, Expand: map[string]bool{"segments": true}, SkipToken: true, Count: true}
-	sessionItemRules  = odata.Rules{Resource: "/communications/callRecords/{id}/sessions/{id}", Select: true, Expand: map[string]bool{"segments": true}}
-	plainRules        = odata.Rules{Resource: "this resource"}
-	participantRules  = odata.Rules{Resource: "/communications/callRecords/{id}/participants_v2", SkipToken: true, Count: true}
-	segmentsListRules = odata.Rules{Resource: "/communications/callRecords/{id}/sessions/{id}/segments", Count: true}
+	sessionRules     = odata.Rules{Resource: "/communications/callRecords/{id}/sessions", Select: true, Expand: map[string]bool{"segments": true}, SkipToken: true, Count: true}
+	sessionItemRules = odata.Rules{Resource: "/communications/callRecords/{id}/sessions/{id}", Select: true, Expand: map[string]bool{"segments": true}}
+	plainRules       = odata.Rules{Resource: "this resource"}
+	participantRules = odata.Rules{Resource: "/communications/callRecords/{id}/participants_v2", Select: true, SkipToken: true, Count: true}
+	// A participant or the organizer by itself: $select, as on the list.
+	participantItemRules = odata.Rules{Resource: "this resource", Select: true}
+	segmentsListRules    = odata.Rules{Resource: "/communications/callRecords/{id}/sessions/{id}/segments", Count: true}
 )
 
 // countSessions serves GET …/callRecords/{id}/sessions/$count.
@@ -155,7 +157,7 @@ func (s *Server) listParticipants(w http.ResponseWriter, req *request) error {
 		count = int64(h.Participants)
 	}
 	resource := "callRecords" + odata.KeySegment(id) + "/participants_v2"
-	scope := odata.Scope{Tenant: req.principal.Tenant, Resource: resource, Version: req.version}
+	scope := odata.Scope{Tenant: req.principal.Tenant, Resource: resource, Version: req.version, Shape: q.Clause()}
 	var after odata.Position
 	if q.SkipToken != "" {
 		if after, err = s.Cursors.Open(scope, q.SkipToken); err != nil {
@@ -178,13 +180,13 @@ func (s *Server) listParticipants(w http.ResponseWriter, req *request) error {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"@odata.context":`...)
-	b = odata.AppendString(b, s.metadata(req.version)+"communications/"+resource)
+	b = odata.AppendString(b, s.metadata(req.version)+"communications/"+resource+q.Clause())
 	if q.Count {
 		b = append(b, `,"@odata.count":`...)
 		b = strconv.AppendInt(b, count, 10)
 	}
 	b = append(b, `,"value":`...)
-	b = req.codec.Collection(b, participant, bodies, nil, options(req.prefs))
+	b = req.codec.Collection(b, participant, bodies, q.Select, options(req.prefs))
 	if page.More {
 		tok := s.Cursors.Seal(scope, odata.Position{N: page.Participants[len(page.Participants)-1].Seq})
 		b = append(b, `,"@odata.nextLink":`...)
@@ -212,7 +214,8 @@ func (s *Server) countParticipants(w http.ResponseWriter, req *request) error {
 // getParticipant serves GET …/participants_v2/{id}.
 func (s *Server) getParticipant(w http.ResponseWriter, req *request) error {
 	participant := req.entityType("participant")
-	if _, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, participant, plainRules); err != nil {
+	q, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, participant, participantItemRules)
+	if err != nil {
 		return err
 	}
 	if s.Retention > 0 {
@@ -230,8 +233,8 @@ func (s *Server) getParticipant(w http.ResponseWriter, req *request) error {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := req.codec.Object((*bp)[:0], participant, row.Body, nil, options(req.prefs), false)
-	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+odata.KeySegment(req.key(0))+"/participants_v2/$entity")
+	b := req.codec.Object((*bp)[:0], participant, row.Body, q.Select, options(req.prefs), false)
+	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+odata.KeySegment(req.key(0))+"/participants_v2"+q.Clause()+"/$entity")
 	*bp = b
 	s.send(w, req.r, b, req.prefs.Applied(0))
 	return nil
@@ -240,7 +243,8 @@ func (s *Server) getParticipant(w http.ResponseWriter, req *request) error {
 // getOrganizer serves GET …/callRecords/{id}/organizer_v2.
 func (s *Server) getOrganizer(w http.ResponseWriter, req *request) error {
 	organizer := req.entityType("organizer")
-	if _, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, organizer, plainRules); err != nil {
+	q, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, organizer, participantItemRules)
+	if err != nil {
 		return err
 	}
 	h, err := s.record(req.r.Context(), req, req.key(0))
@@ -252,8 +256,8 @@ func (s *Server) getOrganizer(w http.ResponseWriter, req *request) error {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := req.codec.Object((*bp)[:0], organizer, h.Organizer, nil, options(req.prefs), false)
-	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+odata.KeySegment(req.key(0))+"/organizer_v2/$entity")
+	b := req.codec.Object((*bp)[:0], organizer, h.Organizer, q.Select, options(req.prefs), false)
+	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+odata.KeySegment(req.key(0))+"/organizer_v2"+q.Clause()+"/$entity")
 	*bp = b
 	s.send(w, req.r, b, req.prefs.Applied(0))
 	return nil

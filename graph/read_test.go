@@ -32,7 +32,7 @@ func TestReadAPIResponses(t *testing.T) {
 		{"records first page", records + "?$select=id", map[string]string{"Prefer": "odata.maxpagesize=2"}},
 		{"records count path", records + "/$count", nil},
 		{"record", records + "/" + meetingID, nil},
-		{"record selected", records + "/" + meetingID + "?$select=id,version,startDateTime", nil},
+		{"record selected", records + "/" + meetingID + "?$select=id,version,startDateTime", map[string]string{"Prefer": "odata.maxpagesize=5"}},
 		{"record with sessions and segments", records + "/" + meetingID + "?$expand=sessions($expand=segments)", map[string]string{"Prefer": "odata.maxpagesize=2, omit-values=nulls"}},
 		{"record with participants", records + "/r-2024-06-01?$expand=participants_v2", map[string]string{"Prefer": "odata.maxpagesize=2"}},
 		{"record with both expansions", "/beta/communications/callRecords('r-2024-06-01')?$select=id&$expand=participants_v2,sessions($select=id)", nil},
@@ -65,7 +65,7 @@ func TestReadAPIResponses(t *testing.T) {
 		{"error segment unknown", records + "/" + meetingID + "/sessions/s-1/segments/nope", nil},
 		{"error participant unknown", records + "/r-2024-06-01/participants_v2/nope", nil},
 		{"error organizer missing", records + "/r-2024-06-02/organizer_v2", nil},
-		{"error participants select", records + "/r-2024-06-01/participants_v2?$select=id", nil},
+		{"participants selected", records + "/r-2024-06-01/participants_v2?$select=id", map[string]string{"Prefer": "odata.maxpagesize=2"}},
 		{"error pstn calls without toDateTime", records + "/getPstnCalls(fromDateTime=2019-11-01)", nil},
 		{"error pstn calls over 90 days", records + "/getPstnCalls(fromDateTime=2019-01-01,toDateTime=2019-12-01)", nil},
 		{"error pstn calls reversed", records + "/getPstnCalls(fromDateTime=2019-12-01,toDateTime=2019-11-01)", nil},
@@ -81,6 +81,13 @@ func TestReadAPIResponses(t *testing.T) {
 		{"records before the zero instant", records + "?$count=true&$filter=startDateTime%20lt%200001-01-01T00:00:00Z%20and%20startDateTime%20gt%202024-06-01T00:00:00Z", nil},
 		{"records count from the zero instant", records + "/$count?$filter=startDateTime%20ge%200001-01-01T00:00:00Z", nil},
 		{"pstn calls at the zero instant", records + "/getPstnCalls(fromDateTime=0001-01-01,toDateTime=0001-01-01)", nil},
+		{"records selected with their organizer", records + "?$select=id&$expand=organizer_v2($select=id)", map[string]string{"Prefer": "odata.maxpagesize=2"}},
+		{"record with participants selected", records + "/r-2024-06-01?$select=id&$expand=participants_v2($select=id),organizer_v2($select=id)", map[string]string{"Prefer": "odata.maxpagesize=2"}},
+		{"participant selected", records + "/r-2024-06-01/participants_v2/u-daichi?$select=identity", nil},
+		{"organizer selected", records + "/" + meetingID + "/organizer_v2?$select=id", nil},
+		{"error segments select", records + "/" + meetingID + "/sessions/s-1/segments?$select=id", nil},
+		{"error records count with select", records + "/$count?$select=id", nil},
+		{"error expand star with options", records + "/" + meetingID + "?$expand=*($select=id)", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, "read/"+strings.ReplaceAll(tc.name, " ", "-"), render(t, f.do(t, http.MethodGet, tc.path, tc.headers)))
@@ -225,6 +232,26 @@ func TestALargeRecordPagesThroughEveryPath(t *testing.T) {
 	check("participants", f.pages(t, records+"/huge/participants_v2", "value", nil), 1000, "p")
 	check("expanded participants", f.pages(t, records+"/huge?$expand=participants_v2", "participants_v2", nil), 1000, "p")
 	check("small pages", f.pages(t, records+"/huge/participants_v2", "value", map[string]string{"Prefer": "odata.maxpagesize=7"}), 1000, "p")
+	check("selected participants", f.pages(t, records+"/huge/participants_v2?$select=id", "value", nil), 1000, "p")
+	check("expanded selected participants", f.pages(t, records+"/huge?$expand=participants_v2($select=id)", "participants_v2", nil), 1000, "p")
+
+	// A cursor is bound to its $select: one of the whole list does not
+	// page a selected one.
+	resp := f.do(t, http.MethodGet, records+"/huge/participants_v2", nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var page struct {
+		Next string `json:"@odata.nextLink"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || !strings.Contains(page.Next, "$skiptoken=") {
+		t.Fatalf("no next link: %v %.200s", err, body)
+	}
+	_, tok, _ := strings.Cut(page.Next, "$skiptoken=")
+	resp = f.do(t, http.MethodGet, records+"/huge/participants_v2?$select=id&$skiptoken="+tok, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the whole list's cursor with $select: %d, want 400", resp.StatusCode)
+	}
 }
 
 func TestRecordsPageInAStableOrder(t *testing.T) {

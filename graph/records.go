@@ -17,7 +17,15 @@ const (
 
 var recordListRules = odata.Rules{
 	Resource: "/communications/callRecords", Select: true, Filter: true, Count: true, SkipToken: true,
+	// organizer_v2 is written on every listed record; $expand brings it
+	// back when $select narrows the record (docs/graph-fidelity.md).
+	Expand:     map[string]bool{"organizer_v2": true},
+	ExpandHint: " Listed call records do not include sessions or participants_v2: get each record with GET /communications/callRecords/{id}?$expand=sessions($expand=segments) or $expand=participants_v2.",
 }
+
+// recordCountRules are the options of …/callRecords/$count: the list's
+// filter, and nothing that shapes or pages a list.
+var recordCountRules = odata.Rules{Resource: "/communications/callRecords/$count", Filter: true}
 
 var recordRules = odata.Rules{
 	Resource: "/communications/callRecords/{id}", Select: true,
@@ -25,8 +33,8 @@ var recordRules = odata.Rules{
 }
 
 // recordQuery parses the query of a callRecords list into a store query.
-func (s *Server) recordQuery(req *request) (*odata.Query, callvault.RecordQuery, odata.Scope, error) {
-	q, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, req.entityType("callRecord"), recordListRules)
+func (s *Server) recordQuery(req *request, rules odata.Rules) (*odata.Query, callvault.RecordQuery, odata.Scope, error) {
+	q, err := odata.ParseQuery(req.r.URL.RawQuery, req.version, req.entityType("callRecord"), rules)
 	if err != nil {
 		return nil, callvault.RecordQuery{}, odata.Scope{}, err
 	}
@@ -45,7 +53,7 @@ func (s *Server) recordQuery(req *request) (*odata.Query, callvault.RecordQuery,
 // startDateTime, then id (Graph promises no order; this one is stable).
 func (s *Server) listRecords(w http.ResponseWriter, req *request) error {
 	r := req.r
-	q, sq, scope, err := s.recordQuery(req)
+	q, sq, scope, err := s.recordQuery(req, recordListRules)
 	if err != nil {
 		return err
 	}
@@ -107,7 +115,7 @@ func (s *Server) listRecords(w http.ResponseWriter, req *request) error {
 
 // countRecords serves GET …/callRecords/$count.
 func (s *Server) countRecords(w http.ResponseWriter, req *request) error {
-	_, sq, _, err := s.recordQuery(req)
+	_, sq, _, err := s.recordQuery(req, recordCountRules)
 	if err != nil {
 		return err
 	}
@@ -163,8 +171,24 @@ func (s *Server) getRecord(w http.ResponseWriter, req *request) error {
 	b := s.appendRecord((*bp)[:0], req, h, q, options(req.prefs), sessions, participants)
 	b = withContext(b, s.metadata(req.version)+"communications/callRecords"+q.Clause()+"/$entity")
 	*bp = b
-	s.send(w, r, b, req.prefs.Applied(req.prefs.PageSize(MaxSessionsPage)))
+	s.send(w, r, b, req.prefs.Applied(recordPageSize(req.prefs, sessions != nil, participants != nil)))
 	return nil
+}
+
+// recordPageSize is the page size a record's response applied: that of
+// its expanded collection, the smaller of two; 0 when nothing was paged,
+// so that Preference-Applied claims no page size.
+func recordPageSize(p odata.Preferences, sessions, participants bool) int {
+	size := 0
+	if sessions {
+		size = p.PageSize(MaxSessionsPage)
+	}
+	if participants {
+		if n := p.PageSize(ParticipantsPage); size == 0 || n < size {
+			size = n
+		}
+	}
+	return size
 }
 
 // expands reports whether an expansion expands name in turn.
@@ -191,35 +215,45 @@ func (s *Server) appendRecord(b []byte, req *request, h *callvault.RecordHeader,
 	}
 	// organizer_v2 is auto-expanded (Core.AutoExpand): written without
 	// $expand, unless $select narrows the record.
-	if q.Select == nil || q.Expanded("organizer_v2") != nil {
+	if oe := q.Expanded("organizer_v2"); q.Select == nil || oe != nil {
+		var sel *odata.Selection
+		if oe != nil {
+			sel = oe.Select
+		}
 		switch {
 		case h.Organizer != nil:
 			comma()
 			b = append(b, `"organizer_v2@odata.context":`...)
-			b = odata.AppendString(b, base+"/organizer_v2/$entity")
+			b = odata.AppendString(b, base+"/organizer_v2"+(&odata.Query{Select: sel}).Clause()+"/$entity")
 			b = append(b, `,"organizer_v2":`...)
-			b = codec.Object(b, req.entityType("organizer"), h.Organizer, nil, o, false)
+			b = codec.Object(b, req.entityType("organizer"), h.Organizer, sel, o, false)
 		case !o.OmitNulls:
 			comma()
 			b = append(b, `"organizer_v2":null`...)
 		}
 	}
 	if participants != nil {
+		e := q.Expanded("participants_v2")
+		pq := e.Query()
 		comma()
 		b = append(b, `"participants_v2@odata.context":`...)
-		b = odata.AppendString(b, base+"/participants_v2/$entity") // as Graph writes it
+		b = odata.AppendString(b, base+"/participants_v2"+pq.Clause()+"/$entity") // as Graph writes it
 		if participants.More {
 			last := participants.Participants[len(participants.Participants)-1].Seq
-			scope := odata.Scope{Tenant: req.principal.Tenant, Resource: "callRecords" + key + "/participants_v2", Version: req.version}
+			scope := odata.Scope{Tenant: req.principal.Tenant, Resource: "callRecords" + key + "/participants_v2", Version: req.version, Shape: pq.Clause()}
+			next := s.PublicURL + "/" + req.version + "/communications/callRecords/" + escapeSegment(h.ID) + "/participants_v2?"
+			if opts := e.Options(); opts != "" {
+				next += opts + "&"
+			}
 			b = append(b, `,"participants_v2@odata.nextLink":`...)
-			b = odata.AppendString(b, s.PublicURL+"/"+req.version+"/communications/callRecords/"+escapeSegment(h.ID)+"/participants_v2?$skiptoken="+s.Cursors.Seal(scope, odata.Position{N: last}))
+			b = odata.AppendString(b, next+"$skiptoken="+s.Cursors.Seal(scope, odata.Position{N: last}))
 		}
 		b = append(b, `,"participants_v2":`...)
 		bodies := make([][]byte, len(participants.Participants))
 		for i, p := range participants.Participants {
 			bodies[i] = p.Body
 		}
-		b = codec.Collection(b, req.entityType("participant"), bodies, nil, o)
+		b = codec.Collection(b, req.entityType("participant"), bodies, pq.Select, o)
 	}
 	if sessions != nil {
 		e := q.Expanded("sessions")

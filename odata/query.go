@@ -35,6 +35,9 @@ type Rules struct {
 	Count     bool // $count=true
 	Filter    bool // $filter, parsed by the caller from Query.Filter
 	Skip      bool // $skip
+	// ExpandHint follows the 400 of a navigation property the resource
+	// does not expand: where to get it instead.
+	ExpandHint string
 }
 
 // Query holds the parsed query options of one request.
@@ -241,6 +244,9 @@ func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expa
 		name, nested, hasNested := strings.Cut(item, "(")
 		name = strings.TrimSpace(name)
 		if name == "*" {
+			if hasNested {
+				return nil, callvault.Errorf(callvault.EINVALID, "$expand=* takes no nested options; name the navigation property to give it $select or $expand, as in $expand=sessions($select=id).")
+			}
 			for _, p := range t.Properties {
 				if p.Navigation && (depth > 1 || rules.Expand[p.Name]) {
 					out = append(out, Expand{Property: p})
@@ -255,7 +261,7 @@ func parseExpandAt(value string, t *schema.Type, rules Rules, depth int) ([]Expa
 		case !p.Navigation:
 			return nil, callvault.Errorf(callvault.EINVALID, "Property '%s' on type '%s' is not a navigation property. Only navigation properties can be expanded.", p.Name, t.Name)
 		case depth == 1 && !rules.Expand[p.Name]:
-			return nil, callvault.Errorf(callvault.EINVALID, "Expanding '%s' is not supported on %s.", p.Name, rules.Resource)
+			return nil, callvault.Errorf(callvault.EINVALID, "Expanding '%s' is not supported on %s.%s", p.Name, rules.Resource, rules.ExpandHint)
 		}
 		e := Expand{Property: p}
 		if hasNested {
