@@ -88,6 +88,8 @@ func TestReadAPIResponses(t *testing.T) {
 		{"error segments select", records + "/" + meetingID + "/sessions/s-1/segments?$select=id", nil},
 		{"error records count with select", records + "/$count?$select=id", nil},
 		{"error expand star with options", records + "/" + meetingID + "?$expand=*($select=id)", nil},
+		{"session with format json", records + "/" + meetingID + "/sessions/s-2?$format=json&$select=id", nil},
+		{"error format xml", records + "/" + meetingID + "/sessions/s-2?$format=xml", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, "read/"+strings.ReplaceAll(tc.name, " ", "-"), render(t, f.do(t, http.MethodGet, tc.path, tc.headers)))

@@ -155,6 +155,11 @@ func ParseQuery(rawQuery, version string, t *schema.Type, rules Rules) (*Query, 
 				return nil, callvault.Errorf(callvault.EINVALID, "The $filter query option is empty.")
 			}
 			q.Filter = value
+		case lower == "$format":
+			// Graph lists $format among its options; JSON is all it answers.
+			if f, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(value)), ";"); f != "json" && f != "application/json" {
+				return nil, callvault.Errorf(callvault.EINVALID, "The $format query option takes json; got '%s'. Responses are JSON only.", clip(value))
+			}
 		case lower == "$skip" && rules.Skip:
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {
