@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +34,20 @@ type Subscriptions struct {
 	// HTTPHint is added to the error of a plain-http URL refused by the
 	// policy, to say how to allow it (serve --allow-http-webhooks).
 	HTTPHint string
+
+	// renewals serializes the read, change and write of one subscription
+	// (PATCH, reauthorize) in this process: two renewals that overlap,
+	// one waiting on its handshake, must not write over each other.
+	renewals [64]sync.Mutex
+}
+
+// renewalLock returns the lock of the tenant's subscription id.
+func (s *Subscriptions) renewalLock(tenant, id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(id))
+	return &s.renewals[h.Sum32()%uint32(len(s.renewals))]
 }
 
 // Graph's limits on callRecords subscriptions.
@@ -178,7 +194,11 @@ func (sr *subRequest) list() error {
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendSubscription(b, sub, prefs.OmitNulls)
+		// "the clientState property value is not returned for security
+		// purposes" (the list subscriptions page).
+		listed := *sub
+		listed.ClientState = ""
+		b = appendSubscription(b, &listed, prefs.OmitNulls)
 		n++
 	}
 	b = append(b, "]}"...)
@@ -283,6 +303,19 @@ func (sr *subRequest) update() error {
 			return err
 		}
 	}
+	// The handshake may have taken seconds, in which another renewal may
+	// have been written: apply this one to the subscription as it is now,
+	// under the lock, so that neither is lost. The new notificationUrl, if
+	// any, is the one just validated.
+	lock := sr.s.Subscriptions.renewalLock(sr.p.Tenant, sr.id)
+	lock.Lock()
+	defer lock.Unlock()
+	if sub, err = sr.find(); err != nil {
+		return err
+	}
+	if err := sr.apply(sub, fields, now, false); err != nil {
+		return err
+	}
 	if sub.LifecycleNotificationURL != "" {
 		sub.NextLifecycle = notify.NextLifecycle(now, sub.ExpirationDateTime)
 	}
@@ -318,6 +351,9 @@ func (sr *subRequest) delete() error {
 // checked, which is what reauthorizing is; the expiry does not move, the
 // lifecycle challenges start over.
 func (sr *subRequest) reauthorize() error {
+	lock := sr.s.Subscriptions.renewalLock(sr.p.Tenant, sr.id)
+	lock.Lock()
+	defer lock.Unlock()
 	sub, err := sr.find()
 	if err != nil {
 		return err
@@ -451,7 +487,7 @@ func (sr *subRequest) apply(sub *callvault.Subscription, fields map[string]json.
 			}
 			continue // on create, callvault sets it
 		}
-		if !create && name != "expirationDateTime" && name != "notificationUrl" && v != current[name] {
+		if !create && name != "expirationDateTime" && name != "notificationUrl" && !sameSubscriptionValue(name, v, current[name]) {
 			return callvault.Errorf(callvault.EINVALID, "Only expirationDateTime and notificationUrl can be changed on a subscription; to change '%s', delete the subscription and create it again.", name)
 		}
 		if err := sr.set(sub, name, v, now); err != nil {
@@ -464,7 +500,7 @@ func (sr *subRequest) apply(sub *callvault.Subscription, fields map[string]json.
 			return callvault.Errorf(callvault.EINVALID, "The property 'includeResourceData' of a subscription must be true or false.")
 		}
 		if v {
-			return callvault.Errorf(extensionBad, "Operation: Create; Exception: [Status Code: BadRequest; Reason: Rich notifications (includeResourceData) are not supported for resource communications/callRecords.]")
+			return callvault.Errorf(extensionBad, "Operation: %s; Exception: [Status Code: BadRequest; Reason: Rich notifications (includeResourceData) are not supported for resource communications/callRecords.]", map[bool]string{true: "Create", false: "Update"}[create])
 		}
 		if create {
 			sub.IncludeResourceData = &v
@@ -474,6 +510,37 @@ func (sr *subRequest) apply(sub *callvault.Subscription, fields map[string]json.
 		return callvault.Errorf(callvault.EINVALID, "notificationQueryOptions is only supported for Universal Print; a callRecords subscription takes none.")
 	}
 	return nil
+}
+
+// sameSubscriptionValue reports whether v, sent in an update, says what the
+// stored value says: a whole subscription sent back may spell the resource
+// with or without its leading '/' (Graph's SDKs and the CRI sample differ)
+// and list its change types in another order.
+func sameSubscriptionValue(name, v, stored string) bool {
+	switch name {
+	case "resource":
+		return strings.EqualFold(strings.TrimPrefix(v, "/"), strings.TrimPrefix(stored, "/"))
+	case "changeType":
+		return changeTypes(v) == changeTypes(stored) && changeTypes(v) != 0
+	}
+	return v == stored
+}
+
+// changeTypes parses a changeType list; 0 when a part is not one of
+// created and updated.
+func changeTypes(v string) callvault.ChangeTypes {
+	var set callvault.ChangeTypes
+	for _, part := range strings.Split(v, ",") {
+		switch strings.TrimSpace(part) {
+		case "created":
+			set |= callvault.ChangeCreated
+		case "updated":
+			set |= callvault.ChangeUpdated
+		default:
+			return 0
+		}
+	}
+	return set
 }
 
 // set validates and sets one string property.

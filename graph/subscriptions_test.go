@@ -22,7 +22,7 @@ import (
 type receiver struct {
 	*httptest.Server
 	mu       sync.Mutex
-	mode     string // "echo" (default), "encoded", "500", "slow"
+	mode     string // "echo" (default), "encoded", "500", "slow", "slow-echo"
 	requests []recorded
 }
 
@@ -53,6 +53,13 @@ func newReceiver(t testing.TB) *receiver {
 			case <-time.After(2 * time.Second):
 			case <-r.Context().Done():
 			}
+		case "slow-echo": // a handshake that passes, within the fixture's 500 ms
+			select {
+			case <-time.After(300 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, token)
 		default:
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, token)
@@ -173,6 +180,72 @@ func TestSubscriptionLifecycleResponses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			golden(t, c.name, stable(render(t, f.send(t, c.method, c.path, c.tok, c.body)), rc))
 		})
+	}
+}
+
+// TestOverlappingRenewalsKeepBoth: a PATCH that moves the notificationUrl
+// waits on its handshake; a renewal of the expiry that lands meanwhile
+// must still be there after the first is written.
+func TestOverlappingRenewalsKeepBoth(t *testing.T) {
+	f := newFixture(t, nil)
+	rc, moved := newReceiver(t), newReceiver(t)
+	resp := f.send(t, "POST", "/v1.0/subscriptions", "", subscriptionBody(rc.URL, nil))
+	var sub struct {
+		ID              string `json:"id"`
+		NotificationURL string `json:"notificationUrl"`
+		Expiration      string `json:"expirationDateTime"`
+		ClientState     any    `json:"clientState"`
+	}
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	path := "/v1.0/subscriptions/" + sub.ID
+	moved.setMode("slow-echo")
+	done := make(chan int)
+	go func() {
+		resp := f.send(t, "PATCH", path, "", `{"notificationUrl":"`+moved.URL+`"}`)
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	// Once the first PATCH's handshake is under way, renew the expiry.
+	for deadline := time.Now().Add(5 * time.Second); len(moved.seen()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the handshake of the first PATCH never came")
+		}
+	}
+	expiry := now.Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	resp = f.send(t, "PATCH", path, "", `{"expirationDateTime":"`+expiry+`"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || <-done != http.StatusOK {
+		t.Fatalf("the renewals: %d and the move", resp.StatusCode)
+	}
+	resp = f.send(t, "GET", path, "", "")
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if sub.NotificationURL != moved.URL || sub.Expiration != expiry {
+		t.Errorf("after both: notificationUrl %s, expirationDateTime %s; want %s and %s", sub.NotificationURL, sub.Expiration, moved.URL, expiry)
+	}
+	if sub.ClientState != "secretClientValue" {
+		t.Errorf("GET by id: clientState %v", sub.ClientState)
+	}
+
+	// The whole subscription sent back, spelled as the CRI sample and
+	// Graph's SDKs spell it, is a renewal, not a change.
+	whole := subscriptionBody(moved.URL, map[string]any{"resource": "communications/callRecords", "changeType": "updated,created",
+		"expirationDateTime": now.Add(3 * time.Hour).Format(time.RFC3339)})
+	resp = f.send(t, "PATCH", path, "", whole)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the whole subscription, respelled: %d %s", resp.StatusCode, body)
+	}
+	resp = f.send(t, "PATCH", path, "", `{"expirationDateTime":"`+expiry+`","includeResourceData":true}`)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("Operation: Update;")) {
+		t.Errorf("includeResourceData on PATCH: %d %s", resp.StatusCode, body)
 	}
 }
 
