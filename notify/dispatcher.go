@@ -113,9 +113,14 @@ type Dispatcher struct {
 	wake  chan struct{}
 }
 
+// endpointStats counts, in the current window, the notifications an
+// endpoint was sent (the rule applies from the 100th) and the answers it
+// gave, and how many were slow: Graph's share is of slow responses, so a
+// slow POST of 100 notifications is one slow answer, not 100.
 type endpointStats struct {
-	since      time.Time
-	sent, slow int
+	since           time.Time
+	notified        int
+	answers, slowly int
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -286,10 +291,10 @@ func (d *Dispatcher) slowRule(u string, now time.Time) slowVerdict {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.endpoint(u, now)
-	if st.sent < slowMinimum {
+	if st.notified < slowMinimum || st.answers == 0 {
 		return slowOK
 	}
-	share := float64(st.slow) / float64(st.sent)
+	share := float64(st.slowly) / float64(st.answers)
 	switch {
 	case share >= slowDrop:
 		return slowDropped
@@ -324,9 +329,10 @@ func (d *Dispatcher) deliver(p post) {
 	if !d.Options.NoSlowRule {
 		d.mu.Lock()
 		st := d.endpoint(p.url, start)
-		st.sent += len(p.ns)
+		st.notified += len(p.ns)
+		st.answers++
 		if latency > d.Options.SlowAnswer || isTimeout(err) {
-			st.slow += len(p.ns)
+			st.slowly++
 		}
 		d.mu.Unlock()
 	}

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -420,6 +421,47 @@ func TestGraphsSlowEndpointRule(t *testing.T) {
 	}
 	if got, dropped := d.Counters.Delivered.Load(), d.Counters.DroppedSlow.Load(); got != 100 || dropped != 30 {
 		t.Errorf("delivered %d and dropped %d, want 100 and 30", got, dropped)
+	}
+}
+
+// TestTheSlowRuleCountsAnswers: Graph's share is of slow responses. Nine
+// fast POSTs of one notification and one slow POST of 100 are 10 % slow:
+// the endpoint is throttled, not dropped, as it would be if each of the
+// 100 counted as a slow answer.
+func TestTheSlowRuleCountsAnswers(t *testing.T) {
+	db := openStore(t)
+	h := newHook(t)
+	subscribe(t, db, "sub-1", h.URL, callvault.ChangeCreated)
+	d := run(t, db, notify.Options{BatchSize: 100, Workers: 1, SlowAnswer: 40 * time.Millisecond})
+	for i := range 9 {
+		put(t, db, fmt.Sprintf("fast-%d", i), 1)
+		h.wait(t, i+1)
+	}
+	h.mu.Lock()
+	h.delay = 80 * time.Millisecond
+	h.mu.Unlock()
+	records := make([]*callvault.Record, 100)
+	for i := range records {
+		records[i] = &callvault.Record{Tenant: tenant, ID: fmt.Sprintf("slow-%d", i), Version: 1, Body: []byte(`{}`)}
+	}
+	if _, _, err := db.PutRecords(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t, 10)
+	h.mu.Lock()
+	h.delay = 0
+	batch := len(h.bodies)
+	h.mu.Unlock()
+	if n := len(h.notifications(t)); n != 109 || batch != 10 {
+		t.Fatalf("%d notifications in %d POSTs, want 109 in 10 (the slow ones in one)", n, batch)
+	}
+	put(t, db, "after", 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Counters.Throttled.Load()+d.Counters.DroppedSlow.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if thr, dropped := d.Counters.Throttled.Load(), d.Counters.DroppedSlow.Load(); thr != 1 || dropped != 0 {
+		t.Errorf("after one slow answer in ten: throttled %d, dropped %d; want 1 and 0", thr, dropped)
 	}
 }
 
