@@ -434,8 +434,8 @@ func readSubscriptionBody(r *http.Request) (map[string]json.RawMessage, error) {
 		return nil, callvault.Errorf(callvault.EINVALID, "The request body is not a JSON object of subscription properties.")
 	}
 	for name := range fields {
-		if name == "@odata.type" || name == "@odata.context" {
-			continue
+		if name == "@odata.type" || name == "@odata.context" || name == "notificationContentType" {
+			continue // notificationContentType: apply checks it
 		}
 		known := false
 		for _, p := range subscriptionProps {
@@ -504,6 +504,17 @@ func (sr *subRequest) apply(sub *callvault.Subscription, fields map[string]json.
 		}
 		if create {
 			sub.IncludeResourceData = &v
+		}
+	}
+	if raw, ok := fields["notificationContentType"]; ok && string(raw) != "null" {
+		// Beta's subscription has it, and Graph's v1.0 examples carry it;
+		// its default, and all a callRecords notification can be, is JSON.
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return callvault.Errorf(callvault.EINVALID, "The property 'notificationContentType' of a subscription must be a string.")
+		}
+		if mt, _, _ := strings.Cut(v, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+			return callvault.Errorf(callvault.EINVALID, "The notificationContentType '%s' is not supported: callRecords notifications are sent as application/json.", bounded(v))
 		}
 	}
 	if raw, ok := fields["notificationQueryOptions"]; ok && string(raw) != "null" {

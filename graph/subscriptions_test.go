@@ -241,6 +241,14 @@ func TestOverlappingRenewalsKeepBoth(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("the whole subscription, respelled: %d %s", resp.StatusCode, body)
 	}
+	for ct, want := range map[string]int{`"application/json"`: http.StatusOK, `"application/json; charset=utf-8"`: http.StatusOK, `null`: http.StatusOK, `"application/xml"`: http.StatusBadRequest, `7`: http.StatusBadRequest} {
+		resp = f.send(t, "PATCH", path, "", `{"expirationDateTime":"`+expiry+`","notificationContentType":`+ct+`}`)
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("notificationContentType %s: %d %s, want %d", ct, resp.StatusCode, body, want)
+		}
+	}
 	resp = f.send(t, "PATCH", path, "", `{"expirationDateTime":"`+expiry+`","includeResourceData":true}`)
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
