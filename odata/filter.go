@@ -174,7 +174,7 @@ func (p *filterParser) primary(f *RecordFilter) error {
 		}
 		p.next()
 		return nil
-	case p.tok.kind == tokWord && p.tok.text == "startDateTime":
+	case p.tok.kind == tokWord && strings.EqualFold(p.tok.text, "startDateTime"): // any case, as in $select
 		p.next()
 		op := p.tok.text
 		if p.tok.kind != tokWord || (op != "lt" && op != "le" && op != "gt" && op != "ge") {
@@ -193,8 +193,8 @@ func (p *filterParser) primary(f *RecordFilter) error {
 		p.next()
 		narrow(&f.Start, op, t)
 		return nil
-	case p.tok.kind == tokWord && strings.HasPrefix(p.tok.text, "participants_v2/any"):
-		if p.tok.text != "participants_v2/any" {
+	case p.tok.kind == tokWord && len(p.tok.text) >= len("participants_v2/any") && strings.EqualFold(p.tok.text[:len("participants_v2/any")], "participants_v2/any"):
+		if !strings.EqualFold(p.tok.text, "participants_v2/any") {
 			return p.unsupported(p.tok.text)
 		}
 		p.next()
@@ -209,7 +209,7 @@ func (p *filterParser) primary(f *RecordFilter) error {
 			return p.unsupported("participants_v2/any(" + v)
 		}
 		p.next()
-		if p.tok.text != v+"/id" {
+		if !strings.EqualFold(p.tok.text, v+"/id") {
 			return p.unsupported("participants_v2/any(" + v + ":" + p.tok.text)
 		}
 		p.next()
@@ -262,10 +262,14 @@ func narrow(r *callvault.TimeRange, op string, t time.Time) {
 }
 
 // parseDateTimeLiteral reads an OData DateTimeOffset literal; a date alone
-// means its midnight UTC, as Graph's report functions accept.
+// means its midnight UTC, as Graph's report functions accept. The seconds
+// are optional, as OData's ABNF has them (2024-05-01T10:00Z).
 func parseDateTimeLiteral(s string) (time.Time, error) {
 	if len(s) == len("2006-01-02") {
 		return time.Parse("2006-01-02", s)
+	}
+	if len(s) > len("2006-01-02T15:04") && s[10] == 'T' && s[13] == ':' && s[16] != ':' {
+		s = s[:16] + ":00" + s[16:]
 	}
 	return edm.ParseDateTimeOffset(s)
 }
