@@ -108,6 +108,11 @@ func resolvePath(m *schema.Model, escaped string) (route, error) {
 		}
 		p := navigation(t, name)
 		if p == nil {
+			for _, u := range t.Unserved {
+				if strings.EqualFold(u, name) {
+					return rt, callvault.Errorf(callvault.ENOTIMPLEMENTED, "'%s' is a Graph resource that callvault does not serve; it serves communications/callRecords and subscriptions to them.", u)
+				}
+			}
 			return rt, callvault.Errorf(callvault.EINVALID, "Resource not found for the segment '%s'.", seg)
 		}
 		rt.steps = append(rt.steps, step{prop: p, key: key, hasKey: hasKey})

@@ -90,6 +90,8 @@ func TestReadAPIResponses(t *testing.T) {
 		{"error expand star with options", records + "/" + meetingID + "?$expand=*($select=id)", nil},
 		{"session with format json", records + "/" + meetingID + "/sessions/s-2?$format=json&$select=id", nil},
 		{"error format xml", records + "/" + meetingID + "/sessions/s-2?$format=xml", nil},
+		{"error calls not served", "/v1.0/communications/calls", nil},
+		{"error unknown communications segment", "/v1.0/communications/colours", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden(t, "read/"+strings.ReplaceAll(tc.name, " ", "-"), render(t, f.do(t, http.MethodGet, tc.path, tc.headers)))

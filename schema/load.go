@@ -291,7 +291,9 @@ func (m *Model) link(structs []pendingStruct) (map[*Type][]*Property, error) {
 		}
 		for _, xp := range p.xs.NavProps {
 			if m.Type(strings.TrimSuffix(strings.TrimPrefix(xp.Type, "Collection("), ")")) == nil {
-				// cloudCommunications leads to calls, presences…: not served here.
+				// cloudCommunications leads to calls, presences…: not served
+				// here, but named, so that a request for one is told so.
+				p.t.Unserved = append(p.t.Unserved, xp.Name)
 				continue
 			}
 			prop, err := m.property(xp, true)

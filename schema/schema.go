@@ -54,6 +54,9 @@ type Type struct {
 	// type's first, each list in CSDL order.
 	Properties []*Property
 	Derived    []*Type // direct subtypes, in CSDL order
+	// Unserved names the navigation properties the CSDL declares to types
+	// this model does not hold (communications' calls, presences…).
+	Unserved []string
 
 	// Enum members, in CSDL order, and the index of the unknownFutureValue
 	// sentinel (-1 when the enum has none). Members after the sentinel are
