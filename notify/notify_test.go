@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,6 +196,13 @@ func TestPayloadIsGraphs(t *testing.T) {
 		if string(ja) != string(jb) {
 			t.Errorf("payload differs from Graph's example:\n got %s\nwant %s", jb, ja)
 		}
+	}
+	// An imported id that is not a GUID is escaped where it would split the
+	// path; the id itself is written as it is.
+	n.RecordID = "a/b?c#d%e"
+	if got := string(notify.AppendNotifications(nil, []*callvault.Notification{n})); !strings.Contains(got, `"resource":"communications/callRecords/a%2Fb%3Fc%23d%25e"`) ||
+		!strings.Contains(got, `"@odata.id":"communications/callRecords/a%2Fb%3Fc%23d%25e","id":"a/b?c#d%e"`) {
+		t.Errorf("a non-GUID id: %s", got)
 	}
 	lc := notify.AppendLifecycle(nil, []*callvault.Subscription{&n.Subscription})
 	wantLC := `{"value":[{"subscriptionId":"{Subscription id}","subscriptionExpirationDateTime":"2023-02-28T00:00:00.000+00:00","tenantId":"{Organization/Tenant id}","clientState":"{Secret client state}","lifecycleEvent":"reauthorizationRequired"}]}`

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"strings"
 	"time"
 
 	"github.com/callvault/callvault"
@@ -26,7 +27,10 @@ func AppendNotifications(b []byte, ns []*callvault.Notification) []byte {
 // AppendNotification appends one item of a notification body.
 func AppendNotification(b []byte, n *callvault.Notification) []byte {
 	s := &n.Subscription
-	resource := "communications/callRecords/" + n.RecordID
+	// A path a client can follow: an imported id with a '/', '?', '#' or
+	// '%' is escaped so that it still names one record (Graph's ids are
+	// GUIDs, which this leaves as they are).
+	resource := "communications/callRecords/" + pathEscaper.Replace(n.RecordID)
 	b = append(b, `{"subscriptionId":`...)
 	b = odata.AppendString(b, s.ID)
 	b = append(b, `,"clientState":`...)
@@ -45,6 +49,9 @@ func AppendNotification(b []byte, n *callvault.Notification) []byte {
 	b = odata.AppendString(b, s.Tenant)
 	return append(b, '}')
 }
+
+// pathEscaper escapes what would end or split a path segment.
+var pathEscaper = strings.NewReplacer("%", "%25", "/", "%2F", "?", "%3F", "#", "%23")
 
 // AppendLifecycle appends the body of reauthorizationRequired lifecycle
 // notifications, in the field order of Graph's documented example. No
