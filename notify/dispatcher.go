@@ -347,6 +347,10 @@ func (d *Dispatcher) deliver(p post) {
 	}
 	settled := make([]callvault.Settlement, 0, len(p.ns))
 	outcome := map[int64]string{}
+	// The notifications of a failed POST that were tried as often retry
+	// together, in one POST again: one draw of the backoff's jitter for
+	// them, not one each, which would split a batch of 100 into up to 100.
+	retryAt := map[int]time.Time{}
 	for _, n := range p.ns {
 		switch {
 		case ok:
@@ -360,7 +364,12 @@ func (d *Dispatcher) deliver(p post) {
 			d.Logger.Warn("notification dropped: retried for too long", "subscription", n.Subscription.ID,
 				"host", hostOf(p.url), "record", n.RecordID, "change", n.Change.String(), "attempts", n.Attempts+1, "since", n.Created)
 		default:
-			settled = append(settled, callvault.Settlement{Seq: n.Seq, RetryAt: now.Add(d.backoff(n.Attempts + 1)), Attempted: true})
+			at, drawn := retryAt[n.Attempts]
+			if !drawn {
+				at = now.Add(d.backoff(n.Attempts + 1))
+				retryAt[n.Attempts] = at
+			}
+			settled = append(settled, callvault.Settlement{Seq: n.Seq, RetryAt: at, Attempted: true})
 			outcome[n.Seq] = "retry"
 			d.Counters.Retried.Add(1)
 		}
@@ -410,8 +419,8 @@ func (d *Dispatcher) settle(ctx context.Context, settled []callvault.Settlement,
 }
 
 // backoff is the delay before retry n (1 for the first): RetryMin doubling
-// up to RetryMax, less up to a fifth at random so that retries of many
-// notifications spread out.
+// up to RetryMax, less up to a fifth at random so that the retries of many
+// failed POSTs spread out.
 func (d *Dispatcher) backoff(n int) time.Duration {
 	b := float64(d.Options.RetryMin) * math.Pow(2, float64(min(n-1, 30)))
 	b = min(b, float64(d.Options.RetryMax))

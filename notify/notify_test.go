@@ -235,6 +235,30 @@ func TestAFailedDeliveryIsRetried(t *testing.T) {
 	}
 }
 
+// TestAFailedBatchIsRetriedAsABatch: the notifications of a POST that
+// failed come back together, not each at its own moment.
+func TestAFailedBatchIsRetriedAsABatch(t *testing.T) {
+	db := openStore(t)
+	h := newHook(t, 500, 500)
+	subscribe(t, db, "sub-1", h.URL, callvault.ChangeCreated)
+	records := make([]*callvault.Record, 20)
+	for i := range records {
+		records[i] = &callvault.Record{Tenant: tenant, ID: fmt.Sprintf("rec-%d", i), Version: 1, Body: []byte(`{}`)}
+	}
+	if _, _, err := db.PutRecords(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+	run(t, db, notify.Options{BatchSize: 100, Workers: 1})
+	h.wait(t, 3)
+	time.Sleep(300 * time.Millisecond) // any stragglers would come within the backoff's spread
+	h.mu.Lock()
+	posts := len(h.bodies)
+	h.mu.Unlock()
+	if n := len(h.notifications(t)); posts != 3 || n != 60 {
+		t.Errorf("%d POSTs with %d notifications, want 3 POSTs of 20 (500, 500, then 202)", posts, n)
+	}
+}
+
 func TestANotificationIsDroppedAfterMaxAge(t *testing.T) {
 	db := openStore(t)
 	h := newHook(t, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
