@@ -197,11 +197,14 @@ type RecordKey struct {
 // (StartDateTime, then ID, ascending).
 type RecordQuery struct {
 	Tenant        string
-	Start         TimeRange  // on startDateTime
-	ParticipantID string     // only records with a participants_v2 entry of this id
-	NotBefore     time.Time  // retention: records that ended before this are gone; zero keeps all
-	After         *RecordKey // the last record already returned; nil for the first page
-	Limit         int
+	Start         TimeRange // on startDateTime
+	ParticipantID string    // only records with a participants_v2 entry of this id
+	NotBefore     time.Time // retention: records that ended before this are gone; zero keeps all
+	// EndedBy leaves out records that ended after it: not there yet (the
+	// faults' notYetThere, Graph's first-version latency); zero keeps all.
+	EndedBy time.Time
+	After   *RecordKey // the last record already returned; nil for the first page
+	Limit   int
 }
 
 // RecordPage is one page of records; More is true when records follow.

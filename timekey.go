@@ -96,11 +96,11 @@ func upperKey(t time.Time, inclusive bool) (int64, bool) {
 }
 
 // RecordKeys is a RecordQuery's range as keys: start_time in [Lo, Hi],
-// end_time at or after NotBefore. Empty is true when no stored time
+// end_time in [NotBefore, EndedBy]. Empty is true when no stored time
 // matches.
 type RecordKeys struct {
-	Lo, Hi, NotBefore int64
-	Empty             bool
+	Lo, Hi, NotBefore, EndedBy int64
+	Empty                      bool
 }
 
 // Keys returns the keys of q's time range and retention.
@@ -108,12 +108,15 @@ func (q *RecordQuery) Keys() RecordKeys {
 	var k RecordKeys
 	var ok bool
 	k.Lo, k.Hi, ok = q.Start.Keys()
-	k.NotBefore = ZeroKey
+	k.NotBefore, k.EndedBy = ZeroKey, math.MaxInt64
 	if ok && !q.NotBefore.IsZero() {
 		// Retention: a record is kept unless it ended before NotBefore.
 		k.NotBefore, ok = lowerKey(q.NotBefore, true)
 	}
-	k.Empty = !ok
+	if ok && !q.EndedBy.IsZero() {
+		k.EndedBy, ok = upperKey(q.EndedBy, true)
+	}
+	k.Empty = !ok || k.NotBefore > k.EndedBy
 	return k
 }
 
@@ -136,7 +139,7 @@ func (q *RecordQuery) PageStart(k RecordKeys) (start int64, afterID string, err 
 // that reads a page of its records, in this order: the tenant, the
 // participant's id when q names one, the keyset position the page starts
 // after (PageStart), the range's last start key, the retention's end key
-// (RecordKeys), and how many rows to read: the page size and one more, to
+// and the not-yet-there end key (RecordKeys), and how many rows to read: the page size and one more, to
 // learn whether more follow (RecordPage.Cut). none is true when no stored
 // time matches: the page is empty.
 func (q *RecordQuery) ListArgs() (args []any, none bool, err error) {
@@ -152,12 +155,12 @@ func (q *RecordQuery) ListArgs() (args []any, none bool, err error) {
 	if fetch < math.MaxInt64 {
 		fetch++
 	}
-	return append(q.args(5), afterStart, afterID, k.Hi, k.NotBefore, fetch), false, nil
+	return append(q.args(6), afterStart, afterID, k.Hi, k.NotBefore, k.EndedBy, fetch), false, nil
 }
 
 // CountArgs is ListArgs for a statement that counts q's records: the
-// tenant, the participant's id when q names one, and the range's first
-// and last start keys and the retention's end key.
+// tenant, the participant's id when q names one, the range's first and
+// last start keys, and the retention's and the not-yet-there end keys.
 func (q *RecordQuery) CountArgs() (args []any, none bool, err error) {
 	if err := q.ValidateCount(); err != nil {
 		return nil, false, err
@@ -166,7 +169,7 @@ func (q *RecordQuery) CountArgs() (args []any, none bool, err error) {
 	if k.Empty {
 		return nil, true, nil
 	}
-	return append(q.args(3), k.Lo, k.Hi, k.NotBefore), false, nil
+	return append(q.args(4), k.Lo, k.Hi, k.NotBefore, k.EndedBy), false, nil
 }
 
 // args is the tenant and the participant when q names one, with room for

@@ -76,14 +76,26 @@ func TestRecordQueryArgs(t *testing.T) {
 		Start: TimeRange{From: t0, FromInclusive: true, To: t0.Add(time.Hour)}}
 	args, none, err := q.ListArgs()
 	lo, hi, _ := q.Start.Keys()
-	if want := fmt.Sprint([]any{"t", "p", lo, "", hi, ZeroKey, int64(3)}); err != nil || none || fmt.Sprint(args) != want {
+	if want := fmt.Sprint([]any{"t", "p", lo, "", hi, ZeroKey, int64(math.MaxInt64), int64(3)}); err != nil || none || fmt.Sprint(args) != want {
 		t.Errorf("ListArgs: %v %v %v, want %s", args, none, err, want)
 	}
 	q.ParticipantID = ""
 	args, none, err = q.CountArgs()
-	if want := fmt.Sprint([]any{"t", lo, hi, ZeroKey}); err != nil || none || fmt.Sprint(args) != want {
+	if want := fmt.Sprint([]any{"t", lo, hi, ZeroKey, int64(math.MaxInt64)}); err != nil || none || fmt.Sprint(args) != want {
 		t.Errorf("CountArgs: %v %v %v, want %s", args, none, err, want)
 	}
+	// Not there yet: records that ended after EndedBy are left out; before
+	// what retention keeps, nothing is left.
+	q.EndedBy = t0.Add(time.Minute)
+	args, _, _ = q.CountArgs()
+	if want := fmt.Sprint([]any{"t", lo, hi, ZeroKey, t0.Add(time.Minute).UnixNano()}); fmt.Sprint(args) != want {
+		t.Errorf("CountArgs with EndedBy: %v, want %s", args, want)
+	}
+	q.NotBefore = t0.Add(2 * time.Minute)
+	if _, none, err := q.CountArgs(); !none || err != nil {
+		t.Errorf("EndedBy before NotBefore: none %v, %v", none, err)
+	}
+	q.EndedBy, q.NotBefore = time.Time{}, time.Time{}
 	q.Start.To = t0
 	if _, none, err := q.ListArgs(); !none || err != nil {
 		t.Errorf("an empty range: none %v, %v", none, err)

@@ -3,6 +3,7 @@ package graph
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/callvault/callvault/auth"
 	"github.com/callvault/callvault/odata"
@@ -35,6 +36,11 @@ type Refusal struct {
 	RetryAfter string
 	// Drop closes the connection without an answer.
 	Drop bool
+	// NotYetThere, with Status 0 and no Drop, is not a refusal: the request
+	// is served, and a list (or count) of call records leaves out those that
+	// ended after this time, as Graph's list lacks a record it has not
+	// written yet (a faults rule's notYetThere).
+	NotYetThere time.Time
 }
 
 // gate runs s.Gate and writes its refusal; it reports whether the request
@@ -43,6 +49,12 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request, version, prefix st
 	ids := requestIDs(r.Context())
 	ref := s.Gate(r, GateRequest{Version: version, Path: strings.TrimPrefix(r.URL.EscapedPath(), prefix), Principal: p, RequestID: ids.request})
 	if ref == nil {
+		return false
+	}
+	if ref.Status == 0 && !ref.Drop {
+		if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+			st.endedBy = ref.NotYetThere
+		}
 		return false
 	}
 	if ref.Drop {

@@ -44,7 +44,7 @@ func (s *Server) recordQuery(req *request, rules odata.Rules) (*odata.Query, cal
 			return nil, callvault.RecordQuery{}, odata.Scope{}, err
 		}
 	}
-	sq := callvault.RecordQuery{Tenant: req.principal.Tenant, Start: f.Start, ParticipantID: f.ParticipantID, NotBefore: s.notBefore()}
+	sq := callvault.RecordQuery{Tenant: req.principal.Tenant, Start: f.Start, ParticipantID: f.ParticipantID, NotBefore: s.notBefore(), EndedBy: endedBy(req.r)}
 	scope := odata.Scope{Tenant: req.principal.Tenant, Resource: "callRecords", Version: req.version, Shape: q.Clause() + "|" + f.Shape()}
 	return q, sq, scope, nil
 }

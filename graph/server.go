@@ -163,9 +163,20 @@ type ids struct{ request, client string }
 type requestState struct {
 	ids  ids
 	info RequestInfo
+	// endedBy, when set (by the Gate: a faults rule's notYetThere), leaves
+	// out of lists of call records those that ended after it.
+	endedBy time.Time
 }
 
 type stateKey struct{}
+
+// endedBy returns the request's requestState.endedBy; zero when none.
+func endedBy(r *http.Request) time.Time {
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		return st.endedBy
+	}
+	return time.Time{}
+}
 
 func requestIDs(ctx context.Context) ids {
 	if st, ok := ctx.Value(stateKey{}).(*requestState); ok {

@@ -22,20 +22,20 @@ const (
 	// index, before any table row is read.
 	sqlSelectRecords = `SELECT id, version, start_time, end_time, body, organizer, session_count, participant_count
 		FROM call_records
-		WHERE tenant = $1 AND (start_time, id) > ($2, $3) AND start_time <= $4 AND end_time >= $5
-		ORDER BY start_time, id LIMIT $6`
+		WHERE tenant = $1 AND (start_time, id) > ($2, $3) AND start_time <= $4 AND end_time BETWEEN $5 AND $6
+		ORDER BY start_time, id LIMIT $7`
 	sqlCountRecords = `SELECT count(*) FROM call_records
-		WHERE tenant = $1 AND start_time BETWEEN $2 AND $3 AND end_time >= $4`
+		WHERE tenant = $1 AND start_time BETWEEN $2 AND $3 AND end_time BETWEEN $4 AND $5`
 	// A range of the partial index participants_by_id, which holds each
 	// record of a participant once, then each record by its primary key.
 	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count
 		FROM participants AS p JOIN call_records AS c ON c.tenant = p.tenant AND c.id = p.record_id
 		WHERE p.tenant = $1 AND p.id = $2 AND p.record_start IS NOT NULL
-			AND (p.record_start, p.record_id) > ($3, $4) AND p.record_start <= $5 AND p.record_end >= $6
-		ORDER BY p.record_start, p.record_id LIMIT $7`
+			AND (p.record_start, p.record_id) > ($3, $4) AND p.record_start <= $5 AND p.record_end BETWEEN $6 AND $7
+		ORDER BY p.record_start, p.record_id LIMIT $8`
 	sqlCountParticipantRecords = `SELECT count(*) FROM participants
 		WHERE tenant = $1 AND id = $2 AND record_start IS NOT NULL
-			AND record_start BETWEEN $3 AND $4 AND record_end >= $5`
+			AND record_start BETWEEN $3 AND $4 AND record_end BETWEEN $5 AND $6`
 
 	// The record's marker (0, 0), then each session (seq, 0) followed by its
 	// segments (session_seq, seq ≥ 1), each with its body and render scripts.

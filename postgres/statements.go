@@ -38,18 +38,18 @@ var partitionedSQL = statements{
 	// start_time >= $2 repeats what the keyset says, in a form that prunes.
 	selectRecords: `SELECT id, version, start_time, end_time, body, organizer, session_count, participant_count
 		FROM call_records
-		WHERE tenant = $1 AND (start_time, id) > ($2, $3) AND start_time >= $2 AND start_time <= $4 AND end_time >= $5
-		ORDER BY start_time, id LIMIT $6`,
+		WHERE tenant = $1 AND (start_time, id) > ($2, $3) AND start_time >= $2 AND start_time <= $4 AND end_time BETWEEN $5 AND $6
+		ORDER BY start_time, id LIMIT $7`,
 	countRecords: sqlCountRecords,
 	selectParticipantRecords: `SELECT c.id, c.version, c.start_time, c.end_time, c.body, c.organizer, c.session_count, c.participant_count
 		FROM participants AS p JOIN call_records AS c ON c.tenant = p.tenant AND c.id = p.record_id AND c.start_time = p.record_time
 		WHERE p.tenant = $1 AND p.id = $2 AND p.record_start IS NOT NULL
-			AND (p.record_start, p.record_id) > ($3, $4) AND p.record_start <= $5 AND p.record_end >= $6
+			AND (p.record_start, p.record_id) > ($3, $4) AND p.record_start <= $5 AND p.record_end BETWEEN $6 AND $7
 			AND p.record_time >= $3 AND p.record_time <= $5
-		ORDER BY p.record_start, p.record_id LIMIT $7`,
+		ORDER BY p.record_start, p.record_id LIMIT $8`,
 	countParticipantRecords: `SELECT count(*) FROM participants
 		WHERE tenant = $1 AND id = $2 AND record_start IS NOT NULL
-			AND record_start BETWEEN $3 AND $4 AND record_end >= $5 AND record_time BETWEEN $3 AND $4`,
+			AND record_start BETWEEN $3 AND $4 AND record_end BETWEEN $5 AND $6 AND record_time BETWEEN $3 AND $4`,
 
 	selectSessions: `WITH h AS (SELECT start_time, stamp FROM call_records WHERE tenant = $1 AND id = $2)
 		SELECT 0::BIGINT, stamp, ''::TEXT, ''::BYTEA, NULL::BYTEA FROM h

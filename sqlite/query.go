@@ -17,10 +17,10 @@ const (
 	// answered by the index, before any table row is read.
 	sqlSelectRecords = `SELECT id, version, start_time, end_time, CAST(body AS BLOB), CAST(organizer AS BLOB), session_count, participant_count
 		FROM call_records
-		WHERE tenant = ? AND (start_time, id) > (?, ?) AND start_time <= ? AND end_time >= ?
+		WHERE tenant = ? AND (start_time, id) > (?, ?) AND start_time <= ? AND end_time BETWEEN ? AND ?
 		ORDER BY start_time, id LIMIT ?`
 	sqlCountRecords = `SELECT COUNT(*) FROM call_records
-		WHERE tenant = ? AND start_time BETWEEN ? AND ? AND end_time >= ?`
+		WHERE tenant = ? AND start_time BETWEEN ? AND ? AND end_time BETWEEN ? AND ?`
 	// A range of participants_by_id, which holds each record of a participant
 	// once with its rk, then each record by its rowid; CROSS JOIN keeps the
 	// loops in that order. The record's tenant and id are checked against
@@ -30,12 +30,12 @@ const (
 	sqlSelectParticipantRecords = `SELECT c.id, c.version, c.start_time, c.end_time, CAST(c.body AS BLOB), CAST(c.organizer AS BLOB), c.session_count, c.participant_count
 		FROM participants AS p CROSS JOIN call_records AS c
 		WHERE p.tenant = ? AND p.id = ? AND p.record_start IS NOT NULL
-			AND (p.record_start, p.record_id) > (?, ?) AND p.record_start <= ? AND p.record_end >= ?
+			AND (p.record_start, p.record_id) > (?, ?) AND p.record_start <= ? AND p.record_end BETWEEN ? AND ?
 			AND c.rk = p.rk AND +c.tenant = p.tenant AND +c.id = p.record_id
 		ORDER BY p.record_start, p.record_id LIMIT ?`
 	sqlCountParticipantRecords = `SELECT COUNT(*) FROM participants
 		WHERE tenant = ? AND id = ? AND record_start IS NOT NULL
-			AND record_start BETWEEN ? AND ? AND record_end >= ?`
+			AND record_start BETWEEN ? AND ? AND record_end BETWEEN ? AND ?`
 
 	// The rows below a record are keyed by its rk: each query finds the
 	// record by (tenant, id) first, which confines it to the tenant, then

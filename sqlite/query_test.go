@@ -80,14 +80,14 @@ var plans = []struct {
 	{sqlSelectSegments, []any{"t", "r", 101, 160}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq>? AND session_seq<?)"},
 
 	// The queries.
-	{sqlSelectRecords, []any{"t", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, 61},
+	{sqlSelectRecords, []any{"t", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, math.MaxInt64, 61},
 		"SEARCH call_records USING INDEX call_records_by_start (tenant=? AND (start_time,id)>(?,?) AND start_time<?)"},
-	{sqlCountRecords, []any{"t", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey},
+	{sqlCountRecords, []any{"t", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey, math.MaxInt64},
 		"SEARCH call_records USING COVERING INDEX call_records_by_start (tenant=? AND start_time>? AND start_time<?)"},
-	{sqlSelectParticipantRecords, []any{"t", "p", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, 61},
+	{sqlSelectParticipantRecords, []any{"t", "p", callvault.ZeroKey, "", math.MaxInt64, callvault.ZeroKey, math.MaxInt64, 61},
 		"SEARCH p USING COVERING INDEX participants_by_id (tenant=? AND id=? AND (record_start,record_id)>(?,?) AND record_start<?); " +
 			"SEARCH c USING INTEGER PRIMARY KEY (rowid=?)"},
-	{sqlCountParticipantRecords, []any{"t", "p", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey},
+	{sqlCountParticipantRecords, []any{"t", "p", callvault.ZeroKey, math.MaxInt64, callvault.ZeroKey, math.MaxInt64},
 		"SEARCH participants USING COVERING INDEX participants_by_id (tenant=? AND id=? AND record_start>? AND record_start<?)"},
 	{sqlSelectSession, []any{"t", "r", "s"}, byRecord + "SEARCH s USING INDEX sessions_by_id (rk=? AND id=?)"},
 	{sqlSelectSessionSegments, []any{"t", "r", 1}, byRecord + "SEARCH g USING INDEX sqlite_autoindex_segments_1 (rk=? AND session_seq=?)"},

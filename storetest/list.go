@@ -226,6 +226,16 @@ func (s *suite) testRetention(t *testing.T) {
 		{Tenant: a, NotBefore: notBefore, After: &callvault.RecordKey{StartDateTime: base.Add(2 * time.Minute), ID: "ended at"}},
 		{Tenant: a, NotBefore: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Tenant: a, NotBefore: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		// Not there yet: records that ended after EndedBy are left out.
+		{Tenant: a, EndedBy: notBefore},
+		{Tenant: a, EndedBy: notBefore.In(zone)},
+		{Tenant: a, EndedBy: notBefore.Add(-tick / 2)},
+		{Tenant: a, EndedBy: notBefore, NotBefore: notBefore},
+		{Tenant: a, EndedBy: notBefore.Add(-tick), NotBefore: notBefore},
+		{Tenant: a, EndedBy: notBefore, ParticipantID: "p"},
+		{Tenant: a, EndedBy: notBefore, ParticipantID: "ended a tick after"},
+		{Tenant: a, EndedBy: notBefore, Start: callvault.TimeRange{From: base, FromInclusive: true}},
+		{Tenant: a, EndedBy: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		for _, limit := range []int{1, 3, 100} {
 			checkWalk(t, st, records, q, limit)
@@ -340,6 +350,7 @@ func expectRecords(records []*callvault.Record, q callvault.RecordQuery) []*call
 		switch {
 		case r.Tenant != q.Tenant, !q.Start.Contains(r.StartDateTime):
 		case !q.NotBefore.IsZero() && r.EndDateTime.Before(q.NotBefore):
+		case !q.EndedBy.IsZero() && r.EndDateTime.After(q.EndedBy):
 		case q.ParticipantID != "" && !slices.ContainsFunc(r.Participants, func(p callvault.Participant) bool { return p.ID == q.ParticipantID }):
 		case q.After != nil && compareKeys(r.StartDateTime, r.ID, q.After.StartDateTime, q.After.ID) <= 0:
 		default:
@@ -442,6 +453,9 @@ func describe(q callvault.RecordQuery) string {
 	}
 	if q.ParticipantID != "" {
 		fmt.Fprintf(&b, ", participant %q", q.ParticipantID)
+	}
+	if !q.EndedBy.IsZero() {
+		fmt.Fprintf(&b, ", ended by %s", describeTime(q.EndedBy))
 	}
 	if !q.NotBefore.IsZero() {
 		fmt.Fprintf(&b, ", not before %s", describeTime(q.NotBefore))

@@ -151,7 +151,12 @@ func (g *gate) decide(r *http.Request, req graph.GateRequest) *graph.Refusal {
 		return &graph.Refusal{Status: f.Status, Code: f.Code, Message: f.Message, RetryAfter: f.RetryAfter, Drop: f.Drop}
 	}
 	if o.NotYetThere > 0 {
-		if rt := throttle.RouteOf(req.Path); rt.Kind == throttle.Record {
+		rt := throttle.RouteOf(req.Path)
+		if rt.Kind == throttle.List {
+			// The list leaves out what a record's own path would 404.
+			return &graph.Refusal{NotYetThere: time.Now().Add(-o.NotYetThere)}
+		}
+		if rt.Kind == throttle.Record {
 			h, err := g.store.GetRecord(ctx, req.Principal.Tenant, rt.Record)
 			if err == nil && time.Now().Before(h.EndDateTime.Add(o.NotYetThere)) {
 				g.logger.InfoContext(ctx, "fault: not yet there", "request_id", req.RequestID, "rule", o.Rule, "record", rt.Record,

@@ -90,7 +90,7 @@ func TestServeThrottleGraph(t *testing.T) {
 
 // TestServeFaults: a profile's 503 comes with its fractional Retry-After,
 // and a record that ended less than notYetThere ago is a 404 that becomes
-// a 200 for older records.
+// a 200 for older records, and is not in the list or its count.
 func TestServeFaults(t *testing.T) {
 	end := time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	fresh := strings.NewReplacer(`"rec-new"`, `"rec-new"`, "2026-11-01T11:00:00Z", end, "2026-11-01T11:05:00Z", end).Replace(record("rec-new", 1))
@@ -98,7 +98,7 @@ func TestServeFaults(t *testing.T) {
 	profile := filepath.Join(t.TempDir(), "faults.json")
 	os.WriteFile(profile, []byte(`{"seed":1,"rules":[
 		{"route":"communications/callRecords/*/sessions","faults":[{"rate":1,"status":503,"retryAfter":"2.128"}]},
-		{"route":"communications/callRecords/*","notYetThere":"15m"}]}`), 0o600)
+		{"route":"communications/callRecords/**","notYetThere":"15m"}]}`), 0o600)
 	s := startServer(t, "--data", data, "--faults", profile)
 	resp := getH(t, s.url+"/v1.0/communications/callRecords/rec-1/sessions", token)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2.128" {
@@ -109,6 +109,12 @@ func TestServeFaults(t *testing.T) {
 	}
 	if resp := getH(t, s.url+"/v1.0/communications/callRecords/rec-1", token); resp.StatusCode != 200 {
 		t.Errorf("an older record: %d, want 200", resp.StatusCode)
+	}
+	if status, body := get(t, s.url+"/v1.0/communications/callRecords?$select=id&$count=true", token); !strings.Contains(string(body), `"@odata.count":1,"value":[{"id":"rec-1"}]`) {
+		t.Errorf("the list holds a record that is not there yet: %d %s", status, body)
+	}
+	if _, body := get(t, s.url+"/v1.0/communications/callRecords/$count", token); string(body) != "1" {
+		t.Errorf("$count: %s, want 1", body)
 	}
 }
 
