@@ -91,6 +91,7 @@ func (s *mapStore) matching(q callvault.RecordQuery) []*callvault.Record {
 	for _, r := range s.records {
 		if r.Tenant != q.Tenant || !q.Start.Contains(r.StartDateTime) ||
 			(!q.NotBefore.IsZero() && r.EndDateTime.Before(q.NotBefore)) ||
+			(!q.EndedBy.IsZero() && r.EndDateTime.After(q.EndedBy)) ||
 			(q.ParticipantID != "" && !slices.ContainsFunc(r.Participants, func(p callvault.Participant) bool { return p.ID == q.ParticipantID })) {
 			continue
 		}
