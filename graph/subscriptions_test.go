@@ -55,7 +55,7 @@ func newReceiver(t testing.TB) *receiver {
 			}
 		case "slow-echo": // a handshake that passes, within the fixture's 500 ms
 			select {
-			case <-time.After(300 * time.Millisecond):
+			case <-time.After(200 * time.Millisecond):
 			case <-r.Context().Done():
 			}
 			w.Header().Set("Content-Type", "text/plain")

@@ -464,13 +464,15 @@ func TestTheSlowRuleCountsAnswers(t *testing.T) {
 	db := openStore(t)
 	h := newHook(t)
 	subscribe(t, db, "sub-1", h.URL, callvault.ChangeCreated)
-	d := run(t, db, notify.Options{BatchSize: 100, Workers: 1, SlowAnswer: 40 * time.Millisecond})
+	// Wide margins: a fast answer under -race on a loaded machine must not
+	// read as slow.
+	d := run(t, db, notify.Options{BatchSize: 100, Workers: 1, SlowAnswer: 400 * time.Millisecond})
 	for i := range 9 {
 		put(t, db, fmt.Sprintf("fast-%d", i), 1)
 		h.wait(t, i+1)
 	}
 	h.mu.Lock()
-	h.delay = 80 * time.Millisecond
+	h.delay = 600 * time.Millisecond
 	h.mu.Unlock()
 	records := make([]*callvault.Record, 100)
 	for i := range records {
