@@ -530,26 +530,35 @@ func (sr *subRequest) apply(sub *callvault.Subscription, fields map[string]json.
 func sameSubscriptionValue(name, v, stored string) bool {
 	switch name {
 	case "resource":
-		return strings.EqualFold(strings.TrimPrefix(v, "/"), strings.TrimPrefix(stored, "/"))
+		return sameResource(v, stored)
 	case "changeType":
 		return changeTypes(v) == changeTypes(stored) && changeTypes(v) != 0
 	}
 	return v == stored
 }
 
+// sameResource reports whether two resource paths name the same resource:
+// the leading '/' is optional and the case does not count.
+func sameResource(a, b string) bool {
+	return strings.EqualFold(strings.TrimPrefix(a, "/"), strings.TrimPrefix(b, "/"))
+}
+
 // changeTypes parses a changeType list; 0 when a part is not one of
-// created and updated.
+// created and updated, or is given twice.
 func changeTypes(v string) callvault.ChangeTypes {
 	var set callvault.ChangeTypes
 	for _, part := range strings.Split(v, ",") {
+		var c callvault.ChangeTypes
 		switch strings.TrimSpace(part) {
 		case "created":
-			set |= callvault.ChangeCreated
+			c = callvault.ChangeCreated
 		case "updated":
-			set |= callvault.ChangeUpdated
-		default:
+			c = callvault.ChangeUpdated
+		}
+		if c == 0 || set&c != 0 {
 			return 0
 		}
+		set |= c
 	}
 	return set
 }
@@ -558,24 +567,14 @@ func changeTypes(v string) callvault.ChangeTypes {
 func (sr *subRequest) set(sub *callvault.Subscription, name, v string, now time.Time) error {
 	switch name {
 	case "resource":
-		if !strings.EqualFold(strings.TrimPrefix(v, "/"), "communications/callRecords") {
+		if !sameResource(v, "communications/callRecords") {
 			return callvault.Errorf(invalidRequest, "Resource '%s' is not supported: callvault serves subscriptions to communications/callRecords.", bounded(v))
 		}
 		sub.Resource = v
 	case "changeType":
-		var set callvault.ChangeTypes
-		for _, part := range strings.Split(v, ",") {
-			var c callvault.ChangeTypes
-			switch strings.TrimSpace(part) {
-			case "created":
-				c = callvault.ChangeCreated
-			case "updated":
-				c = callvault.ChangeUpdated
-			}
-			if c == 0 || set&c != 0 {
-				return callvault.Errorf(callvault.EINVALID, "ChangeType '%s' is not supported for resource communications/callRecords: use created, updated or created,updated.", bounded(v))
-			}
-			set |= c
+		set := changeTypes(v)
+		if set == 0 {
+			return callvault.Errorf(callvault.EINVALID, "ChangeType '%s' is not supported for resource communications/callRecords: use created, updated or created,updated.", bounded(v))
 		}
 		sub.ChangeType, sub.ChangeTypes = v, set
 	case "notificationUrl", "lifecycleNotificationUrl":
